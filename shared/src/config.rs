@@ -1,0 +1,360 @@
+//! Typed configuration, read once from the environment at start-up.
+//!
+//! Every problem is reported at once, naming the variable, and secrets
+//! (the database password, the JWT secret) never appear in messages or in
+//! `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How the API learns who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthConfig {
+    /// The server verifies `Authorization: Bearer <JWT>` itself (HS256).
+    Jwt {
+        secret: Secret,
+        issuer: Option<String>,
+        audience: Option<String>,
+    },
+    /// API Gateway's authorizer has verified the token; the function reads
+    /// the verified claims from the request context.
+    ApiGateway,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: Secret,
+    pub database_max_connections: u32,
+    pub ocr_queue_url: String,
+    pub ocr_dlq_url: String,
+    pub ingest_queue_url: Option<String>,
+    pub receipts_bucket: String,
+    /// Key prefix that uploads go under (and that the S3 notification watches).
+    pub upload_prefix: String,
+    pub agent_url: Option<Url>,
+    pub agent_timeout: Duration,
+    pub max_receive_count: u32,
+    pub process_all_max: u32,
+    pub auto_ocr: bool,
+    pub max_upload_bytes: u64,
+    pub presign_ttl: Duration,
+    pub auth: AuthConfig,
+    pub aws_endpoint_url: Option<Url>,
+    pub aws_region: Option<String>,
+    pub api_bind: SocketAddr,
+}
+
+/// Everything wrong with the environment, in one message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
+pub const DEFAULT_PROCESS_ALL_MAX: u32 = 500;
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_PRESIGN_TTL_SECS: u64 = 900;
+pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
+/// Upper bound for `PROCESS_ALL_MAX`: one request never marks more.
+pub const PROCESS_ALL_HARD_MAX: u32 = 10_000;
+
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, name: &str) -> String {
+        match self.optional(name) {
+            Some(v) => v,
+            None => {
+                self.problems.push(format!("{name} is not set"));
+                String::new()
+            }
+        }
+    }
+
+    fn parsed<T>(&mut self, name: &str, default: T, check: impl Fn(&str) -> Result<T, String>) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => match check(&raw) {
+                Ok(v) => v,
+                Err(why) => {
+                    self.problems.push(format!("{name} {why}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn url(&mut self, name: &str, value: Option<String>) -> Option<Url> {
+        let raw = value?;
+        match Url::parse(&raw) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
+            _ => {
+                self.problems
+                    .push(format!("{name} must be an http(s) URL"));
+                None
+            }
+        }
+    }
+}
+
+fn positive_int<T: TryFrom<u64>>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> {
+    move |raw| {
+        let n: u64 = raw
+            .parse()
+            .map_err(|_| format!("must be an integer between {min} and {max}"))?;
+        if n < min || n > max {
+            return Err(format!("must be an integer between {min} and {max}"));
+        }
+        T::try_from(n).map_err(|_| "is out of range".to_owned())
+    }
+}
+
+fn boolean(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
+
+        let database_url = r.required("DATABASE_URL");
+        if !database_url.is_empty()
+            && !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"))
+        {
+            r.problems
+                .push("DATABASE_URL must be a postgres:// URL".to_owned());
+        }
+        let database_max_connections =
+            r.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000));
+        let ocr_queue_url = r.required("OCR_QUEUE_URL");
+        let ocr_dlq_url = r.required("OCR_DLQ_URL");
+        let ingest_queue_url = r.optional("INGEST_QUEUE_URL");
+        let receipts_bucket = r.required("RECEIPTS_BUCKET");
+        let mut upload_prefix = r
+            .optional("UPLOAD_PREFIX")
+            .unwrap_or_else(|| DEFAULT_UPLOAD_PREFIX.to_owned());
+        if !upload_prefix.ends_with('/') {
+            upload_prefix.push('/');
+        }
+        let agent_url = r.optional("AGENT_URL");
+        let agent_url = r.url("AGENT_URL", agent_url);
+        let agent_timeout = Duration::from_secs(r.parsed(
+            "AGENT_TIMEOUT_SECS",
+            DEFAULT_AGENT_TIMEOUT_SECS,
+            positive_int(1, 900),
+        ));
+        let max_receive_count = r.parsed(
+            "MAX_RECEIVE_COUNT",
+            DEFAULT_MAX_RECEIVE_COUNT,
+            positive_int(1, 1000),
+        );
+        let process_all_max = r.parsed(
+            "PROCESS_ALL_MAX",
+            DEFAULT_PROCESS_ALL_MAX,
+            positive_int(1, PROCESS_ALL_HARD_MAX as u64),
+        );
+        let auto_ocr = r.parsed("AUTO_OCR", true, boolean);
+        let max_upload_bytes = r.parsed(
+            "MAX_UPLOAD_BYTES",
+            DEFAULT_MAX_UPLOAD_BYTES,
+            positive_int(1, 5 * 1024 * 1024 * 1024),
+        );
+        let presign_ttl = Duration::from_secs(r.parsed(
+            "PRESIGN_TTL_SECS",
+            DEFAULT_PRESIGN_TTL_SECS,
+            positive_int(1, 7 * 24 * 3600),
+        ));
+
+        let auth_mode = r.optional("AUTH_MODE").unwrap_or_else(|| "jwt".to_owned());
+        let auth = match auth_mode.as_str() {
+            "jwt" => {
+                let secret = r.optional("AUTH_JWT_SECRET");
+                match secret {
+                    None => {
+                        r.problems
+                            .push("AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned());
+                    }
+                    Some(ref s) if s.len() < 32 => {
+                        r.problems
+                            .push("AUTH_JWT_SECRET must be at least 32 characters".to_owned());
+                    }
+                    Some(_) => {}
+                }
+                AuthConfig::Jwt {
+                    secret: Secret::new(secret.unwrap_or_default()),
+                    issuer: r.optional("AUTH_JWT_ISSUER"),
+                    audience: r.optional("AUTH_JWT_AUDIENCE"),
+                }
+            }
+            "apigateway" => AuthConfig::ApiGateway,
+            _ => {
+                r.problems
+                    .push("AUTH_MODE must be `jwt` or `apigateway`".to_owned());
+                AuthConfig::ApiGateway
+            }
+        };
+
+        let endpoint = r.optional("AWS_ENDPOINT_URL");
+        let aws_endpoint_url = r.url("AWS_ENDPOINT_URL", endpoint);
+        let aws_region = r
+            .optional("AWS_REGION")
+            .or_else(|| r.optional("AWS_DEFAULT_REGION"));
+        let api_bind = r.parsed(
+            "API_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 3000)),
+            |raw| raw.parse().map_err(|_| "must be host:port, e.g. 127.0.0.1:3000".to_owned()),
+        );
+
+        if !r.problems.is_empty() {
+            return Err(ConfigError {
+                problems: r.problems,
+            });
+        }
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            database_max_connections,
+            ocr_queue_url,
+            ocr_dlq_url,
+            ingest_queue_url,
+            receipts_bucket,
+            upload_prefix,
+            agent_url,
+            agent_timeout,
+            max_receive_count,
+            process_all_max,
+            auto_ocr,
+            max_upload_bytes,
+            presign_ttl,
+            auth,
+            aws_endpoint_url,
+            aws_region,
+            api_bind,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("DATABASE_URL", "postgres://u:hunter2@localhost/db".to_owned()),
+            ("OCR_QUEUE_URL", "http://localhost:4566/000000000000/ocr".to_owned()),
+            ("OCR_DLQ_URL", "http://localhost:4566/000000000000/ocr-dlq".to_owned()),
+            ("RECEIPTS_BUCKET", "receipts".to_owned()),
+            ("AUTH_JWT_SECRET", SECRET.to_owned()),
+        ])
+    }
+
+    fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(&|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let cfg = load(&base()).unwrap();
+        assert_eq!(cfg.agent_timeout, Duration::from_secs(300));
+        assert!(cfg.auto_ocr);
+        assert_eq!(cfg.process_all_max, DEFAULT_PROCESS_ALL_MAX);
+        assert_eq!(cfg.upload_prefix, "uploads/");
+        assert!(matches!(cfg.auth, AuthConfig::Jwt { .. }));
+    }
+
+    #[test]
+    fn reports_every_missing_variable_by_name() {
+        let err = load(&HashMap::new()).unwrap_err();
+        let msg = err.to_string();
+        for name in ["DATABASE_URL", "OCR_QUEUE_URL", "OCR_DLQ_URL", "RECEIPTS_BUCKET", "AUTH_JWT_SECRET"] {
+            assert!(msg.contains(name), "{msg} should name {name}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_values_by_name() {
+        let mut env = base();
+        env.insert("AGENT_TIMEOUT_SECS", "soon".to_owned());
+        env.insert("PROCESS_ALL_MAX", "0".to_owned());
+        env.insert("AUTO_OCR", "maybe".to_owned());
+        env.insert("AGENT_URL", "not a url".to_owned());
+        let err = load(&env).unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        let msg = err.to_string();
+        for name in ["AGENT_TIMEOUT_SECS", "PROCESS_ALL_MAX", "AUTO_OCR", "AGENT_URL"] {
+            assert!(msg.contains(name), "{msg} should name {name}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let mut env = base();
+        env.insert("DATABASE_URL", "mysql://u:hunter2@h/db".to_owned());
+        let err = load(&env).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let cfg = load(&base()).unwrap();
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(!dbg.contains(SECRET), "{dbg}");
+    }
+
+    #[test]
+    fn short_jwt_secret_is_refused_and_apigateway_mode_needs_none() {
+        let mut env = base();
+        env.insert("AUTH_JWT_SECRET", "short".to_owned());
+        assert!(load(&env).unwrap_err().to_string().contains("at least 32"));
+        env.remove("AUTH_JWT_SECRET");
+        env.insert("AUTH_MODE", "apigateway".to_owned());
+        assert_eq!(load(&env).unwrap().auth, AuthConfig::ApiGateway);
+    }
+}

@@ -1,0 +1,429 @@
+//! Domain types, each with a parse constructor that is the only way in.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value from outside was refused. The message is safe to show a caller.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// The owner of receipts: the `sub` of a verified token.
+///
+/// It becomes part of S3 keys, so it is kept to a safe alphabet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(InvalidInput::new(
+                "user_id",
+                format!("must be 1 to {} characters", Self::MAX_LEN),
+            ));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+        {
+            return Err(InvalidInput::new(
+                "user_id",
+                "may hold only letters, digits and - _ . @",
+            ));
+        }
+        if raw.starts_with('.') {
+            return Err(InvalidInput::new("user_id", "may not start with a dot"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = InvalidInput;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(value: UserId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A receipt's id: a positive integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReceiptId(i64);
+
+impl ReceiptId {
+    pub fn new(id: i64) -> Option<Self> {
+        (id > 0).then_some(Self(id))
+    }
+
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, InvalidInput> {
+        raw.trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(Self::new)
+            .ok_or_else(|| InvalidInput::new(field, "must be a positive integer"))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ReceiptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a receipt is in the OCR pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OcrStatus {
+    Pending,
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl OcrStatus {
+    pub const ALL: [OcrStatus; 5] = [
+        OcrStatus::Pending,
+        OcrStatus::Queued,
+        OcrStatus::Processing,
+        OcrStatus::Completed,
+        OcrStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OcrStatus::Pending => "pending",
+            OcrStatus::Queued => "queued",
+            OcrStatus::Processing => "processing",
+            OcrStatus::Completed => "completed",
+            OcrStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for OcrStatus {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "status",
+                    "must be one of pending, queued, processing, completed, failed",
+                )
+            })
+    }
+}
+
+impl fmt::Display for OcrStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The file types a receipt may be, told from the file's first bytes
+/// (never from its name or the declared content type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageKind {
+    Jpeg,
+    Png,
+    Webp,
+    Tiff,
+    Pdf,
+}
+
+impl ImageKind {
+    pub const ALLOWED: &'static str = "JPEG, PNG, WebP, TIFF or PDF";
+
+    /// Tells the kind from the magic bytes at the start of the file.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [0xFF, 0xD8, 0xFF, ..] => Some(Self::Jpeg),
+            [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Self::Png),
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some(Self::Webp),
+            [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some(Self::Tiff),
+            [b'%', b'P', b'D', b'F', b'-', ..] => Some(Self::Pdf),
+            _ => None,
+        }
+    }
+
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "image/jpeg" | "image/jpg" => Some(Self::Jpeg),
+            "image/png" => Some(Self::Png),
+            "image/webp" => Some(Self::Webp),
+            "image/tiff" => Some(Self::Tiff),
+            "application/pdf" => Some(Self::Pdf),
+            _ => None,
+        }
+    }
+
+    pub fn from_extension(name: &str) -> Option<Self> {
+        let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "jpg" | "jpeg" => Some(Self::Jpeg),
+            "png" => Some(Self::Png),
+            "webp" => Some(Self::Webp),
+            "tif" | "tiff" => Some(Self::Tiff),
+            "pdf" => Some(Self::Pdf),
+            _ => None,
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Webp => "image/webp",
+            Self::Tiff => "image/tiff",
+            Self::Pdf => "application/pdf",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+            Self::Webp => "webp",
+            Self::Tiff => "tiff",
+            Self::Pdf => "pdf",
+        }
+    }
+}
+
+/// The S3 key of a new upload: `{prefix}{user}/{uuid}.{ext}`. The owner is
+/// part of the key so that an S3 event alone tells whose receipt it is.
+pub fn upload_key(prefix: &str, user: &UserId, kind: ImageKind) -> String {
+    format!(
+        "{prefix}{user}/{id}.{ext}",
+        id = uuid::Uuid::new_v4(),
+        ext = kind.extension()
+    )
+}
+
+/// The owner encoded in an upload key, if the key is one of ours.
+pub fn owner_of_key(prefix: &str, key: &str) -> Option<UserId> {
+    let rest = key.strip_prefix(prefix)?;
+    let (owner, file) = rest.split_once('/')?;
+    if file.is_empty() || file.contains('/') {
+        return None;
+    }
+    UserId::parse(owner).ok()
+}
+
+/// A file name as the user gave it, made safe to store and show.
+pub fn clean_file_name(raw: Option<&str>, kind: ImageKind) -> String {
+    let base = raw
+        .unwrap_or("")
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(255)
+        .collect::<String>();
+    let base = base.trim();
+    if base.is_empty() {
+        format!("receipt.{}", kind.extension())
+    } else {
+        base.to_owned()
+    }
+}
+
+/// `limit` of process-all: absent means "up to the maximum"; present, a
+/// positive integer no larger than the maximum.
+pub fn parse_process_all_limit(raw: Option<&str>, max: u32) -> Result<u32, InvalidInput> {
+    let Some(raw) = raw else {
+        return Ok(max);
+    };
+    let n: i64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| InvalidInput::new("limit", format!("must be a positive integer (at most {max})")))?;
+    if n < 1 {
+        return Err(InvalidInput::new(
+            "limit",
+            format!("must be a positive integer (at most {max})"),
+        ));
+    }
+    if n > i64::from(max) {
+        return Err(InvalidInput::new("limit", format!("must be at most {max}")));
+    }
+    Ok(n as u32)
+}
+
+/// A page of a listing: 1-based page number and page size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Page {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Page {
+    pub const DEFAULT_PER_PAGE: u32 = 20;
+    pub const MAX_PER_PAGE: u32 = 100;
+
+    pub fn parse(page: Option<&str>, per_page: Option<&str>) -> Result<Self, InvalidInput> {
+        let page = match page {
+            None => 1,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|p| (1..=1_000_000).contains(p))
+                .ok_or_else(|| InvalidInput::new("page", "must be a positive integer"))?,
+        };
+        let per_page = match per_page {
+            None => Self::DEFAULT_PER_PAGE,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|p| (1..=Self::MAX_PER_PAGE).contains(p))
+                .ok_or_else(|| {
+                    InvalidInput::new(
+                        "per_page",
+                        format!("must be an integer between 1 and {}", Self::MAX_PER_PAGE),
+                    )
+                })?,
+        };
+        Ok(Self { page, per_page })
+    }
+
+    pub fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+}
+
+/// A purchase date given by the user, `YYYY-MM-DD`.
+pub fn parse_purchase_date(raw: &str) -> Result<chrono::NaiveDate, InvalidInput> {
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .map_err(|_| InvalidInput::new("purchase_date", "must be a date as YYYY-MM-DD"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_keep_to_a_key_safe_alphabet() {
+        assert!(UserId::parse("alice").is_ok());
+        assert!(UserId::parse("a1b2c3d4-0000-4000-8000-000000000000").is_ok());
+        assert!(UserId::parse("bob@example.com").is_ok());
+        for bad in ["", "a/b", "..", ".hidden", "a b", "é", &"x".repeat(129)] {
+            assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn receipt_ids_are_positive_integers() {
+        assert_eq!(ReceiptId::parse("17", "id").unwrap().get(), 17);
+        for bad in ["0", "-1", "abc", "", "1.5", "99999999999999999999"] {
+            assert!(ReceiptId::parse(bad, "id").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sniffs_kinds_from_bytes_not_names() {
+        assert_eq!(ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some(ImageKind::Jpeg));
+        assert_eq!(
+            ImageKind::sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Some(ImageKind::Png)
+        );
+        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(ImageKind::Webp));
+        assert_eq!(ImageKind::sniff(b"II*\0\x08\0\0\0"), Some(ImageKind::Tiff));
+        assert_eq!(ImageKind::sniff(b"MM\0*\0\0\0\x08"), Some(ImageKind::Tiff));
+        assert_eq!(ImageKind::sniff(b"%PDF-1.7\n"), Some(ImageKind::Pdf));
+        assert_eq!(ImageKind::sniff(b"hello, I am text"), None);
+        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
+        assert_eq!(ImageKind::sniff(&[]), None);
+        assert_eq!(ImageKind::sniff(&[0xFF, 0xD8]), None);
+    }
+
+    #[test]
+    fn upload_keys_carry_their_owner() {
+        let user = UserId::parse("alice").unwrap();
+        let key = upload_key("uploads/", &user, ImageKind::Png);
+        assert!(key.starts_with("uploads/alice/") && key.ends_with(".png"), "{key}");
+        assert_eq!(owner_of_key("uploads/", &key), Some(user));
+        assert_eq!(owner_of_key("uploads/", "other/alice/x.png"), None);
+        assert_eq!(owner_of_key("uploads/", "uploads/x.png"), None);
+        assert_eq!(owner_of_key("uploads/", "uploads/a/b/c.png"), None);
+        assert_eq!(owner_of_key("uploads/", "uploads/a b/c.png"), None);
+    }
+
+    #[test]
+    fn limit_is_a_positive_integer_capped_at_the_maximum() {
+        assert_eq!(parse_process_all_limit(None, 500), Ok(500));
+        assert_eq!(parse_process_all_limit(Some("10"), 500), Ok(10));
+        assert_eq!(parse_process_all_limit(Some("500"), 500), Ok(500));
+        for bad in ["-1", "0", "abc", "", "1e3", "10000000", "501", "99999999999999999999999"] {
+            let err = parse_process_all_limit(Some(bad), 500).unwrap_err();
+            assert_eq!(err.field, "limit", "{bad}");
+        }
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        assert_eq!(Page::parse(None, None).unwrap(), Page { page: 1, per_page: 20 });
+        assert_eq!(Page::parse(Some("3"), Some("10")).unwrap().offset(), 20);
+        assert!(Page::parse(Some("0"), None).is_err());
+        assert!(Page::parse(None, Some("101")).is_err());
+        assert!(Page::parse(Some("x"), None).is_err());
+    }
+
+    #[test]
+    fn file_names_are_cleaned() {
+        assert_eq!(clean_file_name(Some("../../etc/passwd.jpg"), ImageKind::Jpeg), "passwd.jpg");
+        assert_eq!(clean_file_name(Some("C:\\tmp\\r.png"), ImageKind::Png), "r.png");
+        assert_eq!(clean_file_name(None, ImageKind::Pdf), "receipt.pdf");
+        assert_eq!(clean_file_name(Some("a\u{0}b.jpg"), ImageKind::Jpeg), "ab.jpg");
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for st in OcrStatus::ALL {
+            assert_eq!(st.as_str().parse::<OcrStatus>().unwrap(), st);
+        }
+        assert!("done".parse::<OcrStatus>().is_err());
+    }
+}

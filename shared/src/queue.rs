@@ -1,0 +1,184 @@
+//! The SQS adapter for the OCR queue.
+
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::aws::describe_sdk_error;
+use crate::message::OcrMessage;
+
+/// SQS takes at most ten entries per SendMessageBatch.
+pub const SQS_BATCH_MAX: usize = 10;
+/// Batches in flight at once.
+const SEND_CONCURRENCY: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("SQS {operation} failed: {reason}")]
+    Sqs {
+        operation: &'static str,
+        reason: String,
+    },
+}
+
+/// What happened to each message of a send.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// Receipt ids whose message SQS accepted.
+    pub sent: Vec<i64>,
+    /// Receipt ids whose message SQS refused (or whose batch failed), with why.
+    pub failed: Vec<(i64, String)>,
+    /// SendMessageBatch calls made.
+    pub batch_calls: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// Messages waiting to be received.
+    pub visible: i64,
+    /// Messages received and not yet deleted.
+    pub in_flight: i64,
+    /// Messages sent with a delay that has not passed.
+    pub delayed: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+
+    /// Sends one message per OCR job, ten to a SendMessageBatch call, the
+    /// calls concurrently. Never fails as a whole: every job ends in `sent`
+    /// or in `failed`.
+    pub async fn send_ocr_jobs(&self, jobs: &[OcrMessage]) -> SendOutcome {
+        let entries: Vec<(i64, String)> = jobs
+            .iter()
+            .map(|m| (m.receipt_id.get(), m.to_body()))
+            .collect();
+        self.send_bodies(&entries).await
+    }
+
+    /// Sends raw bodies keyed by receipt id (ids must be distinct).
+    pub async fn send_bodies(&self, entries: &[(i64, String)]) -> SendOutcome {
+        let results: Vec<SendOutcome> = stream::iter(entries.chunks(SQS_BATCH_MAX))
+            .map(|chunk| self.send_chunk(chunk))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await;
+        let mut out = SendOutcome::default();
+        for r in results {
+            out.sent.extend(r.sent);
+            out.failed.extend(r.failed);
+            out.batch_calls += r.batch_calls;
+        }
+        out.sent.sort_unstable();
+        out.failed.sort_unstable();
+        out
+    }
+
+    async fn send_chunk(&self, chunk: &[(i64, String)]) -> SendOutcome {
+        let mut out = SendOutcome {
+            batch_calls: 1,
+            ..Default::default()
+        };
+        let entries: Result<Vec<_>, _> = chunk
+            .iter()
+            .map(|(id, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(id.to_string())
+                    .message_body(body)
+                    .build()
+            })
+            .collect();
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                out.failed = chunk.iter().map(|(id, _)| (*id, e.to_string())).collect();
+                return out;
+            }
+        };
+        let resp = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match resp {
+            Err(err) => {
+                let reason = describe_sdk_error(&err);
+                tracing::warn!(queue = %self.url, %reason, count = chunk.len(), "SendMessageBatch failed");
+                out.failed = chunk.iter().map(|(id, _)| (*id, reason.clone())).collect();
+            }
+            Ok(resp) => {
+                let mut answered = std::collections::HashSet::new();
+                for ok in resp.successful() {
+                    if let Ok(id) = ok.id().parse::<i64>() {
+                        answered.insert(id);
+                        out.sent.push(id);
+                    }
+                }
+                for bad in resp.failed() {
+                    if let Ok(id) = bad.id().parse::<i64>() {
+                        answered.insert(id);
+                        let reason = format!("{}: {}", bad.code(), bad.message().unwrap_or("refused"));
+                        tracing::warn!(receipt_id = id, %reason, sender_fault = bad.sender_fault(), "SQS refused a message");
+                        out.failed.push((id, reason));
+                    }
+                }
+                // An entry SQS said nothing about cannot be assumed sent.
+                for (id, _) in chunk {
+                    if !answered.contains(id) {
+                        out.failed.push((*id, "no result for this entry".to_owned()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The queue's approximate depth.
+    pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
+        let resp = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs {
+                operation: "GetQueueAttributes",
+                reason: describe_sdk_error(&e),
+            })?;
+        let get = |name: QueueAttributeName| -> i64 {
+            resp.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: get(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: get(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+}

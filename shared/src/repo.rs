@@ -1,0 +1,623 @@
+//! The receipts repository: Postgres is the source of truth for a receipt's
+//! status. Every status transition is one conditional `UPDATE … WHERE
+//! ocr_status IN (…)`, so a duplicate or late caller cannot move a receipt
+//! backwards or write twice.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{FromRow, Postgres, Transaction};
+
+use crate::domain::{OcrStatus, Page, ReceiptId, UserId};
+use crate::extraction::{Extraction, LineItem};
+
+/// Migrations of the schema, embedded in every binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database holds an unexpected value: {0}")]
+    Corrupt(String),
+}
+
+impl RepoError {
+    /// Worth retrying: the database could not be reached or was overloaded.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RepoError::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+            ),
+            RepoError::Corrupt(_) => false,
+        }
+    }
+}
+
+/// Connects a pool (lazily checked: the first query reports a bad URL).
+pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(database_url)
+        .await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    pub id: ReceiptId,
+    #[serde(skip)]
+    pub user_id: UserId,
+    #[serde(skip)]
+    pub bucket: String,
+    #[serde(skip)]
+    pub object_key: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub purchase_date: Option<NaiveDate>,
+    pub status: OcrStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct ReceiptRow {
+    id: i64,
+    user_id: String,
+    bucket: String,
+    object_key: String,
+    file_name: String,
+    content_type: String,
+    size_bytes: i64,
+    purchase_date: Option<NaiveDate>,
+    ocr_status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    queued_at: Option<DateTime<Utc>>,
+    processed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const RECEIPT_COLUMNS: &str = "id, user_id, bucket, object_key, file_name, content_type, size_bytes, \
+     purchase_date, ocr_status, attempts, last_error, queued_at, processed_at, created_at, updated_at";
+
+impl TryFrom<ReceiptRow> for Receipt {
+    type Error = RepoError;
+    fn try_from(r: ReceiptRow) -> Result<Self, RepoError> {
+        Ok(Receipt {
+            id: ReceiptId::new(r.id).ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", r.id)))?,
+            user_id: UserId::parse(&r.user_id)
+                .map_err(|e| RepoError::Corrupt(format!("receipt {}: {e}", r.id)))?,
+            bucket: r.bucket,
+            object_key: r.object_key,
+            file_name: r.file_name,
+            content_type: r.content_type,
+            size_bytes: r.size_bytes,
+            purchase_date: r.purchase_date,
+            status: r
+                .ocr_status
+                .parse()
+                .map_err(|_| RepoError::Corrupt(format!("receipt {} status {:?}", r.id, r.ocr_status)))?,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            queued_at: r.queued_at,
+            processed_at: r.processed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// What OCR extracted, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct StoredMetadata {
+    #[serde(skip)]
+    pub receipt_id: i64,
+    pub merchant_name: Option<String>,
+    pub merchant_address: Option<String>,
+    pub purchase_date: Option<NaiveDate>,
+    pub currency: Option<String>,
+    pub subtotal: Option<Decimal>,
+    pub tax: Option<Decimal>,
+    pub total: Option<Decimal>,
+    pub validation: serde_json::Value,
+    pub confidence: Option<f64>,
+    pub engine: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub raw_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct StoredItem {
+    #[serde(skip)]
+    pub receipt_id: i64,
+    pub position: i32,
+    pub name: String,
+    pub quantity: Option<Decimal>,
+    pub unit_price: Option<Decimal>,
+    pub amount: Option<Decimal>,
+}
+
+/// A receipt with what was extracted from it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReceiptDetail {
+    #[serde(flatten)]
+    pub receipt: Receipt,
+    pub metadata: Option<StoredMetadata>,
+    pub items: Vec<StoredItem>,
+}
+
+/// A receipt as the OCR queue needs it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct QueuedReceipt {
+    pub id: i64,
+    pub user_id: String,
+    pub bucket: String,
+    pub object_key: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub total_tracked: i64,
+    pub pending: i64,
+    pub queued: i64,
+    pub processing: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+pub struct NewReceipt<'a> {
+    pub user_id: &'a UserId,
+    pub bucket: &'a str,
+    pub object_key: &'a str,
+    pub file_name: &'a str,
+    pub content_type: &'a str,
+    pub size_bytes: i64,
+    pub purchase_date: Option<NaiveDate>,
+}
+
+/// Outcome of asking to re-queue one receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeue {
+    /// Now `queued`; `previous` is the status to restore if sending fails.
+    Queued {
+        previous: OcrStatus,
+        receipt: QueuedReceipt,
+    },
+    /// The receipt is not the caller's, or does not exist.
+    NotFound,
+    /// The receipt is in a status that cannot be re-queued.
+    NotAllowed(OcrStatus),
+}
+
+/// A worker's hold on a receipt. `attempt` is the fencing value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub receipt_id: ReceiptId,
+    pub attempt: i32,
+}
+
+/// Outcome of a worker's claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed(Claim),
+    /// Already `completed`: acknowledge the message without OCR.
+    AlreadyCompleted,
+    /// Held by another worker whose lease has not expired, or `pending`.
+    Busy(OcrStatus),
+    NotFound,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReceiptRepository {
+    pool: PgPool,
+}
+
+impl ReceiptRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn insert_pending(&self, new: NewReceipt<'_>) -> Result<Receipt, RepoError> {
+        let row: ReceiptRow = sqlx::query_as(&format!(
+            "INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, purchase_date) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RECEIPT_COLUMNS}"
+        ))
+        .bind(new.user_id.as_str())
+        .bind(new.bucket)
+        .bind(new.object_key)
+        .bind(new.file_name)
+        .bind(new.content_type)
+        .bind(new.size_bytes)
+        .bind(new.purchase_date)
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_into()
+    }
+
+    /// Removes a receipt that never got its object (the S3 upload failed).
+    pub async fn delete_pending(&self, id: ReceiptId) -> Result<bool, RepoError> {
+        let done = sqlx::query("DELETE FROM receipts WHERE id = $1 AND ocr_status = 'pending'")
+            .bind(id.get())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn get(&self, user: &UserId, id: ReceiptId) -> Result<Option<Receipt>, RepoError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(id.get())
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Receipt::try_from).transpose()
+    }
+
+    /// One of the user's receipts with its extracted data.
+    pub async fn get_detail(&self, user: &UserId, id: ReceiptId) -> Result<Option<ReceiptDetail>, RepoError> {
+        let Some(receipt) = self.get(user, id).await? else {
+            return Ok(None);
+        };
+        Ok(self.with_details(vec![receipt]).await?.pop())
+    }
+
+    /// The user's receipts, newest first, with extracted data; and how many
+    /// there are in all.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        status: Option<OcrStatus>,
+        page: Page,
+    ) -> Result<(Vec<ReceiptDetail>, i64), RepoError> {
+        let status = status.map(OcrStatus::as_str);
+        let rows: Vec<ReceiptRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts \
+             WHERE user_id = $1 AND ($2::text IS NULL OR ocr_status = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(user.as_str())
+        .bind(status)
+        .bind(i64::from(page.per_page))
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM receipts WHERE user_id = $1 AND ($2::text IS NULL OR ocr_status = $2)",
+        )
+        .bind(user.as_str())
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
+        let receipts = rows
+            .into_iter()
+            .map(Receipt::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((self.with_details(receipts).await?, total))
+    }
+
+    /// Loads metadata and items for many receipts in two queries.
+    async fn with_details(&self, receipts: Vec<Receipt>) -> Result<Vec<ReceiptDetail>, RepoError> {
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = receipts.iter().map(|r| r.id.get()).collect();
+        let metadata: Vec<StoredMetadata> = sqlx::query_as(
+            "SELECT receipt_id, merchant_name, merchant_address, purchase_date, currency, subtotal, tax, total, \
+                    validation, confidence, engine, duration_ms, raw_text \
+             FROM receipt_metadata WHERE receipt_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let items: Vec<StoredItem> = sqlx::query_as(
+            "SELECT receipt_id, position, name, quantity, unit_price, amount \
+             FROM receipt_items WHERE receipt_id = ANY($1) ORDER BY receipt_id, position",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut metadata: HashMap<i64, StoredMetadata> =
+            metadata.into_iter().map(|m| (m.receipt_id, m)).collect();
+        let mut items_by: HashMap<i64, Vec<StoredItem>> = HashMap::new();
+        for item in items {
+            items_by.entry(item.receipt_id).or_default().push(item);
+        }
+        Ok(receipts
+            .into_iter()
+            .map(|r| ReceiptDetail {
+                metadata: metadata.remove(&r.id.get()),
+                items: items_by.remove(&r.id.get()).unwrap_or_default(),
+                receipt: r,
+            })
+            .collect())
+    }
+
+    /// The user's pending receipts, oldest first (read only).
+    pub async fn get_pending_ocr_receipts(&self, user: &UserId, limit: u32) -> Result<Vec<Receipt>, RepoError> {
+        let rows: Vec<ReceiptRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
+             ORDER BY created_at, id LIMIT $2"
+        ))
+        .bind(user.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Receipt::try_from).collect()
+    }
+
+    /// `pending` → `queued` for up to `limit` of the user's oldest pending
+    /// receipts, in one statement; returns exactly the receipts it moved.
+    /// Concurrent callers never get the same receipt.
+    pub async fn mark_queued_batch(&self, user: &UserId, limit: u32) -> Result<Vec<QueuedReceipt>, RepoError> {
+        let rows: Vec<QueuedReceipt> = sqlx::query_as(
+            "UPDATE receipts SET ocr_status = 'queued', queued_at = now() \
+             WHERE id IN ( \
+                 SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
+                 ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+               AND ocr_status = 'pending' \
+             RETURNING id, user_id, bucket, object_key",
+        )
+        .bind(user.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// `pending` → `queued` for one receipt (ingest, AUTO_OCR).
+    pub async fn mark_queued(&self, id: ReceiptId) -> Result<Option<QueuedReceipt>, RepoError> {
+        Ok(sqlx::query_as(
+            "UPDATE receipts SET ocr_status = 'queued', queued_at = now() \
+             WHERE id = $1 AND ocr_status = 'pending' RETURNING id, user_id, bucket, object_key",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// `queued` → `status` for receipts whose message could not be sent.
+    pub async fn unqueue(&self, ids: &[i64], status: OcrStatus) -> Result<u64, RepoError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE receipts SET ocr_status = $2, queued_at = NULL \
+             WHERE id = ANY($1) AND ocr_status = 'queued'",
+        )
+        .bind(ids)
+        .bind(status.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// `failed` or `pending` (or `completed`, when `allow_completed`) →
+    /// `queued`, for one of the user's receipts.
+    pub async fn requeue(&self, user: &UserId, id: ReceiptId, allow_completed: bool) -> Result<Requeue, RepoError> {
+        let mut from = vec!["failed", "pending"];
+        if allow_completed {
+            from.push("completed");
+        }
+        let row: Option<(String, i64, String, String, String)> = sqlx::query_as(
+            "WITH prev AS (SELECT id, ocr_status FROM receipts WHERE id = $1 AND user_id = $2 FOR UPDATE) \
+             UPDATE receipts r SET ocr_status = 'queued', queued_at = now() \
+             FROM prev WHERE r.id = prev.id AND r.ocr_status = ANY($3) \
+             RETURNING prev.ocr_status, r.id, r.user_id, r.bucket, r.object_key",
+        )
+        .bind(id.get())
+        .bind(user.as_str())
+        .bind(&from)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some((previous, id, user_id, bucket, object_key)) = row {
+            let previous = previous
+                .parse()
+                .map_err(|_| RepoError::Corrupt(format!("receipt {id} status {previous:?}")))?;
+            return Ok(Requeue::Queued {
+                previous,
+                receipt: QueuedReceipt {
+                    id,
+                    user_id,
+                    bucket,
+                    object_key,
+                },
+            });
+        }
+        Ok(match self.get(user, id).await? {
+            None => Requeue::NotFound,
+            Some(r) => Requeue::NotAllowed(r.status),
+        })
+    }
+
+    /// Counts of the user's receipts by status.
+    pub async fn status_counts(&self, user: &UserId) -> Result<StatusCounts, RepoError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT ocr_status, count(*) FROM receipts WHERE user_id = $1 GROUP BY ocr_status")
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        let mut c = StatusCounts::default();
+        for (status, n) in rows {
+            match status.parse::<OcrStatus>() {
+                Ok(OcrStatus::Pending) => c.pending = n,
+                Ok(OcrStatus::Queued) => c.queued = n,
+                Ok(OcrStatus::Processing) => c.processing = n,
+                Ok(OcrStatus::Completed) => c.completed = n,
+                Ok(OcrStatus::Failed) => c.failed = n,
+                Err(_) => return Err(RepoError::Corrupt(format!("status {status:?}"))),
+            }
+            c.total_tracked += n;
+        }
+        Ok(c)
+    }
+
+    /// A worker claims a receipt: from `queued` or `failed`, or from
+    /// `processing` whose lease has expired. The attempt number it returns
+    /// fences every later write of this claim.
+    pub async fn claim(&self, id: ReceiptId, lease: Duration) -> Result<ClaimOutcome, RepoError> {
+        let attempt: Option<i32> = sqlx::query_scalar(
+            "UPDATE receipts SET ocr_status = 'processing', attempts = attempts + 1, \
+                 lease_expires_at = now() + make_interval(secs => $2) \
+             WHERE id = $1 AND (ocr_status IN ('queued', 'failed') \
+                 OR (ocr_status = 'processing' AND lease_expires_at < now())) \
+             RETURNING attempts",
+        )
+        .bind(id.get())
+        .bind(lease.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(attempt) = attempt {
+            return Ok(ClaimOutcome::Claimed(Claim {
+                receipt_id: id,
+                attempt,
+            }));
+        }
+        let status: Option<String> = sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match status.as_deref().map(str::parse::<OcrStatus>) {
+            None => ClaimOutcome::NotFound,
+            Some(Ok(OcrStatus::Completed)) => ClaimOutcome::AlreadyCompleted,
+            Some(Ok(st)) => ClaimOutcome::Busy(st),
+            Some(Err(_)) => return Err(RepoError::Corrupt(format!("receipt {id} status {status:?}"))),
+        })
+    }
+
+    /// Saves the extraction and marks the receipt `completed`, in one
+    /// transaction that holds only while the claim does. Returns false (and
+    /// writes nothing) when the claim was lost.
+    pub async fn complete(&self, claim: &Claim, extraction: &Extraction) -> Result<bool, RepoError> {
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query(
+            "UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
+                 processed_at = now() \
+             WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
+        )
+        .bind(claim.receipt_id.get())
+        .bind(claim.attempt)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !held {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        save_extraction(&mut tx, claim.receipt_id, extraction).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// `processing` → `failed` with the reason, if the claim still holds.
+    pub async fn fail(&self, claim: &Claim, reason: &str) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE receipts SET ocr_status = 'failed', last_error = $3, lease_expires_at = NULL, \
+                 processed_at = now() \
+             WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
+        )
+        .bind(claim.receipt_id.get())
+        .bind(claim.attempt)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `processing` → `queued` after a passing failure, keeping the error,
+    /// if the claim still holds (the message will come back).
+    pub async fn release(&self, claim: &Claim, error: &str) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE receipts SET ocr_status = 'queued', last_error = $3, lease_expires_at = NULL \
+             WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
+        )
+        .bind(claim.receipt_id.get())
+        .bind(claim.attempt)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn save_extraction(
+    tx: &mut Transaction<'_, Postgres>,
+    id: ReceiptId,
+    e: &Extraction,
+) -> Result<(), RepoError> {
+    let validation = serde_json::to_value(&e.validation)
+        .map_err(|err| RepoError::Corrupt(format!("validation does not serialize: {err}")))?;
+    let currency = e
+        .currency
+        .as_deref()
+        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
+    let confidence = e.confidence.filter(|c| c.is_finite()).map(|c| c.clamp(0.0, 1.0));
+    sqlx::query(
+        "INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, currency, \
+             subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (receipt_id) DO UPDATE SET merchant_name = EXCLUDED.merchant_name, \
+             merchant_address = EXCLUDED.merchant_address, purchase_date = EXCLUDED.purchase_date, \
+             currency = EXCLUDED.currency, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, \
+             total = EXCLUDED.total, validation = EXCLUDED.validation, raw_text = EXCLUDED.raw_text, \
+             confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms",
+    )
+    .bind(id.get())
+    .bind(&e.merchant.name)
+    .bind(&e.merchant.address)
+    .bind(e.purchase_date)
+    .bind(currency)
+    .bind(e.subtotal)
+    .bind(e.tax)
+    .bind(e.total)
+    .bind(validation)
+    .bind(&e.raw_text)
+    .bind(confidence)
+    .bind(&e.engine)
+    .bind(e.duration_ms)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM receipt_items WHERE receipt_id = $1")
+        .bind(id.get())
+        .execute(&mut **tx)
+        .await?;
+    if !e.items.is_empty() {
+        let positions: Vec<i32> = (0..e.items.len() as i32).collect();
+        let names: Vec<&str> = e.items.iter().map(|i: &LineItem| i.name.as_str()).collect();
+        let quantities: Vec<Option<Decimal>> = e.items.iter().map(|i| i.quantity).collect();
+        let unit_prices: Vec<Option<Decimal>> = e.items.iter().map(|i| i.unit_price).collect();
+        let amounts: Vec<Option<Decimal>> = e.items.iter().map(|i| i.amount).collect();
+        sqlx::query(
+            "INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount) \
+             SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[])",
+        )
+        .bind(id.get())
+        .bind(&positions)
+        .bind(&names)
+        .bind(&quantities)
+        .bind(&unit_prices)
+        .bind(&amounts)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
