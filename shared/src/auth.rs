@@ -44,7 +44,8 @@ pub fn verify_hs256(
         Some(aud) => v.set_audience(&[aud]),
         None => v.validate_aud = false,
     }
-    let key = DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|_| AuthError::Invalid)?;
+    let key =
+        DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|_| AuthError::Invalid)?;
     let data = decode::<Claims>(token, &key, &v).map_err(|_| AuthError::Invalid)?;
     UserId::parse(&data.claims.sub).map_err(|_| AuthError::Invalid)
 }
@@ -78,7 +79,8 @@ pub fn mint_hs256(
         iss: issuer.map(str::to_owned),
         aud: audience.map(str::to_owned),
     };
-    let key = EncodingKey::from_secret(secret.expose().as_bytes()).expect("an HMAC key takes any bytes");
+    let key =
+        EncodingKey::from_secret(secret.expose().as_bytes()).expect("an HMAC key takes any bytes");
     encode(&Header::new(Algorithm::HS256), &claims, &key).expect("HS256 signing does not fail")
 }
 
@@ -102,8 +104,14 @@ mod tests {
         let alice = UserId::parse("alice").unwrap();
         let t = mint_hs256(&alice, &secret(), Duration::from_secs(60), None, None);
         let other = Secret::new("another-secret-that-is-long-enough-456");
-        assert_eq!(verify_hs256(&t, &other, None, None), Err(AuthError::Invalid));
-        assert_eq!(verify_hs256("not.a.jwt", &secret(), None, None), Err(AuthError::Invalid));
+        assert_eq!(
+            verify_hs256(&t, &other, None, None),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            verify_hs256("not.a.jwt", &secret(), None, None),
+            Err(AuthError::Invalid)
+        );
 
         let expired = encode(
             &Header::new(Algorithm::HS256),
@@ -117,13 +125,22 @@ mod tests {
             &EncodingKey::from_secret(secret().expose().as_bytes()).unwrap(),
         )
         .unwrap();
-        assert_eq!(verify_hs256(&expired, &secret(), None, None), Err(AuthError::Invalid));
+        assert_eq!(
+            verify_hs256(&expired, &secret(), None, None),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
         let alice = UserId::parse("alice").unwrap();
-        let t = mint_hs256(&alice, &secret(), Duration::from_secs(60), Some("me"), Some("receipts"));
+        let t = mint_hs256(
+            &alice,
+            &secret(),
+            Duration::from_secs(60),
+            Some("me"),
+            Some("receipts"),
+        );
         assert!(verify_hs256(&t, &secret(), Some("me"), Some("receipts")).is_ok());
         assert!(verify_hs256(&t, &secret(), Some("someone-else"), None).is_err());
         assert!(verify_hs256(&t, &secret(), None, Some("other-api")).is_err());
@@ -143,7 +160,10 @@ mod tests {
             &EncodingKey::from_secret(secret().expose().as_bytes()).unwrap(),
         )
         .unwrap();
-        assert_eq!(verify_hs256(&t, &secret(), None, None), Err(AuthError::Invalid));
+        assert_eq!(
+            verify_hs256(&t, &secret(), None, None),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

@@ -18,8 +18,16 @@ pub async fn sdk_config(cfg: &Config) -> SdkConfig {
         if cfg.aws_region.is_none() {
             loader = loader.region(Region::new("us-east-1"));
         }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
-            loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "localstack"));
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
+            loader = loader.credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "localstack",
+            ));
         }
     }
     loader.load().await

@@ -105,7 +105,12 @@ impl Reader<'_> {
         }
     }
 
-    fn parsed<T>(&mut self, name: &str, default: T, check: impl Fn(&str) -> Result<T, String>) -> T {
+    fn parsed<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
         match self.optional(name) {
             None => default,
             Some(raw) => match check(&raw) {
@@ -123,8 +128,7 @@ impl Reader<'_> {
         match Url::parse(&raw) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
             _ => {
-                self.problems
-                    .push(format!("{name} must be an http(s) URL"));
+                self.problems.push(format!("{name} must be an http(s) URL"));
                 None
             }
         }
@@ -166,7 +170,8 @@ impl Config {
 
         let database_url = r.required("DATABASE_URL");
         if !database_url.is_empty()
-            && !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://"))
+            && !(database_url.starts_with("postgres://")
+                || database_url.starts_with("postgresql://"))
         {
             r.problems
                 .push("DATABASE_URL must be a postgres:// URL".to_owned());
@@ -218,8 +223,9 @@ impl Config {
                 let secret = r.optional("AUTH_JWT_SECRET");
                 match secret {
                     None => {
-                        r.problems
-                            .push("AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned());
+                        r.problems.push(
+                            "AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned(),
+                        );
                     }
                     Some(ref s) if s.len() < 32 => {
                         r.problems
@@ -249,7 +255,10 @@ impl Config {
         let api_bind = r.parsed(
             "API_BIND",
             SocketAddr::from(([127, 0, 0, 1], 3000)),
-            |raw| raw.parse().map_err(|_| "must be host:port, e.g. 127.0.0.1:3000".to_owned()),
+            |raw| {
+                raw.parse()
+                    .map_err(|_| "must be host:port, e.g. 127.0.0.1:3000".to_owned())
+            },
         );
 
         if !r.problems.is_empty() {
@@ -289,9 +298,18 @@ mod tests {
 
     fn base() -> HashMap<&'static str, String> {
         HashMap::from([
-            ("DATABASE_URL", "postgres://u:hunter2@localhost/db".to_owned()),
-            ("OCR_QUEUE_URL", "http://localhost:4566/000000000000/ocr".to_owned()),
-            ("OCR_DLQ_URL", "http://localhost:4566/000000000000/ocr-dlq".to_owned()),
+            (
+                "DATABASE_URL",
+                "postgres://u:hunter2@localhost/db".to_owned(),
+            ),
+            (
+                "OCR_QUEUE_URL",
+                "http://localhost:4566/000000000000/ocr".to_owned(),
+            ),
+            (
+                "OCR_DLQ_URL",
+                "http://localhost:4566/000000000000/ocr-dlq".to_owned(),
+            ),
             ("RECEIPTS_BUCKET", "receipts".to_owned()),
             ("AUTH_JWT_SECRET", SECRET.to_owned()),
         ])
@@ -315,7 +333,13 @@ mod tests {
     fn reports_every_missing_variable_by_name() {
         let err = load(&HashMap::new()).unwrap_err();
         let msg = err.to_string();
-        for name in ["DATABASE_URL", "OCR_QUEUE_URL", "OCR_DLQ_URL", "RECEIPTS_BUCKET", "AUTH_JWT_SECRET"] {
+        for name in [
+            "DATABASE_URL",
+            "OCR_QUEUE_URL",
+            "OCR_DLQ_URL",
+            "RECEIPTS_BUCKET",
+            "AUTH_JWT_SECRET",
+        ] {
             assert!(msg.contains(name), "{msg} should name {name}");
         }
     }
@@ -330,7 +354,12 @@ mod tests {
         let err = load(&env).unwrap_err();
         assert_eq!(err.problems.len(), 4, "{err}");
         let msg = err.to_string();
-        for name in ["AGENT_TIMEOUT_SECS", "PROCESS_ALL_MAX", "AUTO_OCR", "AGENT_URL"] {
+        for name in [
+            "AGENT_TIMEOUT_SECS",
+            "PROCESS_ALL_MAX",
+            "AUTO_OCR",
+            "AGENT_URL",
+        ] {
             assert!(msg.contains(name), "{msg} should name {name}");
         }
     }

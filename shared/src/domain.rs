@@ -178,7 +178,21 @@ impl ImageKind {
         match bytes {
             [0xFF, 0xD8, 0xFF, ..] => Some(Self::Jpeg),
             [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Self::Png),
-            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some(Self::Webp),
+            [
+                b'R',
+                b'I',
+                b'F',
+                b'F',
+                _,
+                _,
+                _,
+                _,
+                b'W',
+                b'E',
+                b'B',
+                b'P',
+                ..,
+            ] => Some(Self::Webp),
             [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some(Self::Tiff),
             [b'%', b'P', b'D', b'F', b'-', ..] => Some(Self::Pdf),
             _ => None,
@@ -186,7 +200,12 @@ impl ImageKind {
     }
 
     pub fn from_mime(mime: &str) -> Option<Self> {
-        let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = mime
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match essence.as_str() {
             "image/jpeg" | "image/jpg" => Some(Self::Jpeg),
             "image/png" => Some(Self::Png),
@@ -275,10 +294,12 @@ pub fn parse_process_all_limit(raw: Option<&str>, max: u32) -> Result<u32, Inval
     let Some(raw) = raw else {
         return Ok(max);
     };
-    let n: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| InvalidInput::new("limit", format!("must be a positive integer (at most {max})")))?;
+    let n: i64 = raw.trim().parse().map_err(|_| {
+        InvalidInput::new(
+            "limit",
+            format!("must be a positive integer (at most {max})"),
+        )
+    })?;
     if n < 1 {
         return Err(InvalidInput::new(
             "limit",
@@ -364,12 +385,18 @@ mod tests {
 
     #[test]
     fn sniffs_kinds_from_bytes_not_names() {
-        assert_eq!(ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some(ImageKind::Jpeg));
+        assert_eq!(
+            ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]),
+            Some(ImageKind::Jpeg)
+        );
         assert_eq!(
             ImageKind::sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
             Some(ImageKind::Png)
         );
-        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(ImageKind::Webp));
+        assert_eq!(
+            ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "),
+            Some(ImageKind::Webp)
+        );
         assert_eq!(ImageKind::sniff(b"II*\0\x08\0\0\0"), Some(ImageKind::Tiff));
         assert_eq!(ImageKind::sniff(b"MM\0*\0\0\0\x08"), Some(ImageKind::Tiff));
         assert_eq!(ImageKind::sniff(b"%PDF-1.7\n"), Some(ImageKind::Pdf));
@@ -383,7 +410,10 @@ mod tests {
     fn upload_keys_carry_their_owner() {
         let user = UserId::parse("alice").unwrap();
         let key = upload_key("uploads/", &user, ImageKind::Png);
-        assert!(key.starts_with("uploads/alice/") && key.ends_with(".png"), "{key}");
+        assert!(
+            key.starts_with("uploads/alice/") && key.ends_with(".png"),
+            "{key}"
+        );
         assert_eq!(owner_of_key("uploads/", &key), Some(user));
         assert_eq!(owner_of_key("uploads/", "other/alice/x.png"), None);
         assert_eq!(owner_of_key("uploads/", "uploads/x.png"), None);
@@ -396,7 +426,16 @@ mod tests {
         assert_eq!(parse_process_all_limit(None, 500), Ok(500));
         assert_eq!(parse_process_all_limit(Some("10"), 500), Ok(10));
         assert_eq!(parse_process_all_limit(Some("500"), 500), Ok(500));
-        for bad in ["-1", "0", "abc", "", "1e3", "10000000", "501", "99999999999999999999999"] {
+        for bad in [
+            "-1",
+            "0",
+            "abc",
+            "",
+            "1e3",
+            "10000000",
+            "501",
+            "99999999999999999999999",
+        ] {
             let err = parse_process_all_limit(Some(bad), 500).unwrap_err();
             assert_eq!(err.field, "limit", "{bad}");
         }
@@ -404,7 +443,13 @@ mod tests {
 
     #[test]
     fn pages_are_bounded() {
-        assert_eq!(Page::parse(None, None).unwrap(), Page { page: 1, per_page: 20 });
+        assert_eq!(
+            Page::parse(None, None).unwrap(),
+            Page {
+                page: 1,
+                per_page: 20
+            }
+        );
         assert_eq!(Page::parse(Some("3"), Some("10")).unwrap().offset(), 20);
         assert!(Page::parse(Some("0"), None).is_err());
         assert!(Page::parse(None, Some("101")).is_err());
@@ -413,10 +458,19 @@ mod tests {
 
     #[test]
     fn file_names_are_cleaned() {
-        assert_eq!(clean_file_name(Some("../../etc/passwd.jpg"), ImageKind::Jpeg), "passwd.jpg");
-        assert_eq!(clean_file_name(Some("C:\\tmp\\r.png"), ImageKind::Png), "r.png");
+        assert_eq!(
+            clean_file_name(Some("../../etc/passwd.jpg"), ImageKind::Jpeg),
+            "passwd.jpg"
+        );
+        assert_eq!(
+            clean_file_name(Some("C:\\tmp\\r.png"), ImageKind::Png),
+            "r.png"
+        );
         assert_eq!(clean_file_name(None, ImageKind::Pdf), "receipt.pdf");
-        assert_eq!(clean_file_name(Some("a\u{0}b.jpg"), ImageKind::Jpeg), "ab.jpg");
+        assert_eq!(
+            clean_file_name(Some("a\u{0}b.jpg"), ImageKind::Jpeg),
+            "ab.jpg"
+        );
     }
 
     #[test]

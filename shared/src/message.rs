@@ -49,7 +49,9 @@ impl OcrMessage {
             return Err(MessageError::Invalid("receipt_id must be positive".into()));
         }
         if msg.bucket.is_empty() || msg.key.is_empty() {
-            return Err(MessageError::Invalid("bucket and key must not be empty".into()));
+            return Err(MessageError::Invalid(
+                "bucket and key must not be empty".into(),
+            ));
         }
         Ok(msg)
     }

@@ -77,8 +77,15 @@ impl SqsQueue {
 
     /// Sends raw bodies keyed by receipt id (ids must be distinct).
     pub async fn send_bodies(&self, entries: &[(i64, String)]) -> SendOutcome {
-        let results: Vec<SendOutcome> = stream::iter(entries.chunks(SQS_BATCH_MAX))
-            .map(|chunk| self.send_chunk(chunk))
+        // Owned chunks and an owned adapter per call keep the futures 'static
+        // (and so Send for any caller).
+        let chunks: Vec<Vec<(i64, String)>> =
+            entries.chunks(SQS_BATCH_MAX).map(<[_]>::to_vec).collect();
+        let results: Vec<SendOutcome> = stream::iter(chunks)
+            .map(|chunk| {
+                let this = self.clone();
+                async move { this.send_chunk(&chunk).await }
+            })
             .buffer_unordered(SEND_CONCURRENCY)
             .collect()
             .await;
@@ -138,7 +145,8 @@ impl SqsQueue {
                 for bad in resp.failed() {
                     if let Ok(id) = bad.id().parse::<i64>() {
                         answered.insert(id);
-                        let reason = format!("{}: {}", bad.code(), bad.message().unwrap_or("refused"));
+                        let reason =
+                            format!("{}: {}", bad.code(), bad.message().unwrap_or("refused"));
                         tracing::warn!(receipt_id = id, %reason, sender_fault = bad.sender_fault(), "SQS refused a message");
                         out.failed.push((id, reason));
                     }
@@ -146,7 +154,8 @@ impl SqsQueue {
                 // An entry SQS said nothing about cannot be assumed sent.
                 for (id, _) in chunk {
                     if !answered.contains(id) {
-                        out.failed.push((*id, "no result for this entry".to_owned()));
+                        out.failed
+                            .push((*id, "no result for this entry".to_owned()));
                     }
                 }
             }

@@ -32,7 +32,10 @@ impl RepoError {
         match self {
             RepoError::Database(e) => matches!(
                 e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
             ),
             RepoError::Corrupt(_) => false,
         }
@@ -96,7 +99,8 @@ impl TryFrom<ReceiptRow> for Receipt {
     type Error = RepoError;
     fn try_from(r: ReceiptRow) -> Result<Self, RepoError> {
         Ok(Receipt {
-            id: ReceiptId::new(r.id).ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", r.id)))?,
+            id: ReceiptId::new(r.id)
+                .ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", r.id)))?,
             user_id: UserId::parse(&r.user_id)
                 .map_err(|e| RepoError::Corrupt(format!("receipt {}: {e}", r.id)))?,
             bucket: r.bucket,
@@ -105,10 +109,9 @@ impl TryFrom<ReceiptRow> for Receipt {
             content_type: r.content_type,
             size_bytes: r.size_bytes,
             purchase_date: r.purchase_date,
-            status: r
-                .ocr_status
-                .parse()
-                .map_err(|_| RepoError::Corrupt(format!("receipt {} status {:?}", r.id, r.ocr_status)))?,
+            status: r.ocr_status.parse().map_err(|_| {
+                RepoError::Corrupt(format!("receipt {} status {:?}", r.id, r.ocr_status))
+            })?,
             attempts: r.attempts,
             last_error: r.last_error,
             queued_at: r.queued_at,
@@ -271,7 +274,11 @@ impl ReceiptRepository {
     }
 
     /// One of the user's receipts with its extracted data.
-    pub async fn get_detail(&self, user: &UserId, id: ReceiptId) -> Result<Option<ReceiptDetail>, RepoError> {
+    pub async fn get_detail(
+        &self,
+        user: &UserId,
+        id: ReceiptId,
+    ) -> Result<Option<ReceiptDetail>, RepoError> {
         let Some(receipt) = self.get(user, id).await? else {
             return Ok(None);
         };
@@ -350,7 +357,11 @@ impl ReceiptRepository {
     }
 
     /// The user's pending receipts, oldest first (read only).
-    pub async fn get_pending_ocr_receipts(&self, user: &UserId, limit: u32) -> Result<Vec<Receipt>, RepoError> {
+    pub async fn get_pending_ocr_receipts(
+        &self,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<Vec<Receipt>, RepoError> {
         let rows: Vec<ReceiptRow> = sqlx::query_as(&format!(
             "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
              ORDER BY created_at, id LIMIT $2"
@@ -365,14 +376,20 @@ impl ReceiptRepository {
     /// `pending` → `queued` for up to `limit` of the user's oldest pending
     /// receipts, in one statement; returns exactly the receipts it moved.
     /// Concurrent callers never get the same receipt.
-    pub async fn mark_queued_batch(&self, user: &UserId, limit: u32) -> Result<Vec<QueuedReceipt>, RepoError> {
+    pub async fn mark_queued_batch(
+        &self,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<Vec<QueuedReceipt>, RepoError> {
         let rows: Vec<QueuedReceipt> = sqlx::query_as(
-            "UPDATE receipts SET ocr_status = 'queued', queued_at = now() \
-             WHERE id IN ( \
+            // The CTE is materialized once (a locking subquery under `IN`
+            // may be re-scanned by a nested loop, and its LIMIT with it).
+            "WITH picked AS MATERIALIZED ( \
                  SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
                  ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-               AND ocr_status = 'pending' \
-             RETURNING id, user_id, bucket, object_key",
+             UPDATE receipts r SET ocr_status = 'queued', queued_at = now() \
+             FROM picked WHERE r.id = picked.id AND r.ocr_status = 'pending' \
+             RETURNING r.id, r.user_id, r.bucket, r.object_key",
         )
         .bind(user.as_str())
         .bind(i64::from(limit))
@@ -412,7 +429,12 @@ impl ReceiptRepository {
 
     /// `failed` or `pending` (or `completed`, when `allow_completed`) →
     /// `queued`, for one of the user's receipts.
-    pub async fn requeue(&self, user: &UserId, id: ReceiptId, allow_completed: bool) -> Result<Requeue, RepoError> {
+    pub async fn requeue(
+        &self,
+        user: &UserId,
+        id: ReceiptId,
+        allow_completed: bool,
+    ) -> Result<Requeue, RepoError> {
         let mut from = vec!["failed", "pending"];
         if allow_completed {
             from.push("completed");
@@ -450,11 +472,12 @@ impl ReceiptRepository {
 
     /// Counts of the user's receipts by status.
     pub async fn status_counts(&self, user: &UserId) -> Result<StatusCounts, RepoError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT ocr_status, count(*) FROM receipts WHERE user_id = $1 GROUP BY ocr_status")
-                .bind(user.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT ocr_status, count(*) FROM receipts WHERE user_id = $1 GROUP BY ocr_status",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         let mut c = StatusCounts::default();
         for (status, n) in rows {
             match status.parse::<OcrStatus>() {
@@ -491,22 +514,31 @@ impl ReceiptRepository {
                 attempt,
             }));
         }
-        let status: Option<String> = sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match status.as_deref().map(str::parse::<OcrStatus>) {
             None => ClaimOutcome::NotFound,
             Some(Ok(OcrStatus::Completed)) => ClaimOutcome::AlreadyCompleted,
             Some(Ok(st)) => ClaimOutcome::Busy(st),
-            Some(Err(_)) => return Err(RepoError::Corrupt(format!("receipt {id} status {status:?}"))),
+            Some(Err(_)) => {
+                return Err(RepoError::Corrupt(format!(
+                    "receipt {id} status {status:?}"
+                )));
+            }
         })
     }
 
     /// Saves the extraction and marks the receipt `completed`, in one
     /// transaction that holds only while the claim does. Returns false (and
     /// writes nothing) when the claim was lost.
-    pub async fn complete(&self, claim: &Claim, extraction: &Extraction) -> Result<bool, RepoError> {
+    pub async fn complete(
+        &self,
+        claim: &Claim,
+        extraction: &Extraction,
+    ) -> Result<bool, RepoError> {
         let mut tx = self.pool.begin().await?;
         let held = sqlx::query(
             "UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
@@ -570,7 +602,10 @@ async fn save_extraction(
         .currency
         .as_deref()
         .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
-    let confidence = e.confidence.filter(|c| c.is_finite()).map(|c| c.clamp(0.0, 1.0));
+    let confidence = e
+        .confidence
+        .filter(|c| c.is_finite())
+        .map(|c| c.clamp(0.0, 1.0));
     sqlx::query(
         "INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, currency, \
              subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms) \

@@ -11,7 +11,9 @@ use crate::domain::{
 };
 use crate::message::OcrMessage;
 use crate::queue::{QueueDepth, QueueError, SqsQueue};
-use crate::repo::{NewReceipt, QueuedReceipt, Receipt, ReceiptRepository, RepoError, Requeue, StatusCounts};
+use crate::repo::{
+    NewReceipt, QueuedReceipt, Receipt, ReceiptRepository, RepoError, Requeue, StatusCounts,
+};
 use crate::storage::{S3Storage, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +98,16 @@ pub struct ReceiptService {
 }
 
 fn message_for(r: &QueuedReceipt) -> Result<OcrMessage, RepoError> {
-    let id = ReceiptId::new(r.id).ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", r.id)))?;
-    let user = UserId::parse(&r.user_id).map_err(|e| RepoError::Corrupt(format!("receipt {}: {e}", r.id)))?;
-    Ok(OcrMessage::new(id, user, r.bucket.clone(), r.object_key.clone()))
+    let id =
+        ReceiptId::new(r.id).ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", r.id)))?;
+    let user = UserId::parse(&r.user_id)
+        .map_err(|e| RepoError::Corrupt(format!("receipt {}: {e}", r.id)))?;
+    Ok(OcrMessage::new(
+        id,
+        user,
+        r.bucket.clone(),
+        r.object_key.clone(),
+    ))
 }
 
 impl ReceiptService {
@@ -142,7 +151,11 @@ impl ReceiptService {
     }
 
     /// A presigned PUT for a direct upload; the S3 event registers it.
-    pub async fn upload_url(&self, user: &UserId, content_type: &str) -> Result<UploadUrl, ServiceError> {
+    pub async fn upload_url(
+        &self,
+        user: &UserId,
+        content_type: &str,
+    ) -> Result<UploadUrl, ServiceError> {
         let kind = ImageKind::from_mime(content_type).ok_or_else(|| {
             InvalidInput::new(
                 "content_type",
@@ -154,7 +167,8 @@ impl ReceiptService {
             .storage
             .presign_put(&key, kind.mime(), self.presign_ttl)
             .await?;
-        let mut headers: std::collections::BTreeMap<String, String> = req.headers.into_iter().collect();
+        let mut headers: std::collections::BTreeMap<String, String> =
+            req.headers.into_iter().collect();
         headers
             .entry("content-type".to_owned())
             .or_insert_with(|| kind.mime().to_owned());
@@ -165,7 +179,8 @@ impl ReceiptService {
             bucket: self.storage.bucket().to_owned(),
             key,
             expires_at: Utc::now()
-                + chrono::Duration::from_std(self.presign_ttl).unwrap_or(chrono::Duration::minutes(15)),
+                + chrono::Duration::from_std(self.presign_ttl)
+                    .unwrap_or(chrono::Duration::minutes(15)),
         })
     }
 
@@ -173,7 +188,11 @@ impl ReceiptService {
     /// them `queued` in one statement, then sends one message each (ten to
     /// a batch, batches concurrently). Receipts whose message SQS refused go
     /// back to `pending`. Returns once the messages are sent; OCR runs later.
-    pub async fn process_all(&self, user: &UserId, limit: u32) -> Result<ProcessAllOutcome, ServiceError> {
+    pub async fn process_all(
+        &self,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<ProcessAllOutcome, ServiceError> {
         let marked = self.repo.mark_queued_batch(user, limit).await?;
         tracing::info!(user_id = %user, count = marked.len(), limit, "found {} pending receipts for user {}", marked.len(), user);
         if marked.is_empty() {
@@ -183,14 +202,21 @@ impl ReceiptService {
                 receipt_ids: Vec::new(),
             });
         }
-        let messages = marked.iter().map(message_for).collect::<Result<Vec<_>, _>>()?;
+        let messages = marked
+            .iter()
+            .map(message_for)
+            .collect::<Result<Vec<_>, _>>()?;
         let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
         if !sent.failed.is_empty() {
             let ids: Vec<i64> = sent.failed.iter().map(|(id, _)| *id).collect();
             match self.repo.unqueue(&ids, OcrStatus::Pending).await {
-                Ok(n) => tracing::warn!(user_id = %user, count = n, "receipts back to pending: SQS refused their messages"),
+                Ok(n) => {
+                    tracing::warn!(user_id = %user, count = n, "receipts back to pending: SQS refused their messages")
+                }
                 // Left `queued` without a message: the reconciler re-enqueues them.
-                Err(e) => tracing::error!(user_id = %user, error = %e, "could not put refused receipts back to pending"),
+                Err(e) => {
+                    tracing::error!(user_id = %user, error = %e, "could not put refused receipts back to pending")
+                }
             }
         }
         tracing::info!(
@@ -201,7 +227,11 @@ impl ReceiptService {
             "process-all: {} queued, {} not queued", sent.sent.len(), sent.failed.len()
         );
         if sent.sent.is_empty() {
-            let reason = sent.failed.first().map(|(_, r)| r.clone()).unwrap_or_default();
+            let reason = sent
+                .failed
+                .first()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default();
             return Err(ServiceError::QueueUnavailable(reason));
         }
         Ok(ProcessAllOutcome {
@@ -213,20 +243,29 @@ impl ReceiptService {
 
     /// Re-queues one receipt: a failed or pending one, or a completed one
     /// when `force` is set. If SQS refuses, the receipt keeps its status.
-    pub async fn retry(&self, user: &UserId, id: ReceiptId, force: bool) -> Result<ReceiptStatus, ServiceError> {
+    pub async fn retry(
+        &self,
+        user: &UserId,
+        id: ReceiptId,
+        force: bool,
+    ) -> Result<ReceiptStatus, ServiceError> {
         let (previous, receipt) = match self.repo.requeue(user, id, force).await? {
             Requeue::Queued { previous, receipt } => (previous, receipt),
             Requeue::NotFound => return Err(ServiceError::NotFound),
             Requeue::NotAllowed(OcrStatus::Completed) => {
                 return Err(ServiceError::Conflict(
-                    "receipt is already completed; retry with force=true to read it again".to_owned(),
+                    "receipt is already completed; retry with force=true to read it again"
+                        .to_owned(),
                 ));
             }
             Requeue::NotAllowed(st) => {
                 return Err(ServiceError::Conflict(format!("receipt is already {st}")));
             }
         };
-        let sent = self.ocr_queue.send_ocr_jobs(&[message_for(&receipt)?]).await;
+        let sent = self
+            .ocr_queue
+            .send_ocr_jobs(&[message_for(&receipt)?])
+            .await;
         if let Some((_, reason)) = sent.failed.first() {
             if let Err(e) = self.repo.unqueue(&[receipt.id], previous).await {
                 tracing::error!(receipt_id = receipt.id, error = %e, "could not restore the status of a refused retry");
@@ -237,8 +276,16 @@ impl ReceiptService {
         self.status(user, id).await
     }
 
-    pub async fn status(&self, user: &UserId, id: ReceiptId) -> Result<ReceiptStatus, ServiceError> {
-        let r = self.repo.get(user, id).await?.ok_or(ServiceError::NotFound)?;
+    pub async fn status(
+        &self,
+        user: &UserId,
+        id: ReceiptId,
+    ) -> Result<ReceiptStatus, ServiceError> {
+        let r = self
+            .repo
+            .get(user, id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
         Ok(ReceiptStatus {
             receipt_id: r.id,
             status: r.status,

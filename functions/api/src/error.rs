@@ -1,0 +1,109 @@
+//! The one place where errors become HTTP answers:
+//! `{"error": {"code": "...", "message": "..."}}` with a fitting status.
+//! Internal error texts are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use shared::auth::AuthError;
+use shared::domain::InvalidInput;
+use shared::service::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("file is larger than {max_bytes} bytes")]
+    PayloadTooLarge { max_bytes: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(i) => ApiError::Invalid(i),
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::TooLarge { max_bytes } => ApiError::PayloadTooLarge { max_bytes },
+            e @ ServiceError::UnsupportedType => ApiError::UnsupportedMediaType(e.to_string()),
+            ServiceError::QueueUnavailable(reason) => {
+                tracing::error!(%reason, "OCR queue unavailable");
+                ApiError::Unavailable(
+                    "the OCR queue is unavailable; nothing was queued, try again later".into(),
+                )
+            }
+            ServiceError::Repo(e) if e.is_transient() => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::Unavailable("the database is unavailable, try again later".into())
+            }
+            ServiceError::Storage(e) => {
+                tracing::error!(error = %e, "storage failed");
+                ApiError::Unavailable("receipt storage is unavailable, try again later".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "internal error".to_owned()
+            }
+            ApiError::NotFound => "not found".to_owned(),
+            other => other.to_string(),
+        };
+        let mut resp = (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,66 @@
+//! The receipts API: an axum Router, served by `lambda_http::run` on Lambda
+//! and by `axum::serve` locally. Handlers are thin: they parse, call the
+//! shared `ReceiptService`, and shape the answer.
+
+pub mod auth;
+pub mod error;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use shared::config::Config;
+use shared::queue::SqsQueue;
+use shared::repo::ReceiptRepository;
+use shared::service::ReceiptService;
+use shared::storage::S3Storage;
+use sqlx::PgPool;
+
+pub use routes::router;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub service: ReceiptService,
+}
+
+impl AppState {
+    /// Wires the service from a pool and SDK clients built once in `main`.
+    pub fn new(
+        config: Config,
+        pool: PgPool,
+        s3: aws_sdk_s3::Client,
+        sqs: aws_sdk_sqs::Client,
+    ) -> Self {
+        let service = ReceiptService {
+            repo: ReceiptRepository::new(pool),
+            storage: S3Storage::new(s3, config.receipts_bucket.clone()),
+            ocr_queue: SqsQueue::new(sqs.clone(), config.ocr_queue_url.clone()),
+            ocr_dlq: SqsQueue::new(sqs, config.ocr_dlq_url.clone()),
+            upload_prefix: config.upload_prefix.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+            presign_ttl: config.presign_ttl,
+        };
+        Self {
+            config: Arc::new(config),
+            service,
+        }
+    }
+
+    /// Connects to Postgres and builds the AWS clients from the config.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let pool = shared::repo::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+        )
+        .await?;
+        let sdk = shared::aws::sdk_config(&config).await;
+        let s3 = shared::aws::s3_client(&sdk, config.aws_endpoint_url.is_some());
+        let sqs = shared::aws::sqs_client(&sdk);
+        Ok(Self::new(config, pool, s3, sqs))
+    }
+
+    pub fn router(self) -> Router {
+        router(self)
+    }
+}

@@ -1,0 +1,273 @@
+use std::collections::HashMap;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::domain::{
+    InvalidInput, OcrStatus, Page, ReceiptId, parse_process_all_limit, parse_purchase_date,
+};
+use shared::service::Upload;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+
+/// Room for the multipart envelope around a file of the maximum size.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit =
+        usize::try_from(state.config.max_upload_bytes + MULTIPART_OVERHEAD).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/health", get(health))
+        .route("/receipts", post(upload).get(list))
+        .route("/receipts/upload-url", post(upload_url))
+        .route("/receipts/ocr/process-all", post(process_all))
+        .route("/receipts/ocr/queue-status", get(queue_status))
+        .route("/receipts/{id}", get(get_receipt))
+        .route("/receipts/{id}/ocr/retry", post(retry))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Query parameters, decoded; the last of a repeated name wins.
+fn query_params(raw: Option<String>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn parse_bool(field: &'static str, raw: Option<&String>) -> Result<bool, ApiError> {
+    match raw.map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") | Some("") => Ok(true),
+        Some(_) => Err(InvalidInput::new(field, "must be true or false").into()),
+    }
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// `POST /receipts`: multipart with `file` and an optional `purchase_date`.
+async fn upload(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut multipart = multipart.map_err(|_| {
+        ApiError::BadRequest("expected a multipart/form-data body with a `file` field".into())
+    })?;
+    let max = state.config.max_upload_bytes;
+    let mut file: Option<(Vec<u8>, Option<String>)> = None;
+    let mut purchase_date = None;
+
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { max_bytes: max }
+        } else {
+            ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+        }
+    };
+
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("file") => {
+                if file.is_some() {
+                    return Err(ApiError::BadRequest("send exactly one `file` field".into()));
+                }
+                let name = field.file_name().map(str::to_owned);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if (bytes.len() + chunk.len()) as u64 > max {
+                        return Err(ApiError::PayloadTooLarge { max_bytes: max });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                file = Some((bytes, name));
+            }
+            Some("purchase_date") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                if !text.trim().is_empty() {
+                    purchase_date = Some(parse_purchase_date(&text)?);
+                }
+            }
+            // Other fields (a seed client's `user_id`, say) are ignored: the
+            // owner comes from the token only.
+            _ => {}
+        }
+    }
+
+    let (bytes, file_name) = file.ok_or_else(|| InvalidInput::new("file", "is required"))?;
+    let receipt = state
+        .service
+        .upload(
+            &user,
+            Upload {
+                bytes,
+                file_name: file_name.as_deref(),
+                purchase_date,
+            },
+        )
+        .await?;
+    let id = receipt.id;
+    let detail = shared::repo::ReceiptDetail {
+        receipt,
+        metadata: None,
+        items: Vec::new(),
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/receipts/{id}")) {
+        headers.insert(header::LOCATION, loc);
+    }
+    Ok((StatusCode::CREATED, headers, Json(detail)))
+}
+
+#[derive(Deserialize)]
+struct UploadUrlRequest {
+    content_type: String,
+}
+
+/// `POST /receipts/upload-url`: a presigned PUT for a direct upload.
+async fn upload_url(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    body: Result<Json<UploadUrlRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(req) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected a JSON body like {{\"content_type\":\"image/jpeg\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let url = state.service.upload_url(&user, &req.content_type).await?;
+    Ok((StatusCode::CREATED, Json(url)))
+}
+
+/// `GET /receipts?page=&per_page=&status=`: the caller's receipts, newest first.
+async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_params(raw);
+    let page = Page::parse(
+        q.get("page").map(String::as_str),
+        q.get("per_page").map(String::as_str),
+    )?;
+    let status = q
+        .get("status")
+        .map(|s| s.parse::<OcrStatus>())
+        .transpose()?;
+    let (items, total) = state
+        .service
+        .repo
+        .list(&user, status, page)
+        .await
+        .map_err(shared::service::ServiceError::from)?;
+    let has_more = page.offset() + (items.len() as i64) < total;
+    Ok(Json(json!({
+        "items": items,
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": total,
+        "has_more": has_more,
+    })))
+}
+
+/// `GET /receipts/{id}`: status, attempts, last error, metadata and items.
+async fn get_receipt(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = ReceiptId::parse(&id, "id")?;
+    let detail = state
+        .service
+        .repo
+        .get_detail(&user, id)
+        .await
+        .map_err(shared::service::ServiceError::from)?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(detail))
+}
+
+/// `POST /receipts/ocr/process-all?limit=N`: queues OCR for the caller's
+/// pending receipts and returns at once.
+async fn process_all(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_params(raw);
+    let requested = q.get("limit");
+    let limit =
+        parse_process_all_limit(requested.map(String::as_str), state.config.process_all_max)?;
+    let out = state.service.process_all(&user, limit).await?;
+    let message = if out.queued == 0 {
+        "no pending receipts to queue".to_owned()
+    } else {
+        format!("OCR queued for {} receipts of user {}", out.queued, user)
+    };
+    Ok(Json(json!({
+        "status": "queued",
+        "message": message,
+        "user_id": user,
+        "limit": requested.map(|_| limit),
+        "queued": out.queued,
+        "not_queued": out.not_queued,
+        "receipt_ids": out.receipt_ids,
+    })))
+}
+
+/// `GET /receipts/ocr/queue-status[?receipt_id=N]`.
+async fn queue_status(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = query_params(raw);
+    if let Some(raw_id) = q.get("receipt_id") {
+        let id = ReceiptId::parse(raw_id, "receipt_id")?;
+        let st = state.service.status(&user, id).await?;
+        return Ok(Json(
+            serde_json::to_value(st).map_err(|e| ApiError::Internal(e.to_string()))?,
+        ));
+    }
+    let st = state.service.queue_status(&user).await?;
+    let mut v = serde_json::to_value(st).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["user_id"] = json!(user);
+    Ok(Json(v))
+}
+
+/// `POST /receipts/{id}/ocr/retry[?force=true]`.
+async fn retry(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = ReceiptId::parse(&id, "id")?;
+    let q = query_params(raw);
+    let force = parse_bool("force", q.get("force"))?;
+    let st = state.service.retry(&user, id, force).await?;
+    Ok((StatusCode::ACCEPTED, Json(st)))
+}

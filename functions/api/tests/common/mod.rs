@@ -1,0 +1,575 @@
+//! Test harness: a fresh Postgres database, fresh SQS queues and a fresh S3
+//! bucket on LocalStack for every test, and the app's Router built on them.
+//! Nothing is mocked: the settings come from `.local/env` (written by
+//! `infra/up.sh`, which `infra/test.sh` runs first).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use api::AppState;
+use aws_sdk_sqs::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::config::{AuthConfig, Config, Secret};
+use shared::domain::UserId;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use tower::ServiceExt;
+
+pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
+
+/// Reads `.local/env` into the process environment once (values already set win).
+fn load_env() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.local/env");
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                let line = line.trim();
+                if line.starts_with('#') || line.is_empty() {
+                    continue;
+                }
+                if let Some((k, v)) = line.split_once('=')
+                    && std::env::var_os(k).is_none()
+                {
+                    // SAFETY: set once, before any test thread reads the environment.
+                    unsafe { std::env::set_var(k, v) };
+                }
+            }
+        }
+    });
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with ./infra/test.sh (it starts Postgres and LocalStack)")
+    })
+}
+
+/// Counts SDK operations by name (SendMessageBatch, …) as they are executed.
+#[derive(Debug, Default, Clone)]
+pub struct CallCounter(Arc<Mutex<HashMap<String, usize>>>);
+
+impl CallCounter {
+    pub fn get(&self, op: &str) -> usize {
+        self.0.lock().unwrap().get(op).copied().unwrap_or(0)
+    }
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+    // Once per operation (not per retry attempt), after the operation's
+    // metadata is in the config bag.
+    fn read_before_serialization(
+        &self,
+        _ctx: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            *self
+                .0
+                .lock()
+                .unwrap()
+                .entry(m.name().to_owned())
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub pool: PgPool,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub calls: CallCounter,
+    pub bucket: String,
+    pub ocr_queue_url: String,
+    pub ocr_dlq_url: String,
+    pub config: Config,
+}
+
+pub struct Options {
+    pub max_upload_bytes: u64,
+    pub process_all_max: u32,
+    pub auth: AuthConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 5 * 1024 * 1024,
+            process_all_max: 500,
+            auth: AuthConfig::Jwt {
+                secret: Secret::new(SECRET),
+                issuer: None,
+                audience: None,
+            },
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}{secs}_{}", &id[..12])
+}
+
+/// A fresh database with the migrations applied. Test databases older than
+/// an hour (left by earlier runs) are dropped on the way.
+pub async fn fresh_database() -> PgPool {
+    load_env();
+    let admin_opts =
+        PgConnectOptions::from_str(&required("DATABASE_URL")).expect("DATABASE_URL parses");
+    let mut admin = admin_opts
+        .connect()
+        .await
+        .expect("Postgres answers at DATABASE_URL");
+    let name = unique("t_");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let cutoff = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+    for db in stale {
+        let ts = db.split('_').nth(1).and_then(|s| s.parse::<u64>().ok());
+        if ts.is_some_and(|t| t < cutoff) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .connect_with(admin_opts.database(&name))
+        .await
+        .expect("connect to test database");
+    shared::repo::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrations apply");
+    pool
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        let pool = fresh_database().await;
+        let endpoint = required("AWS_ENDPOINT_URL");
+        let base = Config::from_lookup(&|k| match k {
+            "DATABASE_URL" => Some(required("DATABASE_URL")),
+            "OCR_QUEUE_URL" | "OCR_DLQ_URL" => Some("set-below".into()),
+            "RECEIPTS_BUCKET" => Some("set-below".into()),
+            "AUTH_MODE" => Some("apigateway".into()),
+            "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+            "AWS_REGION" => {
+                Some(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()))
+            }
+            _ => None,
+        })
+        .expect("test config");
+        let sdk = shared::aws::sdk_config(&base).await;
+        let calls = CallCounter::default();
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let s3 = shared::aws::s3_client(&sdk, true);
+
+        let name = unique("t-").replace('_', "-");
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-ocr-dlq"))
+            .send()
+            .await
+            .expect("LocalStack answers (create DLQ)")
+            .queue_url
+            .unwrap();
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
+        let ocr_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-ocr"))
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
+            )
+            .send()
+            .await
+            .expect("create OCR queue")
+            .queue_url
+            .unwrap();
+        let bucket = name.to_lowercase();
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+
+        let mut config = base;
+        config.ocr_queue_url = ocr_url.clone();
+        config.ocr_dlq_url = dlq_url.clone();
+        config.receipts_bucket = bucket.clone();
+        config.max_upload_bytes = opts.max_upload_bytes;
+        config.process_all_max = opts.process_all_max;
+        config.auth = opts.auth;
+
+        let state = AppState::new(config.clone(), pool.clone(), s3.clone(), sqs.clone());
+        let router = state.clone().router();
+        calls.reset();
+        Self {
+            state,
+            router,
+            pool,
+            sqs,
+            s3,
+            calls,
+            bucket,
+            ocr_queue_url: ocr_url,
+            ocr_dlq_url: dlq_url,
+            config,
+        }
+    }
+
+    pub fn token(&self, sub: &str) -> String {
+        shared::auth::mint_hs256(
+            &UserId::parse(sub).unwrap(),
+            &Secret::new(SECRET),
+            std::time::Duration::from_secs(600),
+            None,
+            None,
+        )
+    }
+
+    /// Sends a request through the Router; returns status, headers and JSON body.
+    pub async fn send(&self, req: Request<Body>) -> Response {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router answers");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("body is not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Response {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut b = Request::get(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>) -> Response {
+        let mut b = Request::post(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        let mut b = Request::post(path).header("content-type", "application/json");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    /// `POST /receipts` with the given multipart parts.
+    pub async fn upload_parts(&self, token: Option<&str>, parts: &[Part<'_>]) -> Response {
+        let (content_type, body) = multipart_body(parts);
+        let mut b = Request::post("/receipts").header("content-type", content_type);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::from(body)).unwrap()).await
+    }
+
+    /// Uploads a valid PNG for `user` and returns the new receipt's id.
+    pub async fn upload_png(&self, user: &str) -> i64 {
+        let token = self.token(user);
+        let r = self
+            .upload_parts(
+                Some(&token),
+                &[Part::File {
+                    name: "file",
+                    file_name: "receipt.png",
+                    content_type: "image/png",
+                    bytes: &png_bytes(),
+                }],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        r.json["id"].as_i64().unwrap()
+    }
+
+    /// Inserts `n` pending receipts for `user` straight into the database
+    /// (as uploads leave them), oldest first; returns their ids.
+    pub async fn seed_pending(&self, user: &str, n: usize) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, created_at) \
+                 VALUES ($1, $2, $3, $4, 'image/png', 100, now() - make_interval(secs => $5)) RETURNING id",
+            )
+            .bind(user)
+            .bind(&self.bucket)
+            .bind(format!("uploads/{user}/seed-{i}-{}.png", uuid::Uuid::new_v4()))
+            .bind(format!("seed-{i}.png"))
+            .bind((n - i) as f64)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        ids
+    }
+
+    pub async fn status_of(&self, id: i64) -> String {
+        sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Every (id, status, updated_at) row: to check that nothing changed.
+    pub async fn snapshot(&self) -> Vec<(i64, String, chrono::DateTime<chrono::Utc>)> {
+        sqlx::query_as("SELECT id, ocr_status, updated_at FROM receipts ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn set_status(&self, id: i64, status: &str, last_error: Option<&str>) {
+        sqlx::query("UPDATE receipts SET ocr_status = $2, last_error = $3 WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .bind(last_error)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
+    /// Receives every message on `queue_url` (and deletes it); returns bodies.
+    pub async fn drain(&self, queue_url: &str) -> Vec<Value> {
+        let mut bodies = Vec::new();
+        let mut empty_polls = 0;
+        while empty_polls < 2 {
+            let resp = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let msgs = resp.messages();
+            if msgs.is_empty() {
+                empty_polls += 1;
+                continue;
+            }
+            for m in msgs {
+                bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        bodies
+    }
+
+    pub async fn object_keys(&self) -> Vec<String> {
+        let resp = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        resp.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()
+        .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .unwrap()
+        .clone()
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub json: Value,
+}
+
+impl Response {
+    /// Asserts the design's error shape and returns the code.
+    pub fn error_code(&self) -> &str {
+        let code = self.json["error"]["code"].as_str();
+        let msg = self.json["error"]["message"].as_str();
+        assert!(
+            code.is_some() && msg.is_some_and(|m| !m.is_empty()),
+            "not the JSON error shape: {}",
+            self.json
+        );
+        code.unwrap()
+    }
+}
+
+pub enum Part<'a> {
+    File {
+        name: &'a str,
+        file_name: &'a str,
+        content_type: &'a str,
+        bytes: &'a [u8],
+    },
+    Text {
+        name: &'a str,
+        value: &'a str,
+    },
+}
+
+pub fn multipart_body(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+    let boundary = format!("----test{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match p {
+            Part::File {
+                name,
+                file_name,
+                content_type,
+                bytes,
+            } => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+            }
+            Part::Text { name, value } => {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}")
+                        .as_bytes(),
+                );
+            }
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A real 2×2 grayscale PNG, built here (signature, IHDR, IDAT, IEND with CRCs).
+pub fn png_bytes() -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn adler32(data: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u32, 0u32);
+        for &d in data {
+            a = (a + u32::from(d)) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut c = kind.to_vec();
+        c.extend_from_slice(data);
+        out.extend_from_slice(&c);
+        out.extend_from_slice(&crc32(&c).to_be_bytes());
+    }
+    // Two rows of two gray pixels, each row led by filter type 0.
+    let raw = [0u8, 0x00, 0xFF, 0u8, 0xFF, 0x00];
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend_from_slice(&(raw.len() as u16).to_le_bytes());
+    zlib.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
+    zlib.extend_from_slice(&raw);
+    zlib.extend_from_slice(&adler32(&raw).to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&2u32.to_be_bytes());
+    ihdr.extend_from_slice(&2u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &zlib);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}

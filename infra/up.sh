@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Brings up everything the system needs locally, without Docker: Postgres,
+# LocalStack, and the bucket/queues/notification on it. Writes the settings
+# to .local/env (source it to talk to the local stack). Safe to re-run.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$REPO_ROOT/infra/postgres.sh"
+"$REPO_ROOT/infra/localstack.sh"
+
+log "provisioning bucket, queues and notifications on LocalStack"
+stack_env="$("$LOCALSTACK_VENV/bin/python" "$REPO_ROOT/infra/provision_local.py")"
+
+# A local JWT secret, made once and kept.
+if [ ! -s "$STATE_DIR/jwt-secret" ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE_DIR/jwt-secret")
+fi
+
+{
+    echo "# Written by infra/up.sh; source it to talk to the local stack."
+    echo "DATABASE_URL=$DATABASE_URL"
+    echo "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
+    echo "AWS_REGION=$AWS_REGION"
+    echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
+    echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
+    echo "$stack_env"
+    echo "AUTH_MODE=jwt"
+    echo "AUTH_JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")"
+    echo "API_BIND=${API_BIND:-127.0.0.1:3000}"
+    echo "AUTO_OCR=${AUTO_OCR:-true}"
+} >"$STATE_DIR/env"
+chmod 600 "$STATE_DIR/env"
+log "local stack is up; settings in $STATE_DIR/env"
