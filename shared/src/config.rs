@@ -169,10 +169,9 @@ impl Config {
         };
 
         let database_url = r.required("DATABASE_URL");
-        if !database_url.is_empty()
-            && !(database_url.starts_with("postgres://")
-                || database_url.starts_with("postgresql://"))
-        {
+        let is_postgres =
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        if !database_url.is_empty() && !is_postgres {
             r.problems
                 .push("DATABASE_URL must be a postgres:// URL".to_owned());
         }

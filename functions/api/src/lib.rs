@@ -63,4 +63,40 @@ impl AppState {
     pub fn router(self) -> Router {
         router(self)
     }
+
+    /// The Router as Lambda serves it: API Gateway's stage is not part of
+    /// the routes, whatever the stage is called.
+    pub fn lambda_service(
+        self,
+    ) -> impl tower::Service<
+        lambda_http::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone {
+        tower::ServiceBuilder::new()
+            .map_request(without_stage)
+            .service(router(self))
+    }
+}
+
+/// Puts the path API Gateway received (without the stage prefix that
+/// lambda_http adds) back into the request URI, keeping the query.
+pub fn without_stage(mut req: lambda_http::Request) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let raw = req.raw_http_path().to_owned();
+    if raw.starts_with('/') && raw != req.uri().path() {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{raw}?{q}"),
+            None => raw,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = pq.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }

@@ -42,10 +42,12 @@ async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let bind = config.api_bind;
     let state = AppState::connect(config).await?;
-    let app = state.router();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        return lambda_http::run(app).await.map_err(|e| anyhow::anyhow!(e));
+        return lambda_http::run(state.lambda_service())
+            .await
+            .map_err(|e| anyhow::anyhow!(e));
     }
+    let app = state.router();
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
     axum::serve(listener, app)

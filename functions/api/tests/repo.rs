@@ -1,0 +1,148 @@
+//! Status transitions of the repository, on a real Postgres: each is one
+//! conditional UPDATE, and a worker's writes hold only while its claim does.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use shared::domain::ReceiptId;
+use shared::extraction::{Extraction, LineItem};
+use shared::repo::ClaimOutcome;
+
+fn result(total: &str, items: usize) -> Extraction {
+    Extraction {
+        total: Some(total.parse().unwrap()),
+        items: (0..items)
+            .map(|i| LineItem {
+                name: format!("item {i}"),
+                quantity: None,
+                unit_price: None,
+                amount: Some("1.00".parse().unwrap()),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+async fn counts(app: &TestApp, id: i64) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM receipt_metadata WHERE receipt_id = $1), \
+                (SELECT count(*) FROM receipt_items WHERE receipt_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_pending_receipt_cannot_be_claimed_and_a_queued_one_only_once() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let id = app.seed_pending("alice", 1).await[0];
+    let rid = ReceiptId::new(id).unwrap();
+    assert_eq!(
+        repo.claim(rid, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::Busy(shared::domain::OcrStatus::Pending)
+    );
+    app.set_status(id, "queued", None).await;
+    let ClaimOutcome::Claimed(first) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!("first claim must win")
+    };
+    assert_eq!(first.attempt, 1);
+    assert!(matches!(
+        repo.claim(rid, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::Busy(_)
+    ));
+    assert_eq!(
+        repo.claim(ReceiptId::new(999_999).unwrap(), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        ClaimOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_expired_is_fenced_off_by_the_next_one() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let id = app.seed_pending("alice", 1).await[0];
+    let rid = ReceiptId::new(id).unwrap();
+    app.set_status(id, "queued", None).await;
+
+    let ClaimOutcome::Claimed(stale) = repo.claim(rid, Duration::from_millis(1)).await.unwrap()
+    else {
+        panic!()
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let ClaimOutcome::Claimed(fresh) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!("an expired lease may be claimed again")
+    };
+    assert_eq!(fresh.attempt, stale.attempt + 1);
+
+    // The first worker wakes up late: none of its writes land.
+    assert!(!repo.complete(&stale, &result("1.00", 3)).await.unwrap());
+    assert!(!repo.fail(&stale, "late").await.unwrap());
+    assert!(!repo.release(&stale, "late").await.unwrap());
+    assert_eq!(counts(&app, id).await, (0, 0));
+    assert_eq!(app.status_of(id).await, "processing");
+
+    assert!(repo.complete(&fresh, &result("9.00", 2)).await.unwrap());
+    assert_eq!(app.status_of(id).await, "completed");
+    assert_eq!(counts(&app, id).await, (1, 2));
+    // Completing twice writes nothing more.
+    assert!(!repo.complete(&fresh, &result("9.00", 2)).await.unwrap());
+    assert_eq!(counts(&app, id).await, (1, 2));
+    assert_eq!(
+        repo.claim(rid, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::AlreadyCompleted
+    );
+}
+
+#[tokio::test]
+async fn failure_and_release_keep_the_reason() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let id = app.seed_pending("alice", 1).await[0];
+    let rid = ReceiptId::new(id).unwrap();
+    app.set_status(id, "queued", None).await;
+    let ClaimOutcome::Claimed(c) = repo.claim(rid, Duration::from_secs(60)).await.unwrap() else {
+        panic!()
+    };
+    assert!(repo.release(&c, "agent timed out").await.unwrap());
+    assert_eq!(app.status_of(id).await, "queued");
+    let ClaimOutcome::Claimed(c) = repo.claim(rid, Duration::from_secs(60)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.attempt, 2);
+    assert!(
+        repo.fail(&c, "agent said 422: not a receipt")
+            .await
+            .unwrap()
+    );
+    let r = repo
+        .get(&shared::domain::UserId::parse("alice").unwrap(), rid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, shared::domain::OcrStatus::Failed);
+    assert_eq!(
+        r.last_error.as_deref(),
+        Some("agent said 422: not a receipt")
+    );
+    assert_eq!(r.attempts, 2);
+}
+
+#[tokio::test]
+async fn the_schema_refuses_statuses_outside_the_design() {
+    let app = TestApp::spawn().await;
+    let id = app.seed_pending("alice", 1).await[0];
+    let err = sqlx::query("UPDATE receipts SET ocr_status = 'done' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await;
+    assert!(err.is_err());
+}
