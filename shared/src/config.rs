@@ -44,6 +44,28 @@ pub enum AuthConfig {
     ApiGateway,
 }
 
+/// Which process reads the configuration: each needs only some of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The HTTP API: needs the auth settings.
+    Api,
+    /// The OCR worker: needs `AGENT_URL`.
+    Worker,
+    /// Ingest and the reconciler.
+    Background,
+    /// The local runner: everything.
+    All,
+}
+
+impl Role {
+    fn needs_auth(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+    fn needs_agent(self) -> bool {
+        matches!(self, Role::Worker | Role::All)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: Secret,
@@ -65,6 +87,14 @@ pub struct Config {
     pub aws_endpoint_url: Option<Url>,
     pub aws_region: Option<String>,
     pub api_bind: SocketAddr,
+    /// Messages of one batch the worker processes at once.
+    pub worker_concurrency: usize,
+    /// Backoff after a first failed receive; doubles with each receive.
+    pub retry_backoff_base: Duration,
+    /// A receipt `queued` for longer is re-sent by the reconciler.
+    pub reconcile_queued_after: Duration,
+    /// Subjects allowed to run operator actions (redrive).
+    pub admin_users: Vec<String>,
 }
 
 /// Everything wrong with the environment, in one message.
@@ -157,12 +187,12 @@ fn boolean(raw: &str) -> Result<bool, String> {
 
 impl Config {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+    pub fn from_env(role: Role) -> Result<Self, ConfigError> {
+        Self::from_lookup(role, &|name| std::env::var(name).ok())
     }
 
     /// Reads configuration through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(role: Role, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader {
             lookup,
             problems: Vec::new(),
@@ -187,7 +217,11 @@ impl Config {
         if !upload_prefix.ends_with('/') {
             upload_prefix.push('/');
         }
-        let agent_url = r.optional("AGENT_URL");
+        let agent_url = if role.needs_agent() {
+            Some(r.required("AGENT_URL")).filter(|u| !u.is_empty())
+        } else {
+            r.optional("AGENT_URL")
+        };
         let agent_url = r.url("AGENT_URL", agent_url);
         let agent_timeout = Duration::from_secs(r.parsed(
             "AGENT_TIMEOUT_SECS",
@@ -221,6 +255,7 @@ impl Config {
             "jwt" => {
                 let secret = r.optional("AUTH_JWT_SECRET");
                 match secret {
+                    _ if !role.needs_auth() => {}
                     None => {
                         r.problems.push(
                             "AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned(),
@@ -260,6 +295,27 @@ impl Config {
             },
         );
 
+        let worker_concurrency = r.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100));
+        let retry_backoff_base = Duration::from_secs(r.parsed(
+            "RETRY_BACKOFF_BASE_SECS",
+            15,
+            |raw| raw.parse::<u64>().ok().filter(|n| *n <= 900).ok_or_else(|| "must be 0 to 900 seconds".to_owned()),
+        ));
+        let reconcile_queued_after = Duration::from_secs(r.parsed(
+            "RECONCILE_QUEUED_AFTER_SECS",
+            1800,
+            positive_int(1, 7 * 24 * 3600),
+        ));
+        let admin_users = r
+            .optional("ADMIN_USERS")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -284,6 +340,10 @@ impl Config {
             aws_endpoint_url,
             aws_region,
             api_bind,
+            worker_concurrency,
+            retry_backoff_base,
+            reconcile_queued_after,
+            admin_users,
         })
     }
 }
@@ -315,7 +375,7 @@ mod tests {
     }
 
     fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
-        Config::from_lookup(&|k| env.get(k).cloned())
+        Config::from_lookup(Role::Api, &|k| env.get(k).cloned())
     }
 
     #[test]
@@ -374,6 +434,19 @@ mod tests {
         let dbg = format!("{cfg:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(!dbg.contains(SECRET), "{dbg}");
+    }
+
+    #[test]
+    fn each_role_needs_only_its_own_settings() {
+        let mut env = base();
+        env.remove("AUTH_JWT_SECRET");
+        let worker = Config::from_lookup(Role::Worker, &|k| env.get(k).cloned()).unwrap_err();
+        assert_eq!(worker.problems, vec!["AGENT_URL is not set".to_owned()]);
+        env.insert("AGENT_URL", "http://127.0.0.1:8002".to_owned());
+        assert!(Config::from_lookup(Role::Worker, &|k| env.get(k).cloned()).is_ok());
+        assert!(Config::from_lookup(Role::Background, &|k| env.get(k).cloned()).is_ok());
+        let all = Config::from_lookup(Role::All, &|k| env.get(k).cloned()).unwrap_err();
+        assert!(all.to_string().contains("AUTH_JWT_SECRET"));
     }
 
     #[test]

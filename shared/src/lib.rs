@@ -2,14 +2,21 @@
 //! types, configuration, the repository, the queue and storage adapters,
 //! the OCR use cases, auth and telemetry.
 
+pub mod agent;
+pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod extraction;
+pub mod ingest;
 pub mod message;
+pub mod metrics;
 pub mod queue;
+pub mod reconcile;
 pub mod repo;
+pub mod runner;
 pub mod service;
 pub mod storage;
 pub mod telemetry;
+pub mod worker;

@@ -163,6 +163,45 @@ impl SqsQueue {
         out
     }
 
+    pub async fn arn(&self) -> Result<String, QueueError> {
+        let resp = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs {
+                operation: "GetQueueAttributes",
+                reason: describe_sdk_error(&e),
+            })?;
+        resp.attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .ok_or(QueueError::Sqs {
+                operation: "GetQueueAttributes",
+                reason: "no QueueArn".to_owned(),
+            })
+    }
+
+    /// Starts moving every message of `source_arn` (a DLQ) back to this
+    /// queue; returns the task handle.
+    pub async fn start_move_from(&self, source_arn: &str) -> Result<String, QueueError> {
+        let destination = self.arn().await?;
+        let resp = self
+            .client
+            .start_message_move_task()
+            .source_arn(source_arn)
+            .destination_arn(destination)
+            .send()
+            .await
+            .map_err(|e| QueueError::Sqs {
+                operation: "StartMessageMoveTask",
+                reason: describe_sdk_error(&e),
+            })?;
+        Ok(resp.task_handle().unwrap_or_default().to_owned())
+    }
+
     /// The queue's approximate depth.
     pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
         let resp = self

@@ -441,7 +441,7 @@ impl ReceiptRepository {
         }
         let row: Option<(String, i64, String, String, String)> = sqlx::query_as(
             "WITH prev AS (SELECT id, ocr_status FROM receipts WHERE id = $1 AND user_id = $2 FOR UPDATE) \
-             UPDATE receipts r SET ocr_status = 'queued', queued_at = now() \
+             UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
              FROM prev WHERE r.id = prev.id AND r.ocr_status = ANY($3) \
              RETURNING prev.ocr_status, r.id, r.user_id, r.bucket, r.object_key",
         )
@@ -542,7 +542,7 @@ impl ReceiptRepository {
         let mut tx = self.pool.begin().await?;
         let held = sqlx::query(
             "UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
-                 processed_at = now() \
+                 processed_at = now(), dead_lettered_at = NULL \
              WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
         )
         .bind(claim.receipt_id.get())
@@ -561,15 +561,18 @@ impl ReceiptRepository {
     }
 
     /// `processing` → `failed` with the reason, if the claim still holds.
-    pub async fn fail(&self, claim: &Claim, reason: &str) -> Result<bool, RepoError> {
+    /// `dead_lettered` records that the message is on its way to the DLQ,
+    /// so that a redrive puts the receipt back to `queued`.
+    pub async fn fail(&self, claim: &Claim, reason: &str, dead_lettered: bool) -> Result<bool, RepoError> {
         let done = sqlx::query(
             "UPDATE receipts SET ocr_status = 'failed', last_error = $3, lease_expires_at = NULL, \
-                 processed_at = now() \
+                 processed_at = now(), dead_lettered_at = CASE WHEN $4 THEN now() END \
              WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
         )
         .bind(claim.receipt_id.get())
         .bind(claim.attempt)
         .bind(reason)
+        .bind(dead_lettered)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -579,7 +582,8 @@ impl ReceiptRepository {
     /// if the claim still holds (the message will come back).
     pub async fn release(&self, claim: &Claim, error: &str) -> Result<bool, RepoError> {
         let done = sqlx::query(
-            "UPDATE receipts SET ocr_status = 'queued', last_error = $3, lease_expires_at = NULL \
+            "UPDATE receipts SET ocr_status = 'queued', last_error = $3, lease_expires_at = NULL, \
+                 queued_at = now() \
              WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
         )
         .bind(claim.receipt_id.get())
@@ -588,6 +592,75 @@ impl ReceiptRepository {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+impl ReceiptRepository {
+    /// The receipt an S3 upload event names: found by bucket and key (an
+    /// upload through the API), or created `pending` (a direct presigned
+    /// upload). Returns it and whether it was created. The same event twice
+    /// gives one receipt.
+    pub async fn register_upload(&self, new: NewReceipt<'_>) -> Result<(Receipt, bool), RepoError> {
+        let created: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bucket, object_key) DO NOTHING \
+             RETURNING {RECEIPT_COLUMNS}"
+        ))
+        .bind(new.user_id.as_str())
+        .bind(new.bucket)
+        .bind(new.object_key)
+        .bind(new.file_name)
+        .bind(new.content_type)
+        .bind(new.size_bytes)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = created {
+            return Ok((row.try_into()?, true));
+        }
+        let row: ReceiptRow = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE bucket = $1 AND object_key = $2"
+        ))
+        .bind(new.bucket)
+        .bind(new.object_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_into()?, false))
+    }
+
+    /// `failed` → `queued` for the receipts whose message went to the DLQ
+    /// (after a redrive moved the messages back).
+    pub async fn requeue_dead_lettered(&self) -> Result<Vec<i64>, RepoError> {
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE receipts SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
+             WHERE dead_lettered_at IS NOT NULL AND ocr_status = 'failed' RETURNING id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Receipts stuck in flight: `processing` past their lease (the worker
+    /// died), or `queued` for longer than `queued_for` (the message was
+    /// lost). Moves up to `limit` of them to a fresh `queued` and returns
+    /// them, to be sent again.
+    pub async fn take_stuck(&self, queued_for: Duration, limit: u32) -> Result<Vec<QueuedReceipt>, RepoError> {
+        let mut rows: Vec<QueuedReceipt> = sqlx::query_as(
+            "WITH stuck AS MATERIALIZED ( \
+                 SELECT id FROM receipts \
+                 WHERE (ocr_status = 'processing' AND lease_expires_at < now()) \
+                    OR (ocr_status = 'queued' AND queued_at < now() - make_interval(secs => $1)) \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), lease_expires_at = NULL \
+             FROM stuck WHERE r.id = stuck.id \
+             RETURNING r.id, r.user_id, r.bucket, r.object_key",
+        )
+        .bind(queued_for.as_secs_f64())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
     }
 }
 

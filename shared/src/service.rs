@@ -69,6 +69,16 @@ pub struct ReceiptStatus {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Answer of a redrive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Redrive {
+    pub task_handle: String,
+    /// Messages that were in the DLQ when the move started.
+    pub dlq_messages: i64,
+    /// Receipts put back to `queued`.
+    pub receipt_ids: Vec<i64>,
+}
+
 /// An upload the client performs itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadUrl {
@@ -274,6 +284,34 @@ impl ReceiptService {
         }
         tracing::info!(receipt_id = receipt.id, user_id = %user, %previous, "receipt {} re-queued", receipt.id);
         self.status(user, id).await
+    }
+
+    /// Moves the OCR DLQ back to the queue (`StartMessageMoveTask`) and puts
+    /// the receipts whose message went there back to `queued`.
+    pub async fn redrive(&self) -> Result<Redrive, ServiceError> {
+        let dlq_arn = self.ocr_dlq.arn().await?;
+        let depth = self.ocr_dlq.depth().await?;
+        let task_handle = match self.ocr_queue.start_move_from(&dlq_arn).await {
+            Ok(h) => h,
+            Err(QueueError::Sqs { reason, .. }) if reason.contains("running") || reason.contains("progress") => {
+                return Err(ServiceError::Conflict("a redrive is already running".to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let receipt_ids = self.repo.requeue_dead_lettered().await?;
+        tracing::info!(
+            task_handle,
+            dlq_messages = depth.visible,
+            receipts = receipt_ids.len(),
+            "redrive started: {} messages, {} receipts back to queued",
+            depth.visible,
+            receipt_ids.len()
+        );
+        Ok(Redrive {
+            task_handle,
+            dlq_messages: depth.visible,
+            receipt_ids,
+        })
     }
 
     pub async fn status(

@@ -18,6 +18,8 @@ pub enum ApiError {
     Invalid(#[from] InvalidInput),
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -52,6 +54,10 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(error = %e, "database unavailable");
                 ApiError::Unavailable("the database is unavailable, try again later".into())
             }
+            ServiceError::Queue(e) => {
+                tracing::error!(error = %e, "queue failed");
+                ApiError::Unavailable("the OCR queue is unavailable, try again later".into())
+            }
             ServiceError::Storage(e) => {
                 tracing::error!(error = %e, "storage failed");
                 ApiError::Unavailable("receipt storage is unavailable, try again later".into())
@@ -67,6 +73,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

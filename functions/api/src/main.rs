@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use api::AppState;
-use shared::config::{Config, Secret};
+use shared::config::{Config, Role, Secret};
 use shared::domain::UserId;
 
 const USAGE: &str = "usage: api [serve | migrate | mint-token SUB [TTL_SECS]]";
@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+    let config = Config::from_env(Role::Api)?;
     let bind = config.api_bind;
     let state = AppState::connect(config).await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {

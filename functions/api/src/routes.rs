@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/receipts/upload-url", post(upload_url))
         .route("/receipts/ocr/process-all", post(process_all))
         .route("/receipts/ocr/queue-status", get(queue_status))
+        .route("/receipts/ocr/redrive", post(redrive))
         .route("/receipts/{id}", get(get_receipt))
         .route("/receipts/{id}/ocr/retry", post(retry))
         .fallback(not_found)
@@ -270,4 +271,24 @@ async fn retry(
     let force = parse_bool("force", q.get("force"))?;
     let st = state.service.retry(&user, id, force).await?;
     Ok((StatusCode::ACCEPTED, Json(st)))
+}
+
+/// `POST /receipts/ocr/redrive`: moves the OCR DLQ back to the queue and
+/// re-queues those receipts. For operators (`ADMIN_USERS`): the DLQ holds
+/// every user's messages.
+async fn redrive(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<impl IntoResponse, ApiError> {
+    if !state.config.admin_users.iter().any(|a| a == user.as_str()) {
+        return Err(ApiError::Forbidden("redrive is for operators (ADMIN_USERS)".into()));
+    }
+    let r = state.service.redrive().await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "started",
+            "task_handle": r.task_handle,
+            "dlq_messages": r.dlq_messages,
+            "requeued": r.receipt_ids.len(),
+            "receipt_ids": r.receipt_ids,
+        })),
+    ))
 }

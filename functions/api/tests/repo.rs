@@ -85,7 +85,7 @@ async fn a_claim_whose_lease_expired_is_fenced_off_by_the_next_one() {
 
     // The first worker wakes up late: none of its writes land.
     assert!(!repo.complete(&stale, &result("1.00", 3)).await.unwrap());
-    assert!(!repo.fail(&stale, "late").await.unwrap());
+    assert!(!repo.fail(&stale, "late", false).await.unwrap());
     assert!(!repo.release(&stale, "late").await.unwrap());
     assert_eq!(counts(&app, id).await, (0, 0));
     assert_eq!(app.status_of(id).await, "processing");
@@ -119,7 +119,7 @@ async fn failure_and_release_keep_the_reason() {
     };
     assert_eq!(c.attempt, 2);
     assert!(
-        repo.fail(&c, "agent said 422: not a receipt")
+        repo.fail(&c, "agent said 422: not a receipt", false)
             .await
             .unwrap()
     );

@@ -19,7 +19,7 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use shared::config::{AuthConfig, Config, Secret};
+use shared::config::{AuthConfig, Config, Role, Secret};
 use shared::domain::UserId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -187,7 +187,7 @@ impl TestApp {
     pub async fn spawn_with(opts: Options) -> Self {
         let pool = fresh_database().await;
         let endpoint = required("AWS_ENDPOINT_URL");
-        let base = Config::from_lookup(&|k| match k {
+        let base = Config::from_lookup(Role::Api, &|k| match k {
             "DATABASE_URL" => Some(required("DATABASE_URL")),
             "OCR_QUEUE_URL" | "OCR_DLQ_URL" => Some("set-below".into()),
             "RECEIPTS_BUCKET" => Some("set-below".into()),

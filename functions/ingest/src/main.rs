@@ -1,0 +1,21 @@
+//! The ingest Lambda: S3 `ObjectCreated` events arrive through the ingest
+//! queue; the logic is `shared::ingest`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::config::{Config, Role};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = Config::from_env(Role::Background)?;
+    let clients = shared::app::Clients::connect(&config).await?;
+    let ingest = Arc::new(shared::app::ingest(&config, &clients));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let ingest = ingest.clone();
+        async move { Ok::<SqsBatchResponse, Error>(ingest.handle(event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,24 @@
+//! The reconciler Lambda, run on a schedule: re-sends the OCR message of
+//! receipts stuck in `queued` or `processing`. The logic is `shared::reconcile`.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use shared::config::{Config, Role};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = Config::from_env(Role::Background)?;
+    let clients = shared::app::Clients::connect(&config).await?;
+    let reconciler = Arc::new(shared::app::reconciler(&config, &clients));
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+        let reconciler = reconciler.clone();
+        async move {
+            let report = reconciler.run_once().await?;
+            Ok::<Value, Error>(json!({"requeued": report.requeued.len(), "not_sent": report.not_sent}))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,150 @@
+//! The local runner: one process that runs, against LocalStack and the local
+//! Postgres, the API, and the worker and ingest handlers fed the way AWS's
+//! event source mappings feed them (long polling, batches of up to 10,
+//! bounded concurrency, deleting only what the partial batch response says
+//! succeeded), plus the reconciler on a timer.
+//!
+//! `local-runner [--no-api]`; configuration from the environment (see README).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::AppState;
+use shared::agent::HttpAgent;
+use shared::app::{Clients, RECONCILE_EVERY};
+use shared::config::{Config, Role};
+use shared::runner::{Poller, PollerSettings};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| anyhow::anyhow!("{name} must be an integer from 1 to 64")),
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let with_api = !std::env::args().any(|a| a == "--no-api");
+    let config = Config::from_env(Role::All)?;
+    let ingest_url = config
+        .ingest_queue_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("INGEST_QUEUE_URL is not set"))?;
+    let clients = Clients::connect(&config).await?;
+    shared::repo::MIGRATOR.run(&clients.pool).await?;
+
+    let agent_url = config.agent_url.clone().expect("Role::All requires AGENT_URL");
+    let health = agent_url.join("health")?;
+    match reqwest::Client::new().get(health.clone()).timeout(Duration::from_secs(3)).send().await {
+        Ok(r) if r.status().is_success() => tracing::info!(agent = %agent_url, "OCR agent answers"),
+        _ => tracing::warn!(
+            agent = %agent_url,
+            "no OCR agent answers at {health}: receipts will be retried with backoff and end `failed` until one does"
+        ),
+    }
+
+    let stop = CancellationToken::new();
+    let worker = Arc::new(shared::app::worker(
+        &config,
+        &clients,
+        HttpAgent::new(&agent_url, config.agent_timeout),
+    ));
+    let ingest = Arc::new(shared::app::ingest(&config, &clients));
+    let reconciler = shared::app::reconciler(&config, &clients);
+
+    let worker_poller = Poller::new(
+        clients.sqs.clone(),
+        PollerSettings {
+            queue_url: config.ocr_queue_url.clone(),
+            batch_size: 10,
+            wait: Duration::from_secs(10),
+            concurrency: env_usize("WORKER_MAX_CONCURRENCY", 2)?,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let ingest_poller = Poller::new(
+        clients.sqs.clone(),
+        PollerSettings {
+            queue_url: ingest_url,
+            batch_size: 10,
+            wait: Duration::from_secs(10),
+            concurrency: 1,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let (stop, worker) = (stop.clone(), worker.clone());
+        tasks.spawn(async move {
+            worker_poller
+                .run(|ev| { let w = worker.clone(); async move { w.handle(ev).await } }, stop)
+                .await;
+        });
+    }
+    {
+        let (stop, ingest) = (stop.clone(), ingest.clone());
+        tasks.spawn(async move {
+            ingest_poller
+                .run(|ev| { let i = ingest.clone(); async move { i.handle(ev).await } }, stop)
+                .await;
+        });
+    }
+    {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(RECONCILE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = reconciler.run_once().await {
+                            tracing::error!(error = %e, "reconciler pass failed");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if with_api {
+        let bind = config.api_bind;
+        let state = AppState::new(config.clone(), clients.pool.clone(), clients.s3.clone(), clients.sqs.clone());
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        tracing::info!(addr = %listener.local_addr()?, "API listening");
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, state.router())
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "API server stopped");
+            }
+        });
+    }
+    tracing::info!("local runner started: worker and ingest are polling their queues");
+
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping: finishing the batches in hand");
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Wiring shared by every entry point (the Lambda functions, the local
+//! runner, the tests): clients built once, and the handlers built on them.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::agent::Agent;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::queue::SqsQueue;
+use crate::reconcile::Reconciler;
+use crate::repo::ReceiptRepository;
+use crate::storage::S3Storage;
+use crate::worker::{Worker, WorkerSettings};
+
+/// The pool and SDK clients of a process.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub pool: PgPool,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub async fn connect(cfg: &Config) -> Result<Self, sqlx::Error> {
+        let pool = crate::repo::connect(cfg.database_url.expose(), cfg.database_max_connections).await?;
+        let sdk = crate::aws::sdk_config(cfg).await;
+        Ok(Self {
+            pool,
+            s3: crate::aws::s3_client(&sdk, cfg.aws_endpoint_url.is_some()),
+            sqs: crate::aws::sqs_client(&sdk),
+        })
+    }
+}
+
+pub fn worker<A: Agent>(cfg: &Config, c: &Clients, agent: A) -> Worker<A> {
+    Worker {
+        repo: ReceiptRepository::new(c.pool.clone()),
+        storage: S3Storage::new(c.s3.clone(), cfg.receipts_bucket.clone()),
+        sqs: c.sqs.clone(),
+        agent,
+        settings: WorkerSettings::from_config(cfg),
+        metrics: Metrics::new("worker"),
+    }
+}
+
+pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
+    Ingest {
+        repo: ReceiptRepository::new(c.pool.clone()),
+        ocr_queue: SqsQueue::new(c.sqs.clone(), cfg.ocr_queue_url.clone()),
+        bucket: cfg.receipts_bucket.clone(),
+        upload_prefix: cfg.upload_prefix.clone(),
+        auto_ocr: cfg.auto_ocr,
+        metrics: Metrics::new("ingest"),
+    }
+}
+
+pub fn reconciler(cfg: &Config, c: &Clients) -> Reconciler {
+    Reconciler {
+        repo: ReceiptRepository::new(c.pool.clone()),
+        ocr_queue: SqsQueue::new(c.sqs.clone(), cfg.ocr_queue_url.clone()),
+        queued_after: cfg.reconcile_queued_after,
+        batch: 500,
+    }
+}
+
+/// How often the local runner runs the reconciler (AWS: a schedule).
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
