@@ -42,7 +42,10 @@ impl AgentError {
 
 /// Anything that reads a receipt: the HTTP agent, or a test's stand-in.
 pub trait Agent: Send + Sync {
-    fn extract(&self, req: &ExtractRequest) -> impl Future<Output = Result<Extraction, AgentError>> + Send;
+    fn extract(
+        &self,
+        req: &ExtractRequest,
+    ) -> impl Future<Output = Result<Extraction, AgentError>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +152,10 @@ mod tests {
 
     #[test]
     fn endpoint_keeps_a_base_path() {
-        let a = HttpAgent::new(&Url::parse("http://h:1/ocr").unwrap(), Duration::from_secs(1));
+        let a = HttpAgent::new(
+            &Url::parse("http://h:1/ocr").unwrap(),
+            Duration::from_secs(1),
+        );
         assert_eq!(a.endpoint().as_str(), "http://h:1/ocr/v1/extract");
         let a = HttpAgent::new(&Url::parse("http://h:1").unwrap(), Duration::from_secs(1));
         assert_eq!(a.endpoint().as_str(), "http://h:1/v1/extract");

@@ -25,7 +25,8 @@ pub struct Clients {
 
 impl Clients {
     pub async fn connect(cfg: &Config) -> Result<Self, sqlx::Error> {
-        let pool = crate::repo::connect(cfg.database_url.expose(), cfg.database_max_connections).await?;
+        let pool =
+            crate::repo::connect(cfg.database_url.expose(), cfg.database_max_connections).await?;
         let sdk = crate::aws::sdk_config(cfg).await;
         Ok(Self {
             pool,

@@ -192,7 +192,10 @@ impl Config {
     }
 
     /// Reads configuration through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(role: Role, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        role: Role,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut r = Reader {
             lookup,
             problems: Vec::new(),
@@ -296,11 +299,13 @@ impl Config {
         );
 
         let worker_concurrency = r.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100));
-        let retry_backoff_base = Duration::from_secs(r.parsed(
-            "RETRY_BACKOFF_BASE_SECS",
-            15,
-            |raw| raw.parse::<u64>().ok().filter(|n| *n <= 900).ok_or_else(|| "must be 0 to 900 seconds".to_owned()),
-        ));
+        let retry_backoff_base =
+            Duration::from_secs(r.parsed("RETRY_BACKOFF_BASE_SECS", 15, |raw| {
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= 900)
+                    .ok_or_else(|| "must be 0 to 900 seconds".to_owned())
+            }));
         let reconcile_queued_after = Duration::from_secs(r.parsed(
             "RECONCILE_QUEUED_AFTER_SECS",
             1800,

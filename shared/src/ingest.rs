@@ -43,22 +43,28 @@ pub enum IngestBody {
 }
 
 pub fn parse_body(body: &str) -> Result<IngestBody, String> {
-    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
     if value.get("Event").and_then(|v| v.as_str()) == Some("s3:TestEvent") {
         return Ok(IngestBody::TestEvent);
     }
-    let event: S3Event = serde_json::from_value(value).map_err(|e| format!("not an S3 event: {e}"))?;
+    let event: S3Event =
+        serde_json::from_value(value).map_err(|e| format!("not an S3 event: {e}"))?;
     let mut uploads = Vec::new();
     for r in event.records {
         let name = r.event_name.as_deref().unwrap_or("");
         if !name.starts_with("ObjectCreated") {
-            tracing::info!(event_name = name, "skipping an S3 event that is not ObjectCreated");
+            tracing::info!(
+                event_name = name,
+                "skipping an S3 event that is not ObjectCreated"
+            );
             continue;
         }
         let (Some(bucket), Some(raw_key)) = (r.s3.bucket.name, r.s3.object.key) else {
             return Err("S3 record without bucket or key".to_owned());
         };
-        let key = decode_key(&raw_key).ok_or_else(|| format!("S3 key {raw_key:?} does not decode"))?;
+        let key =
+            decode_key(&raw_key).ok_or_else(|| format!("S3 key {raw_key:?} does not decode"))?;
         uploads.push(Upload {
             bucket,
             key,
@@ -128,7 +134,11 @@ impl Ingest {
                 }
                 for (message_id, job) in &jobs {
                     if let Some(reason) = refused.get(&job.receipt_id.get()) {
-                        tracing::warn!(receipt_id = job.receipt_id.get(), reason, "OCR job not sent; the ingest message will be retried");
+                        tracing::warn!(
+                            receipt_id = job.receipt_id.get(),
+                            reason,
+                            "OCR job not sent; the ingest message will be retried"
+                        );
                         failed.insert(message_id.clone());
                     }
                 }
@@ -163,7 +173,10 @@ impl Ingest {
     /// registered; `job` is the OCR message to send, if it was just queued.
     async fn register(&self, upload: &Upload) -> Result<Option<Option<OcrMessage>>, RepoError> {
         if upload.bucket != self.bucket {
-            tracing::info!(bucket = upload.bucket, "skipping an upload to another bucket");
+            tracing::info!(
+                bucket = upload.bucket,
+                "skipping an upload to another bucket"
+            );
             return Ok(None);
         }
         let Some(owner) = owner_of_key(&self.upload_prefix, &upload.key) else {
@@ -195,9 +208,15 @@ impl Ingest {
             // Already queued, in flight or done: one OCR run is enough.
             return Ok(Some(None));
         };
-        let id = ReceiptId::new(q.id).ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", q.id)))?;
+        let id = ReceiptId::new(q.id)
+            .ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", q.id)))?;
         let user = UserId::parse(&q.user_id).map_err(|e| RepoError::Corrupt(e.to_string()))?;
-        Ok(Some(Some(OcrMessage::new(id, user, q.bucket, q.object_key))))
+        Ok(Some(Some(OcrMessage::new(
+            id,
+            user,
+            q.bucket,
+            q.object_key,
+        ))))
     }
 }
 
@@ -208,10 +227,21 @@ mod tests {
     #[test]
     fn keys_decode_as_each_service_encodes_them() {
         // `uploads/r 1+a.jpg` as AWS, LocalStack and moto put it in events.
-        for raw in ["uploads/r+1%2Ba.jpg", "uploads/r%201%2Ba.jpg", "uploads%2Fr+1%2Ba.jpg"] {
-            assert_eq!(decode_key(raw).as_deref(), Some("uploads/r 1+a.jpg"), "{raw}");
+        for raw in [
+            "uploads/r+1%2Ba.jpg",
+            "uploads/r%201%2Ba.jpg",
+            "uploads%2Fr+1%2Ba.jpg",
+        ] {
+            assert_eq!(
+                decode_key(raw).as_deref(),
+                Some("uploads/r 1+a.jpg"),
+                "{raw}"
+            );
         }
-        assert_eq!(decode_key("uploads/alice/x.jpg").as_deref(), Some("uploads/alice/x.jpg"));
+        assert_eq!(
+            decode_key("uploads/alice/x.jpg").as_deref(),
+            Some("uploads/alice/x.jpg")
+        );
         assert_eq!(decode_key("%FF%FE"), None);
     }
 

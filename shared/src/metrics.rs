@@ -30,7 +30,8 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(function: &'static str) -> Self {
         let enabled = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
-            || std::env::var("EMF_METRICS").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+            || std::env::var("EMF_METRICS")
+                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         Self { function, enabled }
     }
 
@@ -50,7 +51,12 @@ impl Metrics {
     }
 
     /// The EMF document (public for tests).
-    pub fn record(&self, values: &[(&str, f64, Unit)], properties: &[(&str, Value)], timestamp_ms: u64) -> String {
+    pub fn record(
+        &self,
+        values: &[(&str, f64, Unit)],
+        properties: &[(&str, Value)],
+        timestamp_ms: u64,
+    ) -> String {
         let mut doc = Map::new();
         doc.insert(
             "_aws".into(),
@@ -89,7 +95,10 @@ mod tests {
     fn records_follow_the_embedded_metric_format() {
         let m = Metrics::disabled("worker");
         let line = m.record(
-            &[("Processed", 1.0, Unit::Count), ("AgentLatency", 640.0, Unit::Milliseconds)],
+            &[
+                ("Processed", 1.0, Unit::Count),
+                ("AgentLatency", 640.0, Unit::Milliseconds),
+            ],
             &[("receipt_id", json!(17))],
             1_700_000_000_000,
         );
@@ -98,7 +107,10 @@ mod tests {
         let cw = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], NAMESPACE);
         assert_eq!(cw["Dimensions"], json!([["Function"]]));
-        assert_eq!(cw["Metrics"][1], json!({"Name": "AgentLatency", "Unit": "Milliseconds"}));
+        assert_eq!(
+            cw["Metrics"][1],
+            json!({"Name": "AgentLatency", "Unit": "Milliseconds"})
+        );
         assert_eq!(v["Function"], "worker");
         assert_eq!(v["Processed"], 1.0);
         assert_eq!(v["AgentLatency"], 640.0);

@@ -563,7 +563,12 @@ impl ReceiptRepository {
     /// `processing` → `failed` with the reason, if the claim still holds.
     /// `dead_lettered` records that the message is on its way to the DLQ,
     /// so that a redrive puts the receipt back to `queued`.
-    pub async fn fail(&self, claim: &Claim, reason: &str, dead_lettered: bool) -> Result<bool, RepoError> {
+    pub async fn fail(
+        &self,
+        claim: &Claim,
+        reason: &str,
+        dead_lettered: bool,
+    ) -> Result<bool, RepoError> {
         let done = sqlx::query(
             "UPDATE receipts SET ocr_status = 'failed', last_error = $3, lease_expires_at = NULL, \
                  processed_at = now(), dead_lettered_at = CASE WHEN $4 THEN now() END \
@@ -644,7 +649,11 @@ impl ReceiptRepository {
     /// died), or `queued` for longer than `queued_for` (the message was
     /// lost). Moves up to `limit` of them to a fresh `queued` and returns
     /// them, to be sent again.
-    pub async fn take_stuck(&self, queued_for: Duration, limit: u32) -> Result<Vec<QueuedReceipt>, RepoError> {
+    pub async fn take_stuck(
+        &self,
+        queued_for: Duration,
+        limit: u32,
+    ) -> Result<Vec<QueuedReceipt>, RepoError> {
         let mut rows: Vec<QueuedReceipt> = sqlx::query_as(
             "WITH stuck AS MATERIALIZED ( \
                  SELECT id FROM receipts \

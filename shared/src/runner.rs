@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::describe_sdk_error;
@@ -67,7 +69,11 @@ impl Poller {
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
             .cloned()
             .unwrap_or_default();
-        let region = queue_arn.split(':').nth(3).unwrap_or("us-east-1").to_owned();
+        let region = queue_arn
+            .split(':')
+            .nth(3)
+            .unwrap_or("us-east-1")
+            .to_owned();
         Ok(Self {
             sqs,
             settings,
@@ -114,10 +120,10 @@ impl Poller {
             .message_attribute_names("All")
             .send();
         let resp = receive.await.map_err(|e| {
-                let reason = describe_sdk_error(&e);
-                tracing::warn!(queue = %self.settings.queue_url, %reason, "ReceiveMessage failed");
-                reason
-            })?;
+            let reason = describe_sdk_error(&e);
+            tracing::warn!(queue = %self.settings.queue_url, %reason, "ReceiveMessage failed");
+            reason
+        })?;
         let messages = resp.messages.unwrap_or_default();
         if messages.is_empty() {
             return Ok(0);
@@ -170,10 +176,15 @@ impl Poller {
                         .deleted
                         .fetch_add(out.successful().len() as u64, Ordering::Relaxed);
                     for f in out.failed() {
-                        tracing::warn!(code = f.code(), "DeleteMessageBatch entry failed; the message comes back");
+                        tracing::warn!(
+                            code = f.code(),
+                            "DeleteMessageBatch entry failed; the message comes back"
+                        );
                     }
                 }
-                Err(e) => tracing::warn!(reason = %describe_sdk_error(&e), "DeleteMessageBatch failed"),
+                Err(e) => {
+                    tracing::warn!(reason = %describe_sdk_error(&e), "DeleteMessageBatch failed")
+                }
             }
         }
         Ok(n)
@@ -188,7 +199,11 @@ impl Poller {
         r.md5_of_body = m.md5_of_body().map(str::to_owned);
         r.attributes = m
             .attributes()
-            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         r.event_source_arn = Some(self.queue_arn.clone());
         r.event_source = Some("aws:sqs".to_owned());

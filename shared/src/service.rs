@@ -293,8 +293,12 @@ impl ReceiptService {
         let depth = self.ocr_dlq.depth().await?;
         let task_handle = match self.ocr_queue.start_move_from(&dlq_arn).await {
             Ok(h) => h,
-            Err(QueueError::Sqs { reason, .. }) if reason.contains("running") || reason.contains("progress") => {
-                return Err(ServiceError::Conflict("a redrive is already running".to_owned()));
+            Err(QueueError::Sqs { reason, .. })
+                if reason.contains("running") || reason.contains("progress") =>
+            {
+                return Err(ServiceError::Conflict(
+                    "a redrive is already running".to_owned(),
+                ));
             }
             Err(e) => return Err(e.into()),
         };

@@ -57,7 +57,9 @@ impl WorkerSettings {
     /// The visibility timeout after the `receive_count`-th failed receive.
     pub fn backoff(&self, receive_count: u32) -> Duration {
         let factor = 2u32.saturating_pow(receive_count.saturating_sub(1).min(16));
-        self.backoff_base.saturating_mul(factor).min(self.backoff_max)
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
     }
 }
 
@@ -80,7 +82,10 @@ pub enum Outcome {
 impl Outcome {
     /// Whether SQS should see this message again (batch item failure).
     pub fn is_batch_failure(&self) -> bool {
-        matches!(self, Outcome::Retry(_) | Outcome::DeadLetter(_) | Outcome::Poison(_))
+        matches!(
+            self,
+            Outcome::Retry(_) | Outcome::DeadLetter(_) | Outcome::Poison(_)
+        )
     }
 }
 
@@ -161,7 +166,12 @@ impl<A: Agent> Worker<A> {
                 return Outcome::Poison(e.to_string());
             }
         };
-        let span = tracing::info_span!("ocr", receipt_id = job.receipt_id.get(), message_id, receive_count = rc);
+        let span = tracing::info_span!(
+            "ocr",
+            receipt_id = job.receipt_id.get(),
+            message_id,
+            receive_count = rc
+        );
         let started = Instant::now();
         let outcome = self.process(&job, msg, rc).instrument(span.clone()).await;
         let _g = span.enter();
@@ -171,17 +181,30 @@ impl<A: Agent> Worker<A> {
             Outcome::Completed => {
                 tracing::info!(duration_ms = elapsed as u64, "receipt {id} processed");
                 self.metrics.emit(
-                    &[("Processed", 1.0, Unit::Count), ("ProcessingTime", elapsed, Unit::Milliseconds)],
+                    &[
+                        ("Processed", 1.0, Unit::Count),
+                        ("ProcessingTime", elapsed, Unit::Milliseconds),
+                    ],
                     &[("receipt_id", json!(id.get()))],
                 );
             }
             Outcome::Failed(reason) | Outcome::DeadLetter(reason) => {
-                tracing::warn!(reason, dead_letter = matches!(outcome, Outcome::DeadLetter(_)), "receipt {id} failed: {reason}");
-                self.metrics.emit(&[("Failed", 1.0, Unit::Count)], &[("receipt_id", json!(id.get()))]);
+                tracing::warn!(
+                    reason,
+                    dead_letter = matches!(outcome, Outcome::DeadLetter(_)),
+                    "receipt {id} failed: {reason}"
+                );
+                self.metrics.emit(
+                    &[("Failed", 1.0, Unit::Count)],
+                    &[("receipt_id", json!(id.get()))],
+                );
             }
             Outcome::Retry(reason) => {
                 tracing::warn!(reason, "receipt {id} will be retried: {reason}");
-                self.metrics.emit(&[("Retried", 1.0, Unit::Count)], &[("receipt_id", json!(id.get()))]);
+                self.metrics.emit(
+                    &[("Retried", 1.0, Unit::Count)],
+                    &[("receipt_id", json!(id.get()))],
+                );
             }
             Outcome::Skipped(why) => tracing::info!(why, "receipt {id} skipped: {why}"),
             Outcome::Poison(_) => {}
@@ -209,9 +232,17 @@ impl<A: Agent> Worker<A> {
         };
         tracing::debug!(attempt = claim.attempt, "claimed");
 
-        let image_url = match self.storage.presign_get(&job.key, self.settings.image_url_ttl).await {
+        let image_url = match self
+            .storage
+            .presign_get(&job.key, self.settings.image_url_ttl)
+            .await
+        {
             Ok(url) => url,
-            Err(e) => return self.transient(&claim, msg, rc, format!("storage: {e}")).await,
+            Err(e) => {
+                return self
+                    .transient(&claim, msg, rc, format!("storage: {e}"))
+                    .await;
+            }
         };
         let req = ExtractRequest {
             receipt_id: job.receipt_id.get(),
@@ -229,13 +260,19 @@ impl<A: Agent> Worker<A> {
             Ok(extraction) => match self.repo.complete(&claim, &extraction).await {
                 Ok(true) => Outcome::Completed,
                 Ok(false) => Outcome::Skipped("claim lost to a newer attempt"),
-                Err(e) => self.transient(&claim, msg, rc, format!("database: {e}")).await,
+                Err(e) => {
+                    self.transient(&claim, msg, rc, format!("database: {e}"))
+                        .await
+                }
             },
             Err(e @ AgentError::Rejected { .. }) => {
                 let reason = e.to_string();
                 match self.repo.fail(&claim, &reason, false).await {
                     Ok(_) => Outcome::Failed(reason),
-                    Err(db) => self.transient(&claim, msg, rc, format!("database: {db}")).await,
+                    Err(db) => {
+                        self.transient(&claim, msg, rc, format!("database: {db}"))
+                            .await
+                    }
                 }
             }
             Err(e) => self.transient(&claim, msg, rc, e.to_string()).await,
@@ -244,7 +281,13 @@ impl<A: Agent> Worker<A> {
 
     /// A passing failure: back to `queued` with the error and a backoff, or
     /// on the last receive `failed` and on to the DLQ.
-    async fn transient(&self, claim: &crate::repo::Claim, msg: &SqsMessage, rc: u32, reason: String) -> Outcome {
+    async fn transient(
+        &self,
+        claim: &crate::repo::Claim,
+        msg: &SqsMessage,
+        rc: u32,
+        reason: String,
+    ) -> Outcome {
         if rc >= self.settings.max_receive_count {
             let why = format!("{reason} (gave up after {rc} attempts)");
             if let Err(e) = self.repo.fail(claim, &why, true).await {

@@ -276,9 +276,14 @@ async fn retry(
 /// `POST /receipts/ocr/redrive`: moves the OCR DLQ back to the queue and
 /// re-queues those receipts. For operators (`ADMIN_USERS`): the DLQ holds
 /// every user's messages.
-async fn redrive(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<impl IntoResponse, ApiError> {
+async fn redrive(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<impl IntoResponse, ApiError> {
     if !state.config.admin_users.iter().any(|a| a == user.as_str()) {
-        return Err(ApiError::Forbidden("redrive is for operators (ADMIN_USERS)".into()));
+        return Err(ApiError::Forbidden(
+            "redrive is for operators (ADMIN_USERS)".into(),
+        ));
     }
     let r = state.service.redrive().await?;
     Ok((

@@ -1,15 +1,13 @@
 //! The receipts API, driven through its Router, against a real Postgres and
 //! a real LocalStack (fresh database, queues and bucket per test).
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Options, Part, TestApp, png_bytes};
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::ReceiptId;
 use shared::extraction::{Extraction, LineItem, Merchant};
+use testkit::{Options, Part, TestApp, png_bytes};
 
 #[tokio::test]
 async fn health_answers_without_a_token() {

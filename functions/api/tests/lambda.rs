@@ -2,14 +2,12 @@
 //! through lambda_http's adapter into the same Router, against the real
 //! Postgres and LocalStack.
 
-mod common;
-
 use base64::Engine;
-use common::{Options, Part, TestApp, multipart_body, png_bytes};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::{Value, json};
 use shared::config::AuthConfig;
+use testkit::{Options, Part, TestApp, multipart_body, png_bytes};
 
 fn event(name: &str) -> Value {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));

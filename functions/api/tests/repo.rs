@@ -1,14 +1,12 @@
 //! Status transitions of the repository, on a real Postgres: each is one
 //! conditional UPDATE, and a worker's writes hold only while its claim does.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestApp;
 use shared::domain::ReceiptId;
 use shared::extraction::{Extraction, LineItem};
 use shared::repo::ClaimOutcome;
+use testkit::TestApp;
 
 fn result(total: &str, items: usize) -> Extraction {
     Extraction {

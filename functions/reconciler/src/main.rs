@@ -17,7 +17,9 @@ async fn main() -> Result<(), Error> {
         let reconciler = reconciler.clone();
         async move {
             let report = reconciler.run_once().await?;
-            Ok::<Value, Error>(json!({"requeued": report.requeued.len(), "not_sent": report.not_sent}))
+            Ok::<Value, Error>(
+                json!({"requeued": report.requeued.len(), "not_sent": report.not_sent}),
+            )
         }
     }))
     .await

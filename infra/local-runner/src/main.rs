@@ -50,9 +50,17 @@ async fn run() -> anyhow::Result<()> {
     let clients = Clients::connect(&config).await?;
     shared::repo::MIGRATOR.run(&clients.pool).await?;
 
-    let agent_url = config.agent_url.clone().expect("Role::All requires AGENT_URL");
+    let agent_url = config
+        .agent_url
+        .clone()
+        .expect("Role::All requires AGENT_URL");
     let health = agent_url.join("health")?;
-    match reqwest::Client::new().get(health.clone()).timeout(Duration::from_secs(3)).send().await {
+    match reqwest::Client::new()
+        .get(health.clone())
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+    {
         Ok(r) if r.status().is_success() => tracing::info!(agent = %agent_url, "OCR agent answers"),
         _ => tracing::warn!(
             agent = %agent_url,
@@ -97,7 +105,13 @@ async fn run() -> anyhow::Result<()> {
         let (stop, worker) = (stop.clone(), worker.clone());
         tasks.spawn(async move {
             worker_poller
-                .run(|ev| { let w = worker.clone(); async move { w.handle(ev).await } }, stop)
+                .run(
+                    |ev| {
+                        let w = worker.clone();
+                        async move { w.handle(ev).await }
+                    },
+                    stop,
+                )
                 .await;
         });
     }
@@ -105,7 +119,13 @@ async fn run() -> anyhow::Result<()> {
         let (stop, ingest) = (stop.clone(), ingest.clone());
         tasks.spawn(async move {
             ingest_poller
-                .run(|ev| { let i = ingest.clone(); async move { i.handle(ev).await } }, stop)
+                .run(
+                    |ev| {
+                        let i = ingest.clone();
+                        async move { i.handle(ev).await }
+                    },
+                    stop,
+                )
                 .await;
         });
     }
@@ -127,7 +147,12 @@ async fn run() -> anyhow::Result<()> {
     }
     if with_api {
         let bind = config.api_bind;
-        let state = AppState::new(config.clone(), clients.pool.clone(), clients.s3.clone(), clients.sqs.clone());
+        let state = AppState::new(
+            config.clone(),
+            clients.pool.clone(),
+            clients.s3.clone(),
+            clients.sqs.clone(),
+        );
         let listener = tokio::net::TcpListener::bind(bind).await?;
         tracing::info!(addr = %listener.local_addr()?, "API listening");
         let stop = stop.clone();

@@ -2,7 +2,6 @@
 //! bucket on LocalStack for every test, and the app's Router built on them.
 //! Nothing is mocked: the settings come from `.local/env` (written by
 //! `infra/up.sh`, which `infra/test.sh` runs first).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -24,6 +23,9 @@ use shared::domain::UserId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 use tower::ServiceExt;
+
+pub mod agent;
+pub mod pipeline;
 
 pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 
@@ -102,6 +104,8 @@ pub struct TestApp {
     pub bucket: String,
     pub ocr_queue_url: String,
     pub ocr_dlq_url: String,
+    pub ingest_queue_url: String,
+    pub ingest_dlq_url: String,
     pub config: Config,
 }
 
@@ -109,6 +113,7 @@ pub struct Options {
     pub max_upload_bytes: u64,
     pub process_all_max: u32,
     pub auth: AuthConfig,
+    pub auto_ocr: bool,
 }
 
 impl Default for Options {
@@ -121,9 +126,17 @@ impl Default for Options {
                 issuer: None,
                 audience: None,
             },
+            auto_ocr: true,
         }
     }
 }
+
+/// Receives before a message goes to the DLQ, in tests.
+pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// The OCR queue's visibility timeout in tests (a dead worker's message comes back after it).
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 4;
+/// The subject allowed to redrive in tests.
+pub const ADMIN: &str = "admin";
 
 fn unique(prefix: &str) -> String {
     let secs = SystemTime::now()
@@ -223,19 +236,84 @@ impl TestApp {
             .queue_name(format!("{name}-ocr"))
             .attributes(
                 aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#),
+                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
+            )
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECS.to_string(),
             )
             .send()
             .await
             .expect("create OCR queue")
             .queue_url
             .unwrap();
+        let ingest_dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-ingest-dlq"))
+            .send()
+            .await
+            .expect("create ingest DLQ")
+            .queue_url
+            .unwrap();
+        let ingest_dlq_arn = queue_arn(&sqs, &ingest_dlq_url).await;
+        let ingest_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-ingest"))
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+                format!(r#"{{"deadLetterTargetArn":"{ingest_dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
+            )
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECS.to_string(),
+            )
+            .send()
+            .await
+            .expect("create ingest queue")
+            .queue_url
+            .unwrap();
+        let ingest_arn = queue_arn(&sqs, &ingest_url).await;
         let bucket = name.to_lowercase();
         s3.create_bucket()
             .bucket(&bucket)
             .send()
             .await
             .expect("create bucket");
+        // Uploads notify the ingest queue, as infra/provision_local.py sets it up.
+        use aws_sdk_s3::types::{
+            Event, FilterRule, FilterRuleName, NotificationConfiguration,
+            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        };
+        s3.put_bucket_notification_configuration()
+            .bucket(&bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(
+                        QueueConfiguration::builder()
+                            .queue_arn(&ingest_arn)
+                            .events(Event::from("s3:ObjectCreated:*"))
+                            .filter(
+                                NotificationConfigurationFilter::builder()
+                                    .key(
+                                        S3KeyFilter::builder()
+                                            .filter_rules(
+                                                FilterRule::builder()
+                                                    .name(FilterRuleName::Prefix)
+                                                    .value("uploads/")
+                                                    .build(),
+                                            )
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("bucket notification");
 
         let mut config = base;
         config.ocr_queue_url = ocr_url.clone();
@@ -244,6 +322,10 @@ impl TestApp {
         config.max_upload_bytes = opts.max_upload_bytes;
         config.process_all_max = opts.process_all_max;
         config.auth = opts.auth;
+        config.auto_ocr = opts.auto_ocr;
+        config.ingest_queue_url = Some(ingest_url.clone());
+        config.max_receive_count = MAX_RECEIVE_COUNT;
+        config.admin_users = vec![ADMIN.to_owned()];
 
         let state = AppState::new(config.clone(), pool.clone(), s3.clone(), sqs.clone());
         let router = state.clone().router();
@@ -258,6 +340,8 @@ impl TestApp {
             bucket,
             ocr_queue_url: ocr_url,
             ocr_dlq_url: dlq_url,
+            ingest_queue_url: ingest_url,
+            ingest_dlq_url,
             config,
         }
     }
@@ -367,6 +451,27 @@ impl TestApp {
             .await
             .unwrap();
             ids.push(id);
+        }
+        ids
+    }
+
+    /// Like `seed_pending`, and each receipt's image is in the bucket.
+    pub async fn seed_uploaded(&self, user: &str, n: usize) -> Vec<i64> {
+        let ids = self.seed_pending(user, n).await;
+        for id in &ids {
+            let key: String = sqlx::query_scalar("SELECT object_key FROM receipts WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .body(png_bytes().into())
+                .send()
+                .await
+                .unwrap();
         }
         ids
     }

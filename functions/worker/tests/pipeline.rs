@@ -1,0 +1,519 @@
+//! The pipeline end to end on the real Postgres and the real LocalStack:
+//! S3 events → ingest → OCR queue → worker → a fake agent the test controls.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use http::StatusCode;
+use serde_json::{Value, json};
+use testkit::agent::{FakeAgent, Reply, sample_extraction};
+use testkit::{ADMIN, MAX_RECEIVE_COUNT, Options, TestApp, pipeline, png_bytes};
+
+const SOON: Duration = Duration::from_secs(30);
+
+async fn attempts_and_error(app: &TestApp, id: i64) -> (i32, Option<String>) {
+    sqlx::query_as("SELECT attempts, last_error FROM receipts WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn item_count(app: &TestApp, id: i64) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM receipt_items WHERE receipt_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn send(app: &TestApp, queue_url: &str, body: &str) {
+    app.sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn ocr_message(app: &TestApp, id: i64) -> String {
+    let (user, bucket, key): (String, String, String) =
+        sqlx::query_as("SELECT user_id, bucket, object_key FROM receipts WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    json!({"v": 1, "receipt_id": id, "user_id": user, "bucket": bucket, "key": key}).to_string()
+}
+
+#[tokio::test]
+async fn an_upload_is_read_by_the_agent_and_ends_completed_with_its_items() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let running = pipeline::start(&app, &agent).await;
+
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "completed", SOON).await;
+
+    let token = app.token("alice");
+    let r = app.get(&format!("/receipts/{id}"), Some(&token)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["status"], "completed");
+    assert_eq!(r.json["attempts"], 1);
+    assert_eq!(r.json["metadata"]["merchant_name"], "KEDAI MAKAN");
+    assert_eq!(r.json["metadata"]["total"], "9.00");
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 2);
+    assert_eq!(agent.calls(), 1);
+    // The agent fetched the very image through the presigned URL.
+    assert_eq!(
+        *agent.state.fetched.lock().unwrap(),
+        vec![(id, png_bytes().len())]
+    );
+    running.stop().await;
+    assert_eq!(
+        app.depth(&app.ocr_queue_url).await,
+        (0, 0),
+        "every message deleted"
+    );
+}
+
+#[tokio::test]
+async fn passing_agent_failures_are_retried_with_backoff_until_it_answers() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    agent.script([Reply::Status(500), Reply::Status(503)]);
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "completed", SOON).await;
+    assert_eq!(agent.calls(), 3);
+    let (attempts, last_error) = attempts_and_error(&app, id).await;
+    assert_eq!(attempts, 3);
+    assert_eq!(last_error, None, "a completed receipt has no error");
+    assert_eq!(item_count(&app, id).await, 2);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_timeout_is_a_passing_failure() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    agent.script([Reply::Stall(
+        pipeline::AGENT_TIMEOUT + Duration::from_secs(2),
+    )]);
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "completed", SOON).await;
+    assert_eq!(attempts_and_error(&app, id).await.0, 2);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn lasting_failures_end_failed_in_the_dlq_and_come_back_with_a_redrive() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Status(500)).await;
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "failed", SOON).await;
+    let (attempts, last_error) = attempts_and_error(&app, id).await;
+    assert_eq!(attempts, MAX_RECEIVE_COUNT as i32);
+    let last_error = last_error.unwrap();
+    assert!(
+        last_error.contains("500") && last_error.contains("gave up"),
+        "{last_error}"
+    );
+    assert_eq!(agent.calls(), MAX_RECEIVE_COUNT as usize);
+
+    // SQS moves the message to the DLQ on the receive after the last one.
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_dlq_url).await.0 < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the message never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.depth(&app.ocr_queue_url).await, (0, 0));
+
+    // The agent is fixed; an operator redrives.
+    agent.set_fallback(Reply::Extract(Box::new(sample_extraction())));
+    let r = app
+        .post("/receipts/ocr/redrive", Some(&app.token("alice")))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "redrive is for operators");
+    let r = app
+        .post("/receipts/ocr/redrive", Some(&app.token(ADMIN)))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    assert_eq!(r.json["receipt_ids"], json!([id]));
+    assert_eq!(r.json["dlq_messages"], 1);
+    app.wait_for_status(id, "completed", SOON).await;
+    assert_eq!(item_count(&app, id).await, 2);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_receipt_the_agent_refuses_fails_at_once_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Status(422)).await;
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "failed", SOON).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(agent.calls(), 1, "a 4xx is not retried");
+    let (attempts, last_error) = attempts_and_error(&app, id).await;
+    assert_eq!(attempts, 1);
+    assert!(last_error.unwrap().contains("422"));
+    running.stop().await;
+    assert_eq!(
+        app.depth(&app.ocr_queue_url).await,
+        (0, 0),
+        "message acknowledged"
+    );
+    assert_eq!(app.depth(&app.ocr_dlq_url).await.0, 0, "not dead-lettered");
+}
+
+#[tokio::test]
+async fn a_poison_message_fails_alone_and_the_rest_of_its_batch_completes() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let ids = app.seed_uploaded("alice", 9).await;
+    for id in &ids {
+        app.set_status(*id, "queued", None).await;
+    }
+    let mut records = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(ocr_message(&app, *id).await);
+        records.push(m);
+    }
+    let mut poison = SqsMessage::default();
+    poison.message_id = Some("poison".into());
+    poison.body = Some(r#"{"v":1,"receipt_id":"seventeen"}"#.into());
+    records.insert(4, poison);
+    let mut event = SqsEvent::default();
+    event.records = records;
+
+    let resp = pipeline::worker(&app, &agent).handle(event).await;
+    let failed: Vec<&str> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["poison"]);
+    for id in &ids {
+        assert_eq!(app.status_of(*id).await, "completed");
+    }
+
+    // Through the queue, the poison message ends in the DLQ.
+    send(&app, &app.ocr_queue_url, "not json at all").await;
+    let running = pipeline::start(&app, &agent).await;
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_dlq_url).await.0 < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poison message never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_at_once_is_read_once() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // The first call takes a while, so that both copies are in flight together.
+    agent.script([Reply::Stall(Duration::from_millis(800))]);
+    let id = app.seed_uploaded("alice", 1).await[0];
+    app.set_status(id, "queued", None).await;
+    let body = ocr_message(&app, id).await;
+    send(&app, &app.ocr_queue_url, &body).await;
+    send(&app, &app.ocr_queue_url, &body).await;
+
+    let running = pipeline::start(&app, &agent).await;
+    app.wait_for_status(id, "completed", SOON).await;
+    // Let the second copy come back and be acknowledged.
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_queue_url).await != (0, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a copy was never acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.stop().await;
+    assert_eq!(agent.calls(), 1, "the agent is called once");
+    assert_eq!(item_count(&app, id).await, 2, "one set of items");
+    assert_eq!(attempts_and_error(&app, id).await.0, 1);
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_after_its_claim_does_not_lose_the_receipt() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let id = app.seed_uploaded("alice", 1).await[0];
+    app.set_status(id, "queued", None).await;
+    send(&app, &app.ocr_queue_url, &ocr_message(&app, id).await).await;
+
+    // A worker receives the message, claims the receipt, and dies: it never
+    // deletes the message nor writes a result.
+    let got = app
+        .sqs
+        .receive_message()
+        .queue_url(&app.ocr_queue_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.messages().len(), 1);
+    let repo = &app.state.service.repo;
+    let claim = repo
+        .claim(shared::domain::ReceiptId::new(id).unwrap(), pipeline::LEASE)
+        .await
+        .unwrap();
+    assert!(matches!(claim, shared::repo::ClaimOutcome::Claimed(_)));
+    assert_eq!(app.status_of(id).await, "processing");
+
+    // The message comes back after its visibility timeout, the lease has
+    // run out, and a live worker finishes the job.
+    let running = pipeline::start(&app, &agent).await;
+    app.wait_for_status(id, "completed", SOON).await;
+    running.stop().await;
+    assert_eq!(attempts_and_error(&app, id).await.0, 2);
+    assert_eq!(agent.calls(), 1);
+}
+
+#[tokio::test]
+async fn the_reconciler_resends_receipts_whose_message_was_lost() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let ids = app.seed_uploaded("alice", 3).await;
+    // Queued long ago, but no message exists (e.g. the API died after marking).
+    sqlx::query("UPDATE receipts SET ocr_status = 'queued', queued_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(ids[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Processing, and the worker's lease ran out long ago.
+    sqlx::query(
+        "UPDATE receipts SET ocr_status = 'processing', attempts = 1, lease_expires_at = now() - interval '1 minute' WHERE id = $1",
+    )
+    .bind(ids[1])
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    // Queued just now: in the queue legitimately, left alone.
+    app.set_status(ids[2], "queued", None).await;
+    sqlx::query("UPDATE receipts SET queued_at = now() WHERE id = $1")
+        .bind(ids[2])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let report = pipeline::reconciler(&app, Duration::from_secs(600))
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.requeued, vec![ids[0], ids[1]]);
+    let again = pipeline::reconciler(&app, Duration::from_secs(600))
+        .run_once()
+        .await
+        .unwrap();
+    assert!(
+        again.requeued.is_empty(),
+        "a re-sent receipt is not re-sent at once"
+    );
+
+    let running = pipeline::start(&app, &agent).await;
+    app.wait_for_status(ids[0], "completed", SOON).await;
+    app.wait_for_status(ids[1], "completed", SOON).await;
+    running.stop().await;
+    assert_eq!(app.status_of(ids[2]).await, "queued");
+}
+
+#[tokio::test]
+async fn a_direct_presigned_upload_is_registered_and_processed() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let running = pipeline::start(&app, &agent).await;
+    let token = app.token("bob");
+    let r = app
+        .post_json(
+            "/receipts/upload-url",
+            Some(&token),
+            &json!({"content_type": "image/png"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let mut put = reqwest::Client::new()
+        .put(r.json["upload_url"].as_str().unwrap())
+        .body(png_bytes());
+    for (k, v) in r.json["headers"].as_object().unwrap() {
+        put = put.header(k, v.as_str().unwrap());
+    }
+    assert!(put.send().await.unwrap().status().is_success());
+
+    let ids = app.wait_for_receipts(1, SOON).await;
+    app.wait_for_status(ids[0], "completed", SOON).await;
+    running.stop().await;
+    let r = app.get("/receipts", Some(&token)).await;
+    assert_eq!(r.json["total"], 1, "the receipt is bob's, from the key");
+    assert_eq!(r.json["items"][0]["content_type"], "image/png");
+    assert_eq!(r.json["items"][0]["size_bytes"], png_bytes().len());
+    assert_eq!(r.json["items"][0]["metadata"]["total"], "9.00");
+}
+
+fn s3_event(bucket: &str, key: &str) -> String {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-29T06:25:51.609Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "X"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "X"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": key, "size": 68, "eTag": "e", "sequencer": "1"}}
+    }]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_same_s3_event_twice_gives_one_receipt_and_one_ocr_run() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // LocalStack sends its own event for this upload (key encoded its way);
+    // the test sends the same event twice more, encoded as AWS does.
+    app.s3
+        .put_object()
+        .bucket(&app.bucket)
+        .key("uploads/carol/r 1+a.png")
+        .body(png_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let ev = s3_event(&app.bucket, "uploads/carol/r+1%2Ba.png");
+    send(&app, &app.ingest_queue_url, &ev).await;
+    send(&app, &app.ingest_queue_url, &ev).await;
+    let running = pipeline::start(&app, &agent).await;
+    let ids = app.wait_for_receipts(1, SOON).await;
+    app.wait_for_status(ids[0], "completed", SOON).await;
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ingest_queue_url).await != (0, 0)
+        || app.depth(&app.ocr_queue_url).await != (0, 0)
+    {
+        assert!(std::time::Instant::now() < deadline, "queues never drained");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.stop().await;
+    let keys: Vec<String> = sqlx::query_scalar("SELECT object_key FROM receipts")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys,
+        vec!["uploads/carol/r 1+a.png".to_owned()],
+        "decoded key, one receipt"
+    );
+    assert_eq!(agent.calls(), 1, "at most one OCR run");
+}
+
+#[tokio::test]
+async fn uploads_outside_the_prefix_or_of_other_types_are_skipped() {
+    let app = TestApp::spawn().await;
+    let ingest = pipeline::ingest(&app);
+    let mut event = SqsEvent::default();
+    for (i, key) in [
+        "elsewhere/alice/a.png",
+        "uploads/alice/notes.txt",
+        "uploads/a.png",
+        "uploads/bad%2Fuser/x.png",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(s3_event(&app.bucket, key));
+        event.records.push(m);
+    }
+    let mut test_event = SqsMessage::default();
+    test_event.message_id = Some("test".into());
+    test_event.body = Some(
+        json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": app.bucket}).to_string(),
+    );
+    event.records.push(test_event);
+    let resp = ingest.handle(event).await;
+    assert!(resp.batch_item_failures.is_empty(), "skipped, not failed");
+    assert!(app.snapshot().await.is_empty(), "no receipt registered");
+}
+
+#[tokio::test]
+async fn with_auto_ocr_off_uploads_wait_for_process_all() {
+    let app = TestApp::spawn_with(Options {
+        auto_ocr: false,
+        ..Options::default()
+    })
+    .await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    // The S3 event arrives and is consumed, but nothing is queued.
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ingest_queue_url).await != (0, 0) {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.status_of(id).await, "pending");
+    assert_eq!(agent.calls(), 0);
+    let r = app
+        .post("/receipts/ocr/process-all", Some(&app.token("alice")))
+        .await;
+    assert_eq!(r.json["queued"], 1);
+    app.wait_for_status(id, "completed", SOON).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_sqs_event_fixture_of_aws_lambda_events_runs_through_the_handler() {
+    // The fixture file shipped inside the aws_lambda_events crate.
+    let meta = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let meta: Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "aws_lambda_events")
+        .and_then(|p| p["manifest_path"].as_str())
+        .unwrap()
+        .to_owned();
+    let fixture = std::path::Path::new(&manifest)
+        .parent()
+        .unwrap()
+        .join("src/fixtures/example-sqs-event.json");
+    let event: SqsEvent =
+        serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    assert!(!event.records.is_empty());
+
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let resp = pipeline::worker(&app, &agent).handle(event.clone()).await;
+    // Its bodies are not OCR messages: each fails alone, by its id.
+    let mut failed: Vec<String> = resp
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    failed.sort();
+    let mut expected: Vec<String> = event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect();
+    expected.sort();
+    assert_eq!(failed, expected);
+    assert_eq!(agent.calls(), 0);
+}

@@ -1,0 +1,164 @@
+//! A fake OCR agent the test controls: it speaks the agent contract over
+//! real HTTP on 127.0.0.1:0, fetches the image URL it is given (so the
+//! presigned GET is exercised), and answers from a script: an extraction,
+//! an error status, or a stall.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use shared::extraction::{Extraction, LineItem, Merchant};
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// 200 with this extraction.
+    Extract(Box<Extraction>),
+    /// This status with the JSON error shape.
+    Status(u16),
+    /// Wait this long, then answer the fallback.
+    Stall(Duration),
+}
+
+#[derive(Default)]
+pub struct AgentState {
+    calls: AtomicUsize,
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Mutex<Option<Reply>>,
+    /// (receipt_id, bytes of the image fetched) per call.
+    pub fetched: Mutex<Vec<(i64, usize)>>,
+}
+
+#[derive(Clone)]
+pub struct FakeAgent {
+    pub url: Url,
+    pub state: Arc<AgentState>,
+}
+
+/// A receipt's worth of extracted data.
+pub fn sample_extraction() -> Extraction {
+    Extraction {
+        merchant: Merchant {
+            name: Some("KEDAI MAKAN".into()),
+            address: Some("1 JALAN BESAR".into()),
+        },
+        purchase_date: Some("2018-12-25".parse().unwrap()),
+        currency: Some("MYR".into()),
+        subtotal: Some("8.49".parse().unwrap()),
+        tax: Some("0.51".parse().unwrap()),
+        total: Some("9.00".parse().unwrap()),
+        items: vec![
+            LineItem {
+                name: "TEH O".into(),
+                quantity: Some("1".parse().unwrap()),
+                unit_price: Some("4.50".parse().unwrap()),
+                amount: Some("4.50".parse().unwrap()),
+            },
+            LineItem {
+                name: "ROTI".into(),
+                quantity: Some("1".parse().unwrap()),
+                unit_price: Some("3.99".parse().unwrap()),
+                amount: Some("3.99".parse().unwrap()),
+            },
+        ],
+        confidence: Some(0.9),
+        raw_text: Some("KEDAI MAKAN\nTOTAL 9.00".into()),
+        engine: Some("fake".into()),
+        duration_ms: Some(1),
+        ..Default::default()
+    }
+}
+
+impl FakeAgent {
+    /// Starts an agent that answers `fallback` once its script runs out.
+    pub async fn start(fallback: Reply) -> Self {
+        let state = Arc::new(AgentState::default());
+        *state.fallback.lock().unwrap() = Some(fallback);
+        let app = axum::Router::new()
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route("/v1/extract", post(extract))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, state }
+    }
+
+    /// Answers `replies` to the next calls, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.script.lock().unwrap().extend(replies);
+    }
+
+    pub fn set_fallback(&self, reply: Reply) {
+        *self.state.fallback.lock().unwrap() = Some(reply);
+    }
+
+    pub fn calls(&self) -> usize {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+}
+
+async fn extract(State(state): State<Arc<AgentState>>, Json(req): Json<Value>) -> Response {
+    state.calls.fetch_add(1, Ordering::SeqCst);
+    let receipt_id = req["receipt_id"].as_i64().unwrap_or(0);
+    let Some(image_url) = req["image_url"].as_str() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"code": "bad_request", "message": "image_url is required"}})),
+        )
+            .into_response();
+    };
+    let image = match reqwest::get(image_url).await {
+        Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len()).unwrap_or(0),
+        Ok(r) => {
+            let msg = format!("image_url answered {}", r.status());
+            return (
+                StatusCode::BAD_GATEWAY,
+                Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            let msg = format!("image_url could not be fetched: {e}");
+            return (
+                StatusCode::BAD_GATEWAY,
+                Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
+            )
+                .into_response();
+        }
+    };
+    state.fetched.lock().unwrap().push((receipt_id, image));
+    let mut reply = state.script.lock().unwrap().pop_front();
+    loop {
+        let r = reply.take().unwrap_or_else(|| {
+            state
+                .fallback
+                .lock()
+                .unwrap()
+                .clone()
+                .expect("a fallback reply")
+        });
+        match r {
+            Reply::Extract(e) => return Json(*e).into_response(),
+            Reply::Status(code) => {
+                let status = StatusCode::from_u16(code).unwrap();
+                let msg = format!("fake agent answers {code}");
+                return (
+                    status,
+                    Json(json!({"error": {"code": "fake", "message": msg}})),
+                )
+                    .into_response();
+            }
+            Reply::Stall(d) => tokio::time::sleep(d).await,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The pipeline running in a test: the real worker and ingest handlers, fed
+//! from the test's LocalStack queues by the same pollers the local runner
+//! uses, calling a fake agent.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::agent::HttpAgent;
+use shared::ingest::Ingest;
+use shared::metrics::Metrics;
+use shared::queue::SqsQueue;
+use shared::reconcile::Reconciler;
+use shared::repo::ReceiptRepository;
+use shared::runner::{Poller, PollerSettings};
+use shared::storage::S3Storage;
+use shared::worker::{Worker, WorkerSettings};
+use tokio_util::sync::CancellationToken;
+
+use crate::TestApp;
+use crate::agent::FakeAgent;
+
+/// The agent timeout in tests; a `Stall` longer than this is a timeout.
+pub const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A claim's lease in tests.
+pub const LEASE: Duration = Duration::from_secs(3);
+
+pub fn worker_settings(app: &TestApp) -> WorkerSettings {
+    WorkerSettings {
+        queue_url: app.ocr_queue_url.clone(),
+        max_receive_count: crate::MAX_RECEIVE_COUNT,
+        lease: LEASE,
+        concurrency: 10,
+        backoff_base: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(4),
+        image_url_ttl: Duration::from_secs(300),
+    }
+}
+
+pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
+    Worker {
+        repo: ReceiptRepository::new(app.pool.clone()),
+        storage: S3Storage::new(app.s3.clone(), app.bucket.clone()),
+        sqs: app.sqs.clone(),
+        agent: HttpAgent::new(&agent.url, AGENT_TIMEOUT),
+        settings: worker_settings(app),
+        metrics: Metrics::disabled("worker"),
+    }
+}
+
+pub fn ingest(app: &TestApp) -> Ingest {
+    Ingest {
+        repo: ReceiptRepository::new(app.pool.clone()),
+        ocr_queue: SqsQueue::new(app.sqs.clone(), app.ocr_queue_url.clone()),
+        bucket: app.bucket.clone(),
+        upload_prefix: "uploads/".into(),
+        auto_ocr: app.config.auto_ocr,
+        metrics: Metrics::disabled("ingest"),
+    }
+}
+
+pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
+    Reconciler {
+        repo: ReceiptRepository::new(app.pool.clone()),
+        ocr_queue: SqsQueue::new(app.sqs.clone(), app.ocr_queue_url.clone()),
+        queued_after,
+        batch: 100,
+    }
+}
+
+/// Worker and ingest pollers running in the background until dropped.
+pub struct Running {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub async fn poller(app: &TestApp, queue_url: &str, concurrency: usize) -> Poller {
+    Poller::new(
+        app.sqs.clone(),
+        PollerSettings {
+            queue_url: queue_url.to_owned(),
+            batch_size: 10,
+            wait: Duration::from_secs(1),
+            concurrency,
+        },
+    )
+    .await
+    .expect("poller")
+}
+
+/// Starts the worker (on the OCR queue) and ingest (on the ingest queue).
+pub async fn start(app: &TestApp, agent: &FakeAgent) -> Running {
+    let stop = CancellationToken::new();
+    let w = Arc::new(worker(app, agent));
+    let i = Arc::new(ingest(app));
+    let wp = poller(app, &app.ocr_queue_url, 2).await;
+    let ip = poller(app, &app.ingest_queue_url, 1).await;
+    let mut tasks = Vec::new();
+    {
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            wp.run(
+                |ev| {
+                    let w = w.clone();
+                    async move { w.handle(ev).await }
+                },
+                stop,
+            )
+            .await;
+        }));
+    }
+    {
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            ip.run(
+                |ev| {
+                    let i = i.clone();
+                    async move { i.handle(ev).await }
+                },
+                stop,
+            )
+            .await;
+        }));
+    }
+    Running { stop, tasks }
+}
+
+impl TestApp {
+    /// Waits until the receipt has `status`; panics with what it has after `within`.
+    pub async fn wait_for_status(&self, id: i64, status: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let now: Option<String> =
+                sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .unwrap();
+            if now.as_deref() == Some(status) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("receipt {id} is {now:?}, not {status:?}, after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `n` receipts exist; returns their ids.
+    pub async fn wait_for_receipts(&self, n: usize, within: Duration) -> Vec<i64> {
+        let deadline = Instant::now() + within;
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM receipts ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap();
+            if ids.len() >= n {
+                return ids;
+            }
+            if Instant::now() > deadline {
+                panic!("{} receipts after {within:?}, expected {n}", ids.len());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Approximate visible + in-flight messages of a queue.
+    pub async fn depth(&self, queue_url: &str) -> (i64, i64) {
+        let d = SqsQueue::new(self.sqs.clone(), queue_url)
+            .depth()
+            .await
+            .unwrap();
+        (d.visible, d.in_flight)
+    }
+}
