@@ -29,6 +29,8 @@ pub enum Reply {
 
 #[derive(Default)]
 pub struct AgentState {
+    /// Whether the agent fetches the image URL (a bench stub does not).
+    fetch: std::sync::atomic::AtomicBool,
     calls: AtomicUsize,
     script: Mutex<VecDeque<Reply>>,
     fallback: Mutex<Option<Reply>>,
@@ -79,7 +81,17 @@ pub fn sample_extraction() -> Extraction {
 impl FakeAgent {
     /// Starts an agent that answers `fallback` once its script runs out.
     pub async fn start(fallback: Reply) -> Self {
+        Self::start_with(fallback, true).await
+    }
+
+    /// An agent that answers without fetching the image: the fastest stub.
+    pub async fn start_stub(fallback: Reply) -> Self {
+        Self::start_with(fallback, false).await
+    }
+
+    async fn start_with(fallback: Reply, fetch: bool) -> Self {
         let state = Arc::new(AgentState::default());
+        state.fetch.store(fetch, Ordering::SeqCst);
         *state.fallback.lock().unwrap() = Some(fallback);
         let app = axum::Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
@@ -117,23 +129,27 @@ async fn extract(State(state): State<Arc<AgentState>>, Json(req): Json<Value>) -
         )
             .into_response();
     };
-    let image = match reqwest::get(image_url).await {
-        Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len()).unwrap_or(0),
-        Ok(r) => {
-            let msg = format!("image_url answered {}", r.status());
-            return (
-                StatusCode::BAD_GATEWAY,
-                Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
-            )
-                .into_response();
-        }
-        Err(e) => {
-            let msg = format!("image_url could not be fetched: {e}");
-            return (
-                StatusCode::BAD_GATEWAY,
-                Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
-            )
-                .into_response();
+    let image = if !state.fetch.load(Ordering::SeqCst) {
+        0
+    } else {
+        match reqwest::get(image_url).await {
+            Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len()).unwrap_or(0),
+            Ok(r) => {
+                let msg = format!("image_url answered {}", r.status());
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
+                )
+                    .into_response();
+            }
+            Err(e) => {
+                let msg = format!("image_url could not be fetched: {e}");
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
+                )
+                    .into_response();
+            }
         }
     };
     state.fetched.lock().unwrap().push((receipt_id, image));

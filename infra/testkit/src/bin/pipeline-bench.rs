@@ -1,0 +1,255 @@
+//! Pipeline benchmark: N receipts through S3 event → ingest → OCR queue →
+//! worker, with an agent stub that answers at once, on LocalStack and
+//! Postgres. In the same run it measures the emulator's own ceiling (a bare
+//! SendMessageBatch / ReceiveMessage / DeleteMessageBatch loop with the same
+//! concurrency), so the pipeline's rate is reported as a ratio of it.
+//!
+//!   ./infra/bench.sh [--receipts N]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use futures::stream::{self, StreamExt};
+use testkit::agent::{FakeAgent, Reply, sample_extraction};
+use testkit::{TestApp, pipeline, png_bytes};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Counts every statement sqlx sends (its `sqlx::query` events).
+struct QueryCounter(Arc<AtomicU64>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+const CONCURRENCY: usize = 4;
+
+/// The emulator's ceiling: `n` messages sent in batches of 10, then received
+/// and deleted in batches of 10 by `CONCURRENCY` loops.
+async fn bare_sqs_loop(app: &TestApp, n: usize) -> f64 {
+    let url = app.ingest_dlq_url.clone(); // an idle queue of this run
+    let started = Instant::now();
+    let batches: Vec<usize> = (0..n.div_ceil(10)).collect();
+    stream::iter(batches)
+        .for_each_concurrent(CONCURRENCY, |b| {
+            let (sqs, url) = (app.sqs.clone(), url.clone());
+            async move {
+                let entries = (0..10.min(n - b * 10))
+                    .map(|i| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(format!("{{\"n\":{}}}", b * 10 + i))
+                            .build()
+                            .unwrap()
+                    })
+                    .collect();
+                sqs.send_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let done = Arc::new(AtomicU64::new(0));
+    let loops = (0..CONCURRENCY).map(|_| {
+        let (sqs, url, done) = (app.sqs.clone(), url.clone(), done.clone());
+        async move {
+            while (done.load(Ordering::Relaxed) as usize) < n {
+                let r = sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                    .unwrap();
+                let msgs = r.messages();
+                if msgs.is_empty() {
+                    continue;
+                }
+                let entries = msgs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(m.receipt_handle().unwrap())
+                            .build()
+                            .unwrap()
+                    })
+                    .collect();
+                sqs.delete_message_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .unwrap();
+                done.fetch_add(msgs.len() as u64, Ordering::Relaxed);
+            }
+        }
+    });
+    futures::future::join_all(loops).await;
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let mut n: usize = 2000;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--receipts" | "-n" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--receipts N")
+            }
+            other => panic!("unknown argument {other}; usage: pipeline-bench [--receipts N]"),
+        }
+    }
+    let queries = Arc::new(AtomicU64::new(0));
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(QueryCounter(queries.clone())),
+    )
+    .unwrap();
+
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start_stub(Reply::Extract(Box::new(sample_extraction()))).await;
+    let rss_before = peak_rss_kib();
+
+    // The emulator's ceiling, in the same run, with the same clients.
+    let ceiling = bare_sqs_loop(&app, n).await;
+
+    // N uploads; their S3 events wait in the ingest queue.
+    let png = png_bytes();
+    stream::iter(0..n)
+        .for_each_concurrent(16, |i| {
+            let (s3, bucket, body) = (app.s3.clone(), app.bucket.clone(), png.clone());
+            async move {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(format!("uploads/bench{}/r{i}.png", i % 10))
+                    .body(body.into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    // Wait until S3 has delivered every event.
+    loop {
+        let (visible, _) = app.depth(&app.ingest_queue_url).await;
+        if visible as usize >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    app.calls.reset();
+    queries.store(0, Ordering::Relaxed);
+    let started = Instant::now();
+    let stop = CancellationToken::new();
+    let worker = Arc::new(pipeline::worker(&app, &agent));
+    let ingest = Arc::new(pipeline::ingest(&app));
+    let wp = pipeline::poller(&app, &app.ocr_queue_url, CONCURRENCY).await;
+    let ip = pipeline::poller(&app, &app.ingest_queue_url, CONCURRENCY).await;
+    let (s1, s2) = (stop.clone(), stop.clone());
+    let t1 = tokio::spawn(async move {
+        wp.run(
+            |ev| {
+                let w = worker.clone();
+                async move { w.handle(ev).await }
+            },
+            s1,
+        )
+        .await;
+    });
+    let t2 = tokio::spawn(async move {
+        ip.run(
+            |ev| {
+                let i = ingest.clone();
+                async move { i.handle(ev).await }
+            },
+            s2,
+        )
+        .await;
+    });
+    let mut polls = 0u64;
+    loop {
+        polls += 1;
+        let done: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM receipts WHERE ocr_status = 'completed'")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        if done as usize >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The progress polls above are the bench's own; they are taken out below.
+    let statements = queries.load(Ordering::Relaxed);
+    stop.cancel();
+    let _ = tokio::join!(t1, t2);
+
+    let rate = n as f64 / elapsed;
+    let ops = [
+        "ReceiveMessage",
+        "DeleteMessageBatch",
+        "SendMessageBatch",
+        "ChangeMessageVisibility",
+        "GetQueueAttributes",
+    ];
+    let sqs_calls: usize = ops.iter().map(|o| app.calls.get(o)).sum();
+    println!(
+        "pipeline benchmark: {n} receipts, S3 event -> ingest -> OCR queue -> worker -> stub agent"
+    );
+    println!("  pipeline rate             {rate:>10.1} receipts/s ({elapsed:.2} s)");
+    println!(
+        "  emulator ceiling          {ceiling:>10.1} messages/s (bare send/receive/delete, same concurrency)"
+    );
+    println!(
+        "  ratio                     {:>10.2} of the ceiling",
+        rate / ceiling
+    );
+    println!(
+        "  database statements       {:>10.2} per receipt",
+        (statements.saturating_sub(polls)) as f64 / n as f64
+    );
+    println!(
+        "  SQS calls                 {:>10.2} per receipt",
+        sqs_calls as f64 / n as f64
+    );
+    for op in ops {
+        println!(
+            "    {op:<24}{:>10.3} per receipt",
+            app.calls.get(op) as f64 / n as f64
+        );
+    }
+    println!(
+        "  peak RSS                  {:>10.1} MiB (process running ingest + worker + stub; {:.1} MiB before the run)",
+        peak_rss_kib() as f64 / 1024.0,
+        rss_before as f64 / 1024.0
+    );
+    println!("  agent calls               {:>10}", agent.calls());
+}
