@@ -1,0 +1,309 @@
+//! Scores the agent on a labelled dataset folder (`img/NNN.jpg`,
+//! `key/NNN.json` with `company`, `date`, `address`, `total`) and, in the
+//! same run, a naive baseline: the plain `tesseract` command and "the last
+//! amount on a TOTAL line".
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use shared::extraction::Extraction;
+
+use crate::parse::{amounts, dates, parse_amount, parse_date};
+use crate::tess::EnginePool;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Label {
+    #[serde(default)]
+    pub company: String,
+    #[serde(default)]
+    pub date: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub total: String,
+}
+
+pub struct Sample {
+    pub id: String,
+    pub image: PathBuf,
+    pub label: Label,
+}
+
+pub fn load(dir: &Path) -> anyhow::Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    let mut keys: Vec<PathBuf> = std::fs::read_dir(dir.join("key"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    keys.sort();
+    for k in keys {
+        let id = k.file_stem().unwrap().to_string_lossy().into_owned();
+        let image = dir.join("img").join(format!("{id}.jpg"));
+        if !image.exists() {
+            continue;
+        }
+        let label: Label = serde_json::from_str(&std::fs::read_to_string(&k)?)?;
+        out.push(Sample { id, image, label });
+    }
+    Ok(out)
+}
+
+/// What a reader made of a receipt, as the scoring compares it.
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    pub company: Option<String>,
+    pub date: Option<NaiveDate>,
+    pub address: Option<String>,
+    pub total: Option<Decimal>,
+}
+
+impl From<&Extraction> for Fields {
+    fn from(e: &Extraction) -> Self {
+        Self {
+            company: e.merchant.name.clone(),
+            date: e.purchase_date,
+            address: e.merchant.address.clone(),
+            total: e.total,
+        }
+    }
+}
+
+fn alnum_upper(s: &str) -> String {
+    s.to_uppercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+fn spaced_upper(s: &str) -> String {
+    s.to_uppercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Per field: `Some(hit)`, or `None` when the label has no value.
+pub fn score(f: &Fields, l: &Label) -> [Option<bool>; 4] {
+    let total = parse_amount(&l.total).map(|want| f.total == Some(want.round_dp(2)));
+    let date = parse_date(&l.date).map(|want| f.date == Some(want));
+    let company = (!l.company.trim().is_empty()).then(|| {
+        f.company
+            .as_deref()
+            .is_some_and(|c| alnum_upper(c) == alnum_upper(&l.company))
+    });
+    let address = (!l.address.trim().is_empty()).then(|| {
+        f.address.as_deref().is_some_and(|a| {
+            let (a, b) = (spaced_upper(a), spaced_upper(&l.address));
+            a == b || strsim::normalized_levenshtein(&a, &b) >= 0.8
+        })
+    });
+    [total, date, company, address]
+}
+
+/// The naive baseline's reading of `tesseract IMAGE -` output.
+pub fn baseline_fields(text: &str) -> Fields {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Fields {
+        company: lines.first().map(|l| (*l).to_owned()),
+        address: (lines.len() > 1).then(|| lines[1..lines.len().min(4)].join(" ")),
+        date: lines.iter().find_map(|l| dates(l).into_iter().next()),
+        total: lines
+            .iter()
+            .rev()
+            .find(|l| l.to_uppercase().contains("TOTAL"))
+            .and_then(|l| amounts(l).last().map(|a| a.0)),
+    }
+}
+
+#[derive(Default)]
+pub struct Tally {
+    pub hits: [usize; 4],
+    pub counted: [usize; 4],
+    pub seconds: Vec<f64>,
+}
+
+impl Tally {
+    fn add(&mut self, s: [Option<bool>; 4], secs: f64) {
+        for (i, v) in s.iter().enumerate() {
+            if let Some(hit) = v {
+                self.counted[i] += 1;
+                self.hits[i] += usize::from(*hit);
+            }
+        }
+        self.seconds.push(secs);
+    }
+
+    pub fn accuracy(&self, i: usize) -> f64 {
+        if self.counted[i] == 0 {
+            0.0
+        } else {
+            self.hits[i] as f64 / self.counted[i] as f64
+        }
+    }
+
+    pub fn median_secs(&self) -> f64 {
+        let mut s = self.seconds.clone();
+        s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if s.is_empty() { 0.0 } else { s[s.len() / 2] }
+    }
+
+    pub fn mean_secs(&self) -> f64 {
+        self.seconds.iter().sum::<f64>() / self.seconds.len().max(1) as f64
+    }
+}
+
+pub const FIELDS: [&str; 4] = ["total", "date", "company", "address"];
+
+pub struct Options {
+    pub limit: Option<usize>,
+    pub baseline: bool,
+    pub show_misses: bool,
+}
+
+/// Runs both readers over the dataset; prints a report; returns the tallies.
+pub fn run(
+    dir: &Path,
+    pool: &EnginePool,
+    opts: &Options,
+) -> anyhow::Result<(Tally, Option<Tally>)> {
+    let mut samples = load(dir)?;
+    if let Some(n) = opts.limit {
+        samples.truncate(n);
+    }
+    anyhow::ensure!(
+        !samples.is_empty(),
+        "no labelled receipts in {}",
+        dir.display()
+    );
+    let today = chrono::Utc::now().date_naive();
+    let mut agent = Tally::default();
+    let mut base = opts.baseline.then(Tally::default);
+    for s in &samples {
+        let started = Instant::now();
+        let bytes = std::fs::read(&s.image)?;
+        let out = pool.run_here(|engine| crate::extract::extract(engine, &bytes, today));
+        let secs = started.elapsed().as_secs_f64();
+        let fields = out.as_ref().map(Fields::from).unwrap_or_default();
+        let sc = score(&fields, &s.label);
+        if opts.show_misses {
+            for (i, v) in sc.iter().enumerate() {
+                if *v == Some(false) {
+                    let got = match i {
+                        0 => format!("{:?}", fields.total),
+                        1 => format!("{:?}", fields.date),
+                        2 => format!("{:?}", fields.company),
+                        _ => format!("{:?}", fields.address),
+                    };
+                    let want = [
+                        &s.label.total,
+                        &s.label.date,
+                        &s.label.company,
+                        &s.label.address,
+                    ][i];
+                    println!("miss {} {:<8} got {got} want {want:?}", s.id, FIELDS[i]);
+                }
+            }
+        }
+        agent.add(sc, secs);
+
+        if let Some(b) = base.as_mut() {
+            let started = Instant::now();
+            let out = Command::new("tesseract")
+                .arg(&s.image)
+                .arg("-")
+                .env("OMP_THREAD_LIMIT", "1")
+                .output()?;
+            let secs = started.elapsed().as_secs_f64();
+            let fields = baseline_fields(&String::from_utf8_lossy(&out.stdout));
+            b.add(score(&fields, &s.label), secs);
+        }
+    }
+    println!("receipts: {} from {}", samples.len(), dir.display());
+    println!("{:<22}{:>10}{:>12}", "field", "agent", "baseline");
+    for (i, f) in FIELDS.iter().enumerate() {
+        let b = base
+            .as_ref()
+            .map(|b| format!("{:.3}", b.accuracy(i)))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<22}{:>10.3}{:>12}  (n={})",
+            f,
+            agent.accuracy(i),
+            b,
+            agent.counted[i]
+        );
+    }
+    let fmt = |t: Option<&Tally>, f: fn(&Tally) -> f64| {
+        t.map(|t| format!("{:.3}", f(t)))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{:<22}{:>10.3}{:>12}",
+        "median s/receipt",
+        agent.median_secs(),
+        fmt(base.as_ref(), Tally::median_secs)
+    );
+    println!(
+        "{:<22}{:>10.3}{:>12}",
+        "mean s/receipt",
+        agent.mean_secs(),
+        fmt(base.as_ref(), Tally::mean_secs)
+    );
+    Ok((agent, base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(total: &str, date: &str, company: &str, address: &str) -> Label {
+        Label {
+            total: total.into(),
+            date: date.into(),
+            company: company.into(),
+            address: address.into(),
+        }
+    }
+
+    #[test]
+    fn scoring_follows_the_dataset_rules() {
+        let l = label(
+            "RM9.00",
+            "25/12/2018",
+            "BOOK TA .K (TAMAN DAYA) SDN BHD",
+            "NO.53, JALAN SAGU 18, TAMAN DAYA",
+        );
+        let f = Fields {
+            total: Some("9.00".parse().unwrap()),
+            date: NaiveDate::from_ymd_opt(2018, 12, 25),
+            company: Some("Book Ta.K (Taman Daya) Sdn Bhd".into()),
+            address: Some("NO.53, JALAN SAGU 18, TAMAN DAIA".into()),
+        };
+        assert_eq!(score(&f, &l), [Some(true); 4]);
+        let wrong = Fields {
+            total: Some("9.60".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(score(&wrong, &l), [Some(false); 4]);
+        assert_eq!(
+            score(&wrong, &label("", "", "", ""))[0],
+            None,
+            "an empty label is not scored"
+        );
+    }
+
+    #[test]
+    fn the_baseline_takes_the_last_amount_on_a_total_line() {
+        let f = baseline_fields("SHOP\n1 ROAD\nTOTAL 8.00\nTotal 9.00 RM\nCASH 10.00");
+        assert_eq!(f.total, Some("9.00".parse().unwrap()));
+        assert_eq!(f.company.as_deref(), Some("SHOP"));
+    }
+}

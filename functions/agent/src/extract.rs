@@ -1,0 +1,261 @@
+//! One receipt from bytes to the agent contract's answer: prepare the
+//! image, read it with a warm engine, understand it, validate it.
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use shared::extraction::{Extraction, Merchant, Validation, ValidationIssue, ValidationStatus};
+
+use crate::parse::{Parsed, parse_receipt, plausible_date};
+use crate::prep::{PrepError, prepare};
+use crate::tess::{Engine, TessError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Input(#[from] PrepError),
+    #[error(transparent)]
+    Ocr(#[from] TessError),
+}
+
+fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
+    ValidationIssue {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Checks that the numbers add up and the date is plausible.
+pub fn validate(p: &Parsed, text_len: usize, today: NaiveDate) -> Validation {
+    let mut issues = Vec::new();
+    let mut error = false;
+    let cent = Decimal::new(1, 2);
+    if text_len == 0 {
+        issues.push(issue("no_text", "no text was found on the image"));
+        error = true;
+    }
+    match p.total {
+        None if text_len > 0 => {
+            issues.push(issue("total_missing", "no total was found"));
+            error = true;
+        }
+        _ => {}
+    }
+    if p.purchase_date.is_none() && text_len > 0 {
+        issues.push(issue("date_missing", "no purchase date was found"));
+    }
+    if let Some(d) = p.purchase_date
+        && !plausible_date(d, today)
+    {
+        issues.push(issue(
+            "implausible_date",
+            format!("purchase date {d} is not plausible"),
+        ));
+    }
+    let items_sum: Decimal = p.items.iter().filter_map(|i| i.amount).sum();
+    if !p.items.is_empty()
+        && let Some(reference) = p.subtotal.or(p.total)
+        && (items_sum - reference).abs() > cent
+    {
+        {
+            let what = if p.subtotal.is_some() {
+                "subtotal"
+            } else {
+                "total"
+            };
+            issues.push(issue(
+                "items_sum_mismatch",
+                format!("items add up to {items_sum}, the {what} is {reference}"),
+            ));
+        }
+    }
+    if let (Some(sub), Some(total)) = (p.subtotal, p.total) {
+        let expected = sub + p.tax.unwrap_or_default() + p.rounding.unwrap_or_default();
+        // Taxes are often included in the subtotal: either sum may hold.
+        if (expected - total).abs() > cent
+            && (sub + p.rounding.unwrap_or_default() - total).abs() > cent
+        {
+            issues.push(issue(
+                "total_mismatch",
+                format!(
+                    "subtotal {sub} + tax {} does not make the total {total}",
+                    p.tax.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let status = if error {
+        ValidationStatus::Error
+    } else if issues.is_empty() {
+        ValidationStatus::Ok
+    } else {
+        ValidationStatus::Warning
+    };
+    Validation { status, issues }
+}
+
+/// How much to trust the answer: the OCR engine's confidence, lowered for
+/// every key field missing and for every validation issue.
+pub fn confidence(p: &Parsed, ocr_confidence: i32, validation: &Validation) -> f64 {
+    let ocr = (f64::from(ocr_confidence.clamp(0, 100))) / 100.0;
+    let found = [
+        p.merchant_name.is_some(),
+        p.purchase_date.is_some(),
+        p.total.is_some(),
+    ]
+    .iter()
+    .filter(|f| **f)
+    .count() as f64
+        / 3.0;
+    let penalty = 0.9f64.powi(validation.issues.len() as i32);
+    ((ocr * 0.5 + found * 0.5) * penalty * 100.0).round() / 100.0
+}
+
+/// Runs the whole extraction with `engine` (blocking).
+pub fn extract(
+    engine: &mut Engine,
+    bytes: &[u8],
+    today: NaiveDate,
+) -> Result<Extraction, ExtractError> {
+    let started = Instant::now();
+    let gray = prepare(bytes)?;
+    let (w, h) = gray.dimensions();
+    let ocr = engine.recognize(gray.as_raw(), w, h, 300)?;
+    // No date or no total: read it a second time another way, and take
+    // what the first reading lacks from the second.
+    let first = parse_receipt(ocr.text.trim(), today);
+    if first.purchase_date.is_none() || first.total.is_none() {
+        let second =
+            engine.recognize_with(gray.as_raw(), w, h, 300, crate::tess::PSM_SINGLE_BLOCK)?;
+        let parsed = crate::parse::parse_readings(ocr.text.trim(), second.text.trim(), today);
+        return Ok(build(
+            ocr.text.trim(),
+            parsed,
+            ocr.mean_confidence,
+            today,
+            started,
+        ));
+    }
+    Ok(build(
+        ocr.text.trim(),
+        first,
+        ocr.mean_confidence,
+        today,
+        started,
+    ))
+}
+
+/// The answer for OCR text (public for tests and the evaluation).
+pub fn from_text(
+    text: &str,
+    ocr_confidence: i32,
+    today: NaiveDate,
+    started: Instant,
+) -> Extraction {
+    let text = text.trim();
+    build(
+        text,
+        parse_receipt(text, today),
+        ocr_confidence,
+        today,
+        started,
+    )
+}
+
+fn build(
+    text: &str,
+    parsed: Parsed,
+    ocr_confidence: i32,
+    today: NaiveDate,
+    started: Instant,
+) -> Extraction {
+    let validation = validate(&parsed, text.len(), today);
+    let confidence = if text.is_empty() {
+        0.0
+    } else {
+        confidence(&parsed, ocr_confidence, &validation)
+    };
+    Extraction {
+        merchant: Merchant {
+            name: parsed.merchant_name.clone(),
+            address: parsed.merchant_address.clone(),
+        },
+        purchase_date: parsed.purchase_date,
+        currency: parsed.currency.clone(),
+        subtotal: parsed.subtotal,
+        tax: parsed.tax,
+        total: parsed.total,
+        items: parsed.items.clone(),
+        validation,
+        confidence: Some(confidence),
+        raw_text: Some(text.to_owned()),
+        engine: Some(crate::tess::version()),
+        duration_ms: Some(started.elapsed().as_millis() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn consistent_numbers_validate_ok() {
+        let e = from_text(
+            "SHOP SDN BHD\n1 ROAD\nDate 01/02/2019\nTEA 4.50\nCAKE 3.99\nSUBTOTAL 8.49\nGST 0.51\nTOTAL 9.00",
+            90,
+            today(),
+            Instant::now(),
+        );
+        assert_eq!(
+            e.validation.status,
+            ValidationStatus::Ok,
+            "{:?}",
+            e.validation.issues
+        );
+        assert!(e.confidence.unwrap() > 0.8);
+    }
+
+    #[test]
+    fn numbers_that_do_not_add_up_are_flagged() {
+        let e = from_text(
+            "SHOP SDN BHD\nDate 01/02/2019\nTEA 4.50\nCAKE 3.99\nSUBTOTAL 9.49\nGST 0.51\nTOTAL 12.00",
+            90,
+            today(),
+            Instant::now(),
+        );
+        assert_eq!(e.validation.status, ValidationStatus::Warning);
+        let codes: Vec<&str> = e
+            .validation
+            .issues
+            .iter()
+            .map(|i| i.code.as_str())
+            .collect();
+        assert_eq!(codes, vec!["items_sum_mismatch", "total_mismatch"]);
+    }
+
+    #[test]
+    fn a_blank_page_has_nulls_and_an_error_verdict() {
+        let e = from_text("   \n", 0, today(), Instant::now());
+        assert_eq!(e.total, None);
+        assert_eq!(e.merchant.name, None);
+        assert_eq!(e.validation.status, ValidationStatus::Error);
+        assert_eq!(e.validation.issues[0].code, "no_text");
+        assert_eq!(e.confidence, Some(0.0));
+    }
+
+    #[test]
+    fn a_future_date_is_flagged() {
+        let p = Parsed {
+            purchase_date: NaiveDate::from_ymd_opt(2030, 1, 1),
+            total: Some(Decimal::ONE),
+            ..Default::default()
+        };
+        let v = validate(&p, 10, today());
+        assert!(v.issues.iter().any(|i| i.code == "implausible_date"));
+    }
+}

@@ -1,0 +1,254 @@
+//! The agent's HTTP service: `POST /v1/extract` (JSON with `image_url`, or
+//! the image bytes themselves) and `GET /health`. Bad input gets a 4xx with
+//! the JSON error shape; an image URL that cannot be fetched gets a 502,
+//! worth retrying.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::extract::ExtractError;
+use crate::prep::PrepError;
+use crate::tess::EnginePool;
+
+#[derive(Clone)]
+pub struct AgentState {
+    pub pool: EnginePool,
+    pub http: reqwest::Client,
+    pub max_image_bytes: usize,
+}
+
+impl AgentState {
+    pub fn new(pool: EnginePool, max_image_bytes: usize, fetch_timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(fetch_timeout)
+            .build()
+            .expect("an HTTP client builds");
+        Self {
+            pool,
+            http,
+            max_image_bytes,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct AgentError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AgentError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for AgentError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ExtractError> for AgentError {
+    fn from(e: ExtractError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ExtractError::Input(PrepError::Empty) => {
+                Self::new(StatusCode::BAD_REQUEST, "empty", msg)
+            }
+            ExtractError::Input(PrepError::TooLarge(_)) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg)
+            }
+            ExtractError::Input(PrepError::Pdf) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                msg,
+            ),
+            ExtractError::Input(PrepError::NotAnImage | PrepError::Corrupt) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_an_image", msg)
+            }
+            ExtractError::Ocr(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "ocr_unavailable", msg)
+            }
+        }
+    }
+}
+
+pub fn router(state: AgentState) -> axum::Router {
+    let limit = state.max_image_bytes + 64 * 1024;
+    axum::Router::new()
+        .route("/health", get(health))
+        .route("/v1/extract", post(extract))
+        .fallback(|| async { AgentError::new(StatusCode::NOT_FOUND, "not_found", "not found") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(Arc::new(state))
+}
+
+async fn health(State(state): State<Arc<AgentState>>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "engine": crate::tess::version(), "engines": state.pool.size}))
+}
+
+#[derive(Deserialize)]
+struct ExtractJson {
+    image_url: String,
+    #[serde(default)]
+    receipt_id: Option<serde_json::Value>,
+}
+
+async fn extract(
+    State(state): State<Arc<AgentState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AgentError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (image, receipt) = if content_type == "application/json" {
+        let req: ExtractJson = serde_json::from_slice(&body).map_err(|e| {
+            AgentError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("expected {{\"image_url\": \"…\"}}: {e}"),
+            )
+        })?;
+        (fetch(&state, &req.image_url).await?, req.receipt_id)
+    } else if content_type.starts_with("image/")
+        || content_type == "application/octet-stream"
+        || content_type.is_empty()
+    {
+        if body.len() > state.max_image_bytes {
+            return Err(AgentError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the image is larger than {} bytes", state.max_image_bytes),
+            ));
+        }
+        (body.to_vec(), None)
+    } else if content_type == "application/pdf" {
+        return Err(ExtractError::Input(PrepError::Pdf).into());
+    } else {
+        return Err(AgentError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send JSON with image_url, or the image bytes with an image/* content type",
+        ));
+    };
+    let today = chrono::Utc::now().date_naive();
+    let result = state
+        .pool
+        .run(move |engine| crate::extract::extract(engine, &image, today))
+        .await;
+    match result {
+        Ok(extraction) => {
+            tracing::info!(
+                receipt_id = ?receipt,
+                total = ?extraction.total,
+                validation = ?extraction.validation.status,
+                duration_ms = extraction.duration_ms,
+                "receipt extracted"
+            );
+            Ok(Json(extraction).into_response())
+        }
+        Err(e) => {
+            tracing::warn!(receipt_id = ?receipt, error = %e, "extraction refused");
+            Err(e.into())
+        }
+    }
+}
+
+/// Fetches the image, refusing more than the cap. A URL that cannot be
+/// fetched is the caller's retry (502); one that answers 4xx too, since a
+/// presigned URL may have expired and a fresh one works.
+async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| {
+        AgentError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "image_url is not a URL",
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(AgentError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "image_url must be http(s)",
+        ));
+    }
+    let resp = state.http.get(parsed).send().await.map_err(|e| {
+        AgentError::new(
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            format!(
+                "image_url could not be fetched: {}",
+                if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    "connection failed".to_owned()
+                }
+            ),
+        )
+    })?;
+    if !resp.status().is_success() {
+        return Err(AgentError::new(
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            format!("image_url answered {}", resp.status()),
+        ));
+    }
+    if resp
+        .content_length()
+        .is_some_and(|n| n as usize > state.max_image_bytes)
+    {
+        return Err(AgentError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the image is larger than {} bytes", state.max_image_bytes),
+        ));
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            AgentError::new(
+                StatusCode::BAD_GATEWAY,
+                "fetch_failed",
+                "image_url stopped answering mid-download",
+            )
+        })?;
+        if body.len() + chunk.len() > state.max_image_bytes {
+            return Err(AgentError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the image is larger than {} bytes", state.max_image_bytes),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

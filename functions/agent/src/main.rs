@@ -1,0 +1,135 @@
+//! `agent [serve]`              the HTTP service on AGENT_BIND (default 127.0.0.1:8002)
+//! `agent extract FILE...`      prints the extraction JSON of each file
+//! `agent eval [DIR] [--limit N] [--no-baseline] [--misses]`
+//!                              scores the agent (and the naive baseline) on a dataset
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent::http::{AgentState, router};
+use agent::tess::EnginePool;
+
+const USAGE: &str = "usage: agent [serve] | agent extract FILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses]";
+const DEFAULT_DATASET: &str = "../shared/datasets/sroie-dev";
+
+fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name} has a bad value: {v:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    // One OpenMP thread per engine: the engines are the parallelism, and
+    // OpenMP's spinning threads would cost each OCR several times its CPU.
+    // libgomp reads the variable when it loads, before `main`, so the
+    // process starts itself again with it set.
+    if std::env::var_os("OMP_THREAD_LIMIT").is_none() {
+        use std::os::unix::process::CommandExt;
+        if let Ok(exe) = std::env::current_exe() {
+            let err = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("OMP_THREAD_LIMIT", "1")
+                .exec();
+            eprintln!("warning: could not restart with OMP_THREAD_LIMIT=1: {err}");
+        }
+    }
+    shared::telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match args.first().map(String::as_str) {
+            None | Some("serve") => serve().await,
+            Some("extract") => extract_files(&args[1..]),
+            Some("eval") => eval(&args[1..]),
+            Some("-h" | "--help" | "help") => {
+                println!("{USAGE}");
+                Ok(())
+            }
+            Some(other) => Err(anyhow::anyhow!("unknown command {other:?}\n{USAGE}")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn engines_default() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let bind: std::net::SocketAddr = env_parse("AGENT_BIND", "127.0.0.1:8002".parse().unwrap())?;
+    let engines = env_parse("AGENT_ENGINES", engines_default())?;
+    let max_bytes = env_parse("AGENT_MAX_IMAGE_BYTES", 20 * 1024 * 1024usize)?;
+    let language = std::env::var("AGENT_LANGUAGE").unwrap_or_else(|_| "eng".into());
+    let pool = EnginePool::new(engines, &language)?;
+    let state = AgentState::new(pool, max_bytes, Duration::from_secs(30));
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, engines, engine = agent::tess::version(), "agent listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+fn extract_files(files: &[String]) -> anyhow::Result<()> {
+    anyhow::ensure!(!files.is_empty(), "{USAGE}");
+    let pool = EnginePool::new(1, "eng")?;
+    let today = chrono::Utc::now().date_naive();
+    let mut failed = false;
+    for f in files {
+        let bytes = std::fs::read(f).map_err(|e| anyhow::anyhow!("{f}: {e}"))?;
+        match pool.run_here(|engine| agent::extract::extract(engine, &bytes, today)) {
+            Ok(e) => println!("{}", serde_json::to_string_pretty(&e)?),
+            Err(e) => {
+                eprintln!("{f}: {e}");
+                failed = true;
+            }
+        }
+    }
+    anyhow::ensure!(!failed, "some files could not be read");
+    Ok(())
+}
+
+fn eval(args: &[String]) -> anyhow::Result<()> {
+    let mut dir = PathBuf::from(DEFAULT_DATASET);
+    let mut opts = agent::eval::Options {
+        limit: None,
+        baseline: true,
+        show_misses: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--limit" => {
+                opts.limit = Some(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| anyhow::anyhow!("--limit N"))?,
+                )
+            }
+            "--no-baseline" => opts.baseline = false,
+            "--misses" => opts.show_misses = true,
+            other if !other.starts_with('-') => dir = PathBuf::from(other),
+            other => anyhow::bail!("unknown option {other}\n{USAGE}"),
+        }
+    }
+    let pool = EnginePool::new(1, "eng")?;
+    agent::eval::run(&dir, &pool, &opts)?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Image preparation before OCR: decode, grayscale, bring the text to a
+//! size Tesseract reads well, straighten a skewed scan.
+
+use image::{GrayImage, Luma, imageops};
+use imageproc::geometric_transformations::{Border, Interpolation, rotate_about_center};
+use shared::domain::ImageKind;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PrepError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is not a JPEG, PNG, WebP, TIFF, GIF or BMP image")]
+    NotAnImage,
+    #[error("PDF receipts are not supported by this agent; upload a photo or scan as an image")]
+    Pdf,
+    #[error("the image is corrupt or truncated")]
+    Corrupt,
+    #[error("the image is too large ({0} megapixels; at most 40)")]
+    TooLarge(u64),
+}
+
+/// Images are scaled so that their longer side is at least this…
+pub const MIN_LONG_SIDE: u32 = 1600;
+/// …and at most this (larger scans only cost time).
+pub const MAX_LONG_SIDE: u32 = 3600;
+const MAX_PIXELS: u64 = 40_000_000;
+
+fn sniff_any(bytes: &[u8]) -> bool {
+    ImageKind::sniff(bytes).is_some() || bytes.starts_with(b"GIF8") || bytes.starts_with(b"BM")
+}
+
+/// Decodes and prepares an image for OCR.
+pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
+    if bytes.is_empty() {
+        return Err(PrepError::Empty);
+    }
+    if ImageKind::sniff(bytes) == Some(ImageKind::Pdf) {
+        return Err(PrepError::Pdf);
+    }
+    if !sniff_any(bytes) {
+        return Err(PrepError::NotAnImage);
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| PrepError::NotAnImage)?;
+    let (w, h) = reader.into_dimensions().map_err(|_| PrepError::Corrupt)?;
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > MAX_PIXELS {
+        return Err(PrepError::TooLarge(pixels / 1_000_000));
+    }
+    if w == 0 || h == 0 {
+        return Err(PrepError::Corrupt);
+    }
+    let img = image::load_from_memory(bytes).map_err(|_| PrepError::Corrupt)?;
+    let gray = img.to_luma8();
+    let gray = rescale(gray);
+    if std::env::var("AGENT_DESKEW").is_ok_and(|v| v == "0") {
+        return Ok(gray);
+    }
+    Ok(straighten(&gray))
+}
+
+fn min_long_side() -> u32 {
+    std::env::var("AGENT_MIN_LONG_SIDE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MIN_LONG_SIDE)
+}
+
+/// Scales the image so that its longer side lies between the bounds.
+pub fn rescale(gray: GrayImage) -> GrayImage {
+    let (w, h) = gray.dimensions();
+    let long = w.max(h);
+    let min = min_long_side();
+    let factor = if long < min {
+        (f64::from(min) / f64::from(long)).min(3.0)
+    } else if long > MAX_LONG_SIDE {
+        f64::from(MAX_LONG_SIDE) / f64::from(long)
+    } else {
+        return gray;
+    };
+    let nw = ((f64::from(w) * factor).round() as u32).max(1);
+    let nh = ((f64::from(h) * factor).round() as u32).max(1);
+    imageops::resize(&gray, nw, nh, imageops::FilterType::Triangle)
+}
+
+/// Estimates the skew angle (degrees, within ±5) from the sharpness of the
+/// horizontal projection of dark pixels: text rows are sharpest when level.
+pub fn estimate_skew(gray: &GrayImage) -> f32 {
+    // Work on a small copy: the angle does not need full resolution.
+    let (w, h) = gray.dimensions();
+    let scale = (600.0 / w.max(h) as f32).min(1.0);
+    let small = imageops::resize(
+        gray,
+        ((w as f32 * scale) as u32).max(1),
+        ((h as f32 * scale) as u32).max(1),
+        imageops::FilterType::Triangle,
+    );
+    let threshold = imageproc::contrast::otsu_level(&small);
+    let dark: Vec<(f32, f32)> = small
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p.0[0] < threshold)
+        .map(|(x, y, _)| (x as f32, y as f32))
+        .collect();
+    if dark.len() < 50 {
+        return 0.0;
+    }
+    let (cx, cy) = (small.width() as f32 / 2.0, small.height() as f32 / 2.0);
+    let rows = small.height() as usize * 2 + 1;
+    let score = |deg: f32| -> f64 {
+        let (s, c) = deg.to_radians().sin_cos();
+        let mut hist = vec![0u32; rows];
+        for &(x, y) in &dark {
+            let ry = -(x - cx) * s + (y - cy) * c + cy;
+            let idx = (ry + small.height() as f32 / 2.0).round();
+            if idx >= 0.0 && (idx as usize) < rows {
+                hist[idx as usize] += 1;
+            }
+        }
+        hist.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
+    };
+    let mut best = (0.0f32, score(0.0));
+    let mut deg = -5.0f32;
+    while deg <= 5.0 {
+        let s = score(deg);
+        if s > best.1 * 1.0001 {
+            best = (deg, s);
+        }
+        deg += 0.5;
+    }
+    best.0
+}
+
+/// Rotates a skewed scan level (only when the skew is clear: ≥ 0.5°).
+pub fn straighten(gray: &GrayImage) -> GrayImage {
+    let angle = estimate_skew(gray);
+    if angle.abs() < 0.5 {
+        return gray.clone();
+    }
+    rotate_about_center(
+        gray,
+        -angle.to_radians(),
+        Interpolation::Bilinear,
+        Border::Constant(Luma([255u8])),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_an_image() {
+        assert_eq!(prepare(b""), Err(PrepError::Empty));
+        assert_eq!(prepare(b"hello, plain text"), Err(PrepError::NotAnImage));
+        assert_eq!(prepare(b"%PDF-1.7\n..."), Err(PrepError::Pdf));
+        // A JPEG header and nothing after it.
+        assert_eq!(
+            prepare(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
+            Err(PrepError::Corrupt)
+        );
+    }
+
+    #[test]
+    fn small_images_are_scaled_up_and_huge_ones_down() {
+        let small = GrayImage::from_pixel(400, 800, Luma([255]));
+        assert_eq!(rescale(small).dimensions(), (800, 1600));
+        let big = GrayImage::from_pixel(2000, 7200, Luma([255]));
+        assert_eq!(rescale(big).dimensions(), (1000, 3600));
+        let fine = GrayImage::from_pixel(1000, 2000, Luma([255]));
+        assert_eq!(rescale(fine).dimensions(), (1000, 2000));
+    }
+
+    #[test]
+    fn finds_the_skew_of_rotated_lines() {
+        // Dark horizontal bars (text lines), then rotated by 3°.
+        let mut img = GrayImage::from_pixel(600, 600, Luma([255]));
+        for row in (100..500).step_by(40) {
+            for y in row..row + 8 {
+                for x in 100..500 {
+                    img.put_pixel(x, y, Luma([0]));
+                }
+            }
+        }
+        assert!(estimate_skew(&img).abs() < 0.5);
+        let rotated = rotate_about_center(
+            &img,
+            3f32.to_radians(),
+            Interpolation::Bilinear,
+            Border::Constant(Luma([255])),
+        );
+        let est = estimate_skew(&rotated);
+        assert!(
+            (est + 3.0).abs() <= 0.5 || (est - 3.0).abs() <= 0.5,
+            "estimated {est}"
+        );
+        let level = straighten(&rotated);
+        assert!(estimate_skew(&level).abs() < 0.5);
+    }
+}
