@@ -58,17 +58,15 @@ pub fn validate(p: &Parsed, text_len: usize, today: NaiveDate) -> Validation {
         && let Some(reference) = p.subtotal.or(p.total)
         && (items_sum - reference).abs() > cent
     {
-        {
-            let what = if p.subtotal.is_some() {
-                "subtotal"
-            } else {
-                "total"
-            };
-            issues.push(issue(
-                "items_sum_mismatch",
-                format!("items add up to {items_sum}, the {what} is {reference}"),
-            ));
-        }
+        let what = if p.subtotal.is_some() {
+            "subtotal"
+        } else {
+            "total"
+        };
+        issues.push(issue(
+            "items_sum_mismatch",
+            format!("items add up to {items_sum}, the {what} is {reference}"),
+        ));
     }
     if let (Some(sub), Some(total)) = (p.subtotal, p.total) {
         let expected = sub + p.tax.unwrap_or_default() + p.rounding.unwrap_or_default();

@@ -1,0 +1,408 @@
+//! The agent on receipts the tests render themselves (text drawn into an
+//! image with a system font), through the library, the HTTP service and
+//! the command line. Real Tesseract, no mocks.
+
+use std::io::Cursor;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
+use agent::http::{AgentState, router};
+use agent::tess::EnginePool;
+use axum::body::Body;
+use http_body_util::BodyExt;
+use image::{GrayImage, ImageFormat, Luma};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
+
+fn font() -> &'static FontVec {
+    static F: OnceLock<FontVec> = OnceLock::new();
+    F.get_or_init(|| {
+        let bytes = std::fs::read(FONT).unwrap_or_else(|e| {
+            panic!("{FONT}: {e} (the test command installs fonts-dejavu-core)")
+        });
+        FontVec::try_from_vec(bytes).expect("a TrueType font")
+    })
+}
+
+/// Renders lines of text, black on white, like a printed receipt (at the
+/// size of a receipt scanned at 150 dpi).
+fn render(lines: &[&str]) -> GrayImage {
+    let scale = PxScale::from(22.0);
+    let f = font().as_scaled(scale);
+    let line_h = (f.height() * 1.4).ceil() as u32;
+    let width = 560;
+    let mut img = GrayImage::from_pixel(width, line_h * (lines.len() as u32 + 2), Luma([255]));
+    for (i, line) in lines.iter().enumerate() {
+        let mut x = 20.0f32;
+        let baseline = line_h as f32 * (i as f32 + 1.5);
+        for ch in line.chars() {
+            let glyph = f.scaled_glyph(ch);
+            let advance = f.h_advance(glyph.id);
+            let glyph = glyph.id.with_scale_and_position(scale, point(x, baseline));
+            if let Some(outline) = font().outline_glyph(glyph) {
+                let b = outline.px_bounds();
+                outline.draw(|gx, gy, cov| {
+                    let (px, py) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
+                    if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height()
+                    {
+                        let v = (255.0 * (1.0 - cov)).round() as u8;
+                        let p = img.get_pixel_mut(px as u32, py as u32);
+                        p.0[0] = p.0[0].min(v);
+                    }
+                });
+            }
+            x += advance;
+        }
+    }
+    img
+}
+
+fn encode(img: &GrayImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+const RECEIPT: [&str; 13] = [
+    "KEDAI RUNCIT MAJU SDN BHD",
+    "NO 12, JALAN MERDEKA 3,",
+    "TAMAN SENTOSA, 43000 KAJANG",
+    "TEL: 03-8736 1234",
+    "DATE: 25/12/2018  14:02",
+    "TEH TARIK       2 x 2.50    5.00",
+    "ROTI CANAI                  3.00",
+    "NASI LEMAK                  6.50",
+    "SUBTOTAL                   14.50",
+    "GST 6%                      0.87",
+    "TOTAL RM                   15.37",
+    "CASH                       20.00",
+    "CHANGE                      4.63",
+];
+
+fn pool() -> EnginePool {
+    EnginePool::new(1, "eng").expect("Tesseract with English data (tesseract-ocr-eng)")
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+}
+
+#[test]
+fn reads_the_fields_of_a_rendered_receipt() {
+    let png = encode(&render(&RECEIPT), ImageFormat::Png);
+    let e = pool()
+        .run_here(|eng| agent::extract::extract(eng, &png, today()))
+        .unwrap();
+    assert_eq!(
+        e.merchant.name.as_deref(),
+        Some("KEDAI RUNCIT MAJU SDN BHD"),
+        "{:?}",
+        e.raw_text
+    );
+    assert_eq!(
+        e.merchant.address.as_deref(),
+        Some("NO 12, JALAN MERDEKA 3, TAMAN SENTOSA, 43000 KAJANG")
+    );
+    assert_eq!(
+        e.purchase_date,
+        chrono::NaiveDate::from_ymd_opt(2018, 12, 25)
+    );
+    assert_eq!(e.currency.as_deref(), Some("MYR"));
+    assert_eq!(e.total, Some("15.37".parse().unwrap()), "{:?}", e.raw_text);
+    assert_eq!(e.subtotal, Some("14.50".parse().unwrap()));
+    assert_eq!(e.tax, Some("0.87".parse().unwrap()));
+    let items: Vec<(String, String)> = e
+        .items
+        .iter()
+        .map(|i| (i.name.clone(), i.amount.unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            ("TEH TARIK".to_owned(), "5.00".to_owned()),
+            ("ROTI CANAI".to_owned(), "3.00".to_owned()),
+            ("NASI LEMAK".to_owned(), "6.50".to_owned())
+        ]
+    );
+    assert_eq!(e.items[0].quantity, Some("2".parse().unwrap()));
+    assert_eq!(e.items[0].unit_price, Some("2.50".parse().unwrap()));
+    assert_eq!(
+        e.validation.status,
+        shared::extraction::ValidationStatus::Ok,
+        "{:?}",
+        e.validation
+    );
+    assert!(e.confidence.unwrap() > 0.7);
+    assert!(e.engine.unwrap().starts_with("tesseract "));
+}
+
+#[test]
+fn reads_a_skewed_jpeg_scan_and_other_date_formats() {
+    let lines = [
+        "Corner Bakery",
+        "12 Main Street",
+        "Springfield",
+        "10 MAR 2018",
+        "Bagel               2.50",
+        "Coffee              3.25",
+        "GRAND TOTAL        $5.75",
+    ];
+    let img = render(&lines);
+    let skewed = imageproc::geometric_transformations::rotate_about_center(
+        &img,
+        2.5f32.to_radians(),
+        imageproc::geometric_transformations::Interpolation::Bilinear,
+        imageproc::geometric_transformations::Border::Constant(Luma([255])),
+    );
+    let jpeg = encode(&skewed, ImageFormat::Jpeg);
+    if let Ok(dir) = std::env::var("AGENT_TEST_DUMP") {
+        std::fs::write(format!("{dir}/skewed.jpg"), &jpeg).unwrap();
+    }
+    let e = pool()
+        .run_here(|eng| agent::extract::extract(eng, &jpeg, today()))
+        .unwrap();
+    assert_eq!(e.total, Some("5.75".parse().unwrap()), "{:?}", e.raw_text);
+    assert_eq!(
+        e.purchase_date,
+        chrono::NaiveDate::from_ymd_opt(2018, 3, 10)
+    );
+    assert_eq!(e.currency.as_deref(), Some("USD"));
+    assert_eq!(e.merchant.name.as_deref(), Some("Corner Bakery"));
+}
+
+#[test]
+fn numbers_that_do_not_add_up_get_a_warning() {
+    let lines = [
+        "ACME TRADING SDN BHD",
+        "DATE 01/02/2019",
+        "WIDGET                     4.00",
+        "GADGET                     3.00",
+        "TOTAL                     12.00",
+    ];
+    let png = encode(&render(&lines), ImageFormat::Png);
+    let e = pool()
+        .run_here(|eng| agent::extract::extract(eng, &png, today()))
+        .unwrap();
+    assert_eq!(e.total, Some("12.00".parse().unwrap()), "{:?}", e.raw_text);
+    assert_eq!(
+        e.validation.status,
+        shared::extraction::ValidationStatus::Warning
+    );
+    assert!(
+        e.validation
+            .issues
+            .iter()
+            .any(|i| i.code == "items_sum_mismatch")
+    );
+}
+
+#[test]
+fn a_blank_page_answers_nulls_and_says_so() {
+    let png = encode(
+        &GrayImage::from_pixel(600, 900, Luma([255])),
+        ImageFormat::Png,
+    );
+    let e = pool()
+        .run_here(|eng| agent::extract::extract(eng, &png, today()))
+        .unwrap();
+    assert_eq!(e.total, None);
+    assert_eq!(e.purchase_date, None);
+    assert_eq!(e.merchant.name, None);
+    assert!(e.items.is_empty());
+    assert_eq!(
+        e.validation.status,
+        shared::extraction::ValidationStatus::Error
+    );
+    assert_eq!(e.validation.issues[0].code, "no_text");
+}
+
+// ---- HTTP ----
+
+fn app(max_image_bytes: usize) -> axum::Router {
+    router(AgentState::new(
+        pool(),
+        max_image_bytes,
+        Duration::from_secs(5),
+    ))
+}
+
+async fn call(app: axum::Router, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let req = http::Request::post("/v1/extract")
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn error_code(v: &Value) -> &str {
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+    v["error"]["code"].as_str().unwrap()
+}
+
+/// Serves `body` with `status` at http://127.0.0.1:PORT/image.
+async fn image_server(status: u16, body: Vec<u8>) -> String {
+    let app = axum::Router::new().route(
+        "/image",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { (http::StatusCode::from_u16(status).unwrap(), body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/image")
+}
+
+#[tokio::test]
+async fn extract_by_image_url_and_by_bytes() {
+    let png = encode(&render(&RECEIPT), ImageFormat::Png);
+    let url = image_server(200, png.clone()).await;
+    let body =
+        serde_json::json!({"receipt_id": 17, "user_id": "alice", "image_url": url}).to_string();
+    let (status, v) = call(app(1 << 22), "application/json", body.into_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["total"], "15.37");
+    assert_eq!(v["purchase_date"], "2018-12-25");
+    assert_eq!(v["validation"]["status"], "ok");
+    assert!(v["duration_ms"].as_i64().is_some());
+
+    let (status, v) = call(app(1 << 22), "image/png", png).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["merchant"]["name"], "KEDAI RUNCIT MAJU SDN BHD");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_the_json_error() {
+    let png = encode(&render(&RECEIPT), ImageFormat::Png);
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "image/jpeg",
+            b"this is text, not a picture".to_vec(),
+            422,
+            "not_an_image",
+        ),
+        (
+            "image/jpeg",
+            vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F'],
+            422,
+            "not_an_image",
+        ),
+        ("image/png", Vec::new(), 400, "empty"),
+        (
+            "application/pdf",
+            b"%PDF-1.7\n".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "image/png",
+            b"%PDF-1.7\n".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "text/plain",
+            b"hello".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "application/json",
+            b"{\"url\": 1}".to_vec(),
+            400,
+            "bad_request",
+        ),
+        (
+            "application/json",
+            b"{\"image_url\": \"file:///etc/passwd\"}".to_vec(),
+            400,
+            "bad_request",
+        ),
+    ];
+    for (ct, body, want, code) in cases {
+        let (status, v) = call(app(1 << 22), ct, body).await;
+        assert_eq!(status, want, "{ct}: {v}");
+        assert_eq!(error_code(&v), code, "{ct}");
+    }
+    let (status, v) = call(app(1000), "image/png", png).await;
+    assert_eq!(status, 413, "{v}");
+    assert_eq!(error_code(&v), "too_large");
+}
+
+#[tokio::test]
+async fn an_image_url_that_cannot_be_fetched_is_worth_retrying() {
+    let gone = image_server(404, Vec::new()).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{addr}/image")
+    };
+    for url in [gone, dead] {
+        let body = serde_json::json!({"image_url": url}).to_string();
+        let (status, v) = call(app(1 << 22), "application/json", body.into_bytes()).await;
+        assert_eq!(status, 502, "{url}: {v}");
+        assert_eq!(error_code(&v), "fetch_failed");
+    }
+}
+
+#[tokio::test]
+async fn health_names_the_engine() {
+    let resp = app(1 << 22)
+        .oneshot(http::Request::get("/health").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert!(v["engine"].as_str().unwrap().starts_with("tesseract "));
+}
+
+// ---- command line ----
+
+#[test]
+fn the_command_line_prints_the_same_json() {
+    let dir = std::env::temp_dir().join(format!("agent-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("receipt.png");
+    std::fs::write(&file, encode(&render(&RECEIPT), ImageFormat::Png)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent"))
+        .arg("extract")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"], "15.37");
+    assert_eq!(v["merchant"]["name"], "KEDAI RUNCIT MAJU SDN BHD");
+
+    let bad = dir.join("notes.jpg");
+    std::fs::write(&bad, "not an image").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent"))
+        .arg("extract")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JPEG"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
