@@ -8,7 +8,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is required)"
-apt_install ca-certificates curl gcc libc6-dev
+# Tesseract (the agent links libtesseract), its English data, and a font the
+# agent's tests render receipts with.
+apt_install ca-certificates curl gcc libc6-dev pkg-config \
+    tesseract-ocr tesseract-ocr-eng libtesseract-dev fonts-dejavu-core
 
 "$REPO_ROOT/infra/up.sh"
 set -a

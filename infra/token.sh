@@ -8,5 +8,5 @@ set -a
 # shellcheck disable=SC1091
 source "$STATE_DIR/env"
 set +a
-cargo build --locked -q -p api
-exec "$REPO_ROOT/target/debug/api" mint-token "${1:?usage: token.sh USER}" "${2:-86400}"
+cargo build --locked -q --release -p api
+exec "$REPO_ROOT/target/release/api" mint-token "${1:?usage: token.sh USER}" "${2:-86400}"

@@ -27,6 +27,8 @@ fi
     echo "AUTH_JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")"
     echo "API_BIND=${API_BIND:-127.0.0.1:3000}"
     echo "AUTO_OCR=${AUTO_OCR:-true}"
+    echo "AGENT_URL=${AGENT_URL:-http://127.0.0.1:8002}"
+    echo "ADMIN_USERS=${ADMIN_USERS:-admin}"
 } >"$STATE_DIR/env"
 chmod 600 "$STATE_DIR/env"
 log "local stack is up; settings in $STATE_DIR/env"
