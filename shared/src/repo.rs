@@ -219,6 +219,9 @@ pub enum ClaimOutcome {
     AlreadyCompleted,
     /// Held by another worker whose lease has not expired, or `pending`.
     Busy(OcrStatus),
+    /// `failed` on its last allowed receive; its message is on the way to
+    /// the DLQ and is not read again until a redrive re-queues it.
+    DeadLettered,
     NotFound,
 }
 
@@ -493,14 +496,16 @@ impl ReceiptRepository {
         Ok(c)
     }
 
-    /// A worker claims a receipt: from `queued` or `failed`, or from
-    /// `processing` whose lease has expired. The attempt number it returns
-    /// fences every later write of this claim.
+    /// A worker claims a receipt: from `queued`, from `failed` (unless its
+    /// message went to the DLQ), or from `processing` whose lease has
+    /// expired. The attempt number it returns fences every later write of
+    /// this claim.
     pub async fn claim(&self, id: ReceiptId, lease: Duration) -> Result<ClaimOutcome, RepoError> {
         let attempt: Option<i32> = sqlx::query_scalar(
             "UPDATE receipts SET ocr_status = 'processing', attempts = attempts + 1, \
                  lease_expires_at = now() + make_interval(secs => $2) \
-             WHERE id = $1 AND (ocr_status IN ('queued', 'failed') \
+             WHERE id = $1 AND (ocr_status = 'queued' \
+                 OR (ocr_status = 'failed' AND dead_lettered_at IS NULL) \
                  OR (ocr_status = 'processing' AND lease_expires_at < now())) \
              RETURNING attempts",
         )
@@ -514,16 +519,20 @@ impl ReceiptRepository {
                 attempt,
             }));
         }
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
-                .bind(id.get())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match status.as_deref().map(str::parse::<OcrStatus>) {
-            None => ClaimOutcome::NotFound,
-            Some(Ok(OcrStatus::Completed)) => ClaimOutcome::AlreadyCompleted,
-            Some(Ok(st)) => ClaimOutcome::Busy(st),
-            Some(Err(_)) => {
+        let row: Option<(String, bool)> = sqlx::query_as(
+            "SELECT ocr_status, dead_lettered_at IS NOT NULL FROM receipts WHERE id = $1",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((status, dead_lettered)) = row else {
+            return Ok(ClaimOutcome::NotFound);
+        };
+        Ok(match status.parse::<OcrStatus>() {
+            Ok(OcrStatus::Completed) => ClaimOutcome::AlreadyCompleted,
+            Ok(OcrStatus::Failed) if dead_lettered => ClaimOutcome::DeadLettered,
+            Ok(st) => ClaimOutcome::Busy(st),
+            Err(_) => {
                 return Err(RepoError::Corrupt(format!(
                     "receipt {id} status {status:?}"
                 )));
@@ -634,15 +643,16 @@ impl ReceiptRepository {
 
     /// `failed` → `queued` for the receipts whose message went to the DLQ
     /// (after a redrive moved the messages back).
-    pub async fn requeue_dead_lettered(&self) -> Result<Vec<i64>, RepoError> {
-        let mut ids: Vec<i64> = sqlx::query_scalar(
+    pub async fn requeue_dead_lettered(&self) -> Result<Vec<QueuedReceipt>, RepoError> {
+        let mut rows: Vec<QueuedReceipt> = sqlx::query_as(
             "UPDATE receipts SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
-             WHERE dead_lettered_at IS NOT NULL AND ocr_status = 'failed' RETURNING id",
+             WHERE dead_lettered_at IS NOT NULL AND ocr_status = 'failed' \
+             RETURNING id, user_id, bucket, object_key",
         )
         .fetch_all(&self.pool)
         .await?;
-        ids.sort_unstable();
-        Ok(ids)
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
     }
 
     /// Receipts stuck in flight: `processing` past their lease (the worker

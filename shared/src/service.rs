@@ -302,7 +302,24 @@ impl ReceiptService {
             }
             Err(e) => return Err(e.into()),
         };
-        let receipt_ids = self.repo.requeue_dead_lettered().await?;
+        let requeued = self.repo.requeue_dead_lettered().await?;
+        // Each re-queued receipt also gets a fresh message: a moved message
+        // may keep its receive count and go straight back to the DLQ (as on
+        // LocalStack). The copy that arrives second finds the receipt
+        // claimed or completed and is acknowledged.
+        let messages = requeued
+            .iter()
+            .map(message_for)
+            .collect::<Result<Vec<_>, _>>()?;
+        let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
+        if !sent.failed.is_empty() {
+            // Left `queued`: the reconciler re-sends them.
+            tracing::warn!(
+                count = sent.failed.len(),
+                "redrive: some fresh OCR messages were not sent"
+            );
+        }
+        let receipt_ids: Vec<i64> = requeued.iter().map(|r| r.id).collect();
         tracing::info!(
             task_handle,
             dlq_messages = depth.visible,

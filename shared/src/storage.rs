@@ -5,6 +5,8 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 
+use crate::aws::describe_sdk_error;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("S3 {operation} failed: {reason}")]
@@ -12,26 +14,6 @@ pub enum StorageError {
         operation: &'static str,
         reason: String,
     },
-}
-
-fn s3_reason<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
-{
-    use aws_sdk_s3::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => {
-            let e = se.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(msg)) => format!("{code}: {msg}"),
-                (Some(code), None) => code.to_owned(),
-                _ => e.to_string(),
-            }
-        }
-        SdkError::TimeoutError(_) => "timed out".to_owned(),
-        SdkError::DispatchFailure(_) => "connection failed".to_owned(),
-        other => other.to_string(),
-    }
 }
 
 /// A presigned request the client performs itself.
@@ -80,7 +62,7 @@ impl S3Storage {
             .await
             .map_err(|e| StorageError::S3 {
                 operation: "PutObject",
-                reason: s3_reason(&e),
+                reason: describe_sdk_error(&e),
             })?;
         Ok(())
     }
@@ -94,7 +76,7 @@ impl S3Storage {
             .await
             .map_err(|e| StorageError::S3 {
                 operation: "DeleteObject",
-                reason: s3_reason(&e),
+                reason: describe_sdk_error(&e),
             })?;
         Ok(())
     }
@@ -120,7 +102,7 @@ impl S3Storage {
             .await
             .map_err(|e| StorageError::S3 {
                 operation: "presign PutObject",
-                reason: s3_reason(&e),
+                reason: describe_sdk_error(&e),
             })?;
         Ok(PresignedRequest {
             url: req.uri().to_owned(),
@@ -147,7 +129,7 @@ impl S3Storage {
             .await
             .map_err(|e| StorageError::S3 {
                 operation: "presign GetObject",
-                reason: s3_reason(&e),
+                reason: describe_sdk_error(&e),
             })?;
         Ok(req.uri().to_owned())
     }

@@ -77,6 +77,9 @@ pub enum Outcome {
     DeadLetter(String),
     /// Not an OCR message; fails alone and ends in the DLQ.
     Poison(String),
+    /// Delivered past its last allowed receive (the receipt is already
+    /// `failed`): handed back so that SQS moves it to the DLQ.
+    PastLastReceive,
 }
 
 impl Outcome {
@@ -133,7 +136,7 @@ impl<A: Agent> Worker<A> {
                 Outcome::Completed => completed += 1,
                 Outcome::Skipped(_) => skipped += 1,
                 Outcome::Failed(_) | Outcome::DeadLetter(_) => failed += 1,
-                Outcome::Retry(_) | Outcome::Poison(_) => retried += 1,
+                Outcome::Retry(_) | Outcome::Poison(_) | Outcome::PastLastReceive => retried += 1,
             }
             if outcome.is_batch_failure() {
                 // A message without an id cannot be named; failing the whole
@@ -207,6 +210,9 @@ impl<A: Agent> Worker<A> {
                 );
             }
             Outcome::Skipped(why) => tracing::info!(why, "receipt {id} skipped: {why}"),
+            Outcome::PastLastReceive => {
+                tracing::warn!("receipt {id}: message past its last receive, on to the DLQ")
+            }
             Outcome::Poison(_) => {}
         }
         outcome
@@ -218,6 +224,12 @@ impl<A: Agent> Worker<A> {
             Ok(ClaimOutcome::Claimed(c)) => c,
             Ok(ClaimOutcome::AlreadyCompleted) => return Outcome::Skipped("already completed"),
             Ok(ClaimOutcome::NotFound) => return Outcome::Skipped("receipt no longer exists"),
+            Ok(ClaimOutcome::DeadLettered) => {
+                // Delivered again after its last allowed receive: the receipt
+                // is `failed` already. Hand it back so that SQS moves it on.
+                self.delay(msg, Duration::ZERO).await;
+                return Outcome::PastLastReceive;
+            }
             Ok(ClaimOutcome::Busy(crate::domain::OcrStatus::Processing)) if !last_receive => {
                 // Another worker holds it. Come back when its lease may have
                 // run out, in case that worker died.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use http::StatusCode;
 use serde_json::{Value, json};
 use shared::domain::ReceiptId;
-use shared::extraction::{Extraction, LineItem, Merchant};
+use shared::extraction::Extraction;
 use testkit::{Options, Part, TestApp, png_bytes};
 
 #[tokio::test]
@@ -291,37 +291,12 @@ async fn upload_url_gives_a_working_presigned_put_under_the_owners_prefix() {
     }
 }
 
+/// The fake agent's sample, with a unit price finer than a cent.
 fn extraction() -> Extraction {
-    Extraction {
-        merchant: Merchant {
-            name: Some("KEDAI MAKAN".into()),
-            address: Some("1 JALAN BESAR".into()),
-        },
-        purchase_date: Some("2018-12-25".parse().unwrap()),
-        currency: Some("MYR".into()),
-        subtotal: Some("8.49".parse().unwrap()),
-        tax: Some("0.51".parse().unwrap()),
-        total: Some("9.00".parse().unwrap()),
-        items: vec![
-            LineItem {
-                name: "TEH O".into(),
-                quantity: Some("1".parse().unwrap()),
-                unit_price: Some("4.50".parse().unwrap()),
-                amount: Some("4.50".parse().unwrap()),
-            },
-            LineItem {
-                name: "ROTI".into(),
-                quantity: Some("2".parse().unwrap()),
-                unit_price: Some("1.995".parse().unwrap()),
-                amount: Some("3.99".parse().unwrap()),
-            },
-        ],
-        confidence: Some(0.87),
-        raw_text: Some("KEDAI MAKAN ...".into()),
-        engine: Some("tesseract 5.3.0".into()),
-        duration_ms: Some(640),
-        ..Default::default()
-    }
+    let mut e = testkit::agent::sample_extraction();
+    e.items[1].quantity = Some("2".parse().unwrap());
+    e.items[1].unit_price = Some("1.995".parse().unwrap());
+    e
 }
 
 /// Takes a receipt through the worker's transitions to `completed`.

@@ -134,6 +134,12 @@ async fn lasting_failures_end_failed_in_the_dlq_and_come_back_with_a_redrive() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.depth(&app.ocr_queue_url).await, (0, 0));
+    app.wait_for_status(id, "failed", SOON).await;
+    assert_eq!(
+        agent.calls(),
+        MAX_RECEIVE_COUNT as usize,
+        "not read again on its way to the DLQ"
+    );
 
     // The agent is fixed; an operator redrives.
     agent.set_fallback(Reply::Extract(Box::new(sample_extraction())));
