@@ -698,7 +698,7 @@ fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
 }
 
 static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(\d+(?:\.\d+)?)\s*(?:X|@|\*|PCS?|NOS|UNITS?|EA)\s*[*@X]?\s*(\d+[.,]\d{2})")
+    Regex::new(r"(?i)(\d+(?:\.\d+)?)\s*(?:X|@|\*|PCS?|NOS|UNITS?|EA)\s*[*@X+]?\s*(\d+[.,]\d{2})")
         .unwrap()
 });
 
@@ -707,14 +707,27 @@ const NOT_ITEMS: [&str; 20] = [
     "VISA", "MASTER", "CARD", "DISCOUNT", "AMOUNT", "QTY", "PRICE", "SST", "SERVICE", "DUE",
 ];
 
+/// An item name without the product code printed before it.
+fn strip_code(name: &str) -> String {
+    static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\d{5,}\s+").unwrap());
+    CODE.replace(name, "").into_owned()
+}
+
 fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
     let end = keys
         .iter()
         .position(|k| total_priority(k) > 0 || is_subtotal(k))
         .unwrap_or(lines.len());
+    // Items come after the header: after the first date line, or else
+    // after the first lines that carry no amount.
+    let start = lines[..end]
+        .iter()
+        .position(|l| !dates(l).is_empty())
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let mut items: Vec<LineItem> = Vec::new();
     let mut pending_name: Option<String> = None;
-    for i in 0..end {
+    for i in start..end {
         let line = lines[i];
         let k = &keys[i];
         let found = amounts(line);
@@ -731,14 +744,14 @@ fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
             .as_ref()
         else {
             // A description line whose numbers follow on the next line.
-            pending_name = (letters(line) >= 3).then(|| tidy(line));
+            pending_name = (letters(line) >= 3).then(|| strip_code(&tidy(line)));
             continue;
         };
         let qty = QTY_X_PRICE.captures(line);
         let desc_end = qty
             .as_ref()
             .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
-        let desc = tidy(&line[..desc_end]);
+        let desc = strip_code(&tidy(&line[..desc_end]));
         let (quantity, unit_price) = match &qty {
             Some(c) => (
                 c[1].parse::<Decimal>().ok(),
@@ -951,7 +964,7 @@ mod tests {
 
     #[test]
     fn line_items_with_quantities_and_prices() {
-        let text = "SHOP SDN BHD\nDate 01/02/2019\nTEH O 2 x 2.25 4.50\nROTI CANAI 1.50\nKF MODELLING CLAY\n1PC * 9.00 9.00\nSUBTOTAL 15.00\nTOTAL 15.00";
+        let text = "SHOP SDN BHD\nNO 5, 55,57 JALAN\nDate 01/02/2019\nTEH O 2 x 2.25 4.50\nROTI CANAI 1.50\n9556939040118 KF MODELLING CLAY\n1 PC + 9.00 9.00\nSUBTOTAL 15.00\nTOTAL 15.00";
         let p = parse_receipt(text, d(2026, 1, 1));
         type Row = (String, Option<Decimal>, Option<Decimal>, Option<Decimal>);
         let got: Vec<Row> = p
