@@ -12,6 +12,19 @@ pub const SQS_BATCH_MAX: usize = 10;
 /// Batches in flight at once.
 const SEND_CONCURRENCY: usize = 8;
 
+/// Maps an SDK error of `operation` to a `QueueError` with its text.
+fn sqs_error<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error,
+{
+    move |e| QueueError::Sqs {
+        operation,
+        reason: describe_sdk_error(&e),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("SQS {operation} failed: {reason}")]
@@ -171,10 +184,7 @@ impl SqsQueue {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| QueueError::Sqs {
-                operation: "GetQueueAttributes",
-                reason: describe_sdk_error(&e),
-            })?;
+            .map_err(sqs_error("GetQueueAttributes"))?;
         resp.attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
             .cloned()
@@ -195,10 +205,7 @@ impl SqsQueue {
             .destination_arn(destination)
             .send()
             .await
-            .map_err(|e| QueueError::Sqs {
-                operation: "StartMessageMoveTask",
-                reason: describe_sdk_error(&e),
-            })?;
+            .map_err(sqs_error("StartMessageMoveTask"))?;
         Ok(resp.task_handle().unwrap_or_default().to_owned())
     }
 
@@ -213,10 +220,7 @@ impl SqsQueue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
-            .map_err(|e| QueueError::Sqs {
-                operation: "GetQueueAttributes",
-                reason: describe_sdk_error(&e),
-            })?;
+            .map_err(sqs_error("GetQueueAttributes"))?;
         let get = |name: QueueAttributeName| -> i64 {
             resp.attributes()
                 .and_then(|a| a.get(&name))

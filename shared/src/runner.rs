@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
-};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::describe_sdk_error;
@@ -57,18 +55,10 @@ pub struct Poller {
 
 impl Poller {
     pub async fn new(sqs: aws_sdk_sqs::Client, settings: PollerSettings) -> Result<Self, String> {
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&settings.queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
+        let queue_arn = crate::queue::SqsQueue::new(sqs.clone(), settings.queue_url.clone())
+            .arn()
             .await
-            .map_err(|e| format!("queue {}: {}", settings.queue_url, describe_sdk_error(&e)))?;
-        let queue_arn = attrs
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .unwrap_or_default();
+            .map_err(|e| format!("queue {}: {e}", settings.queue_url))?;
         let region = queue_arn
             .split(':')
             .nth(3)

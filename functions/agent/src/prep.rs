@@ -54,17 +54,30 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
     let img = image::load_from_memory(bytes).map_err(|_| PrepError::Corrupt)?;
     let gray = img.to_luma8();
     let gray = rescale(gray);
-    if std::env::var("AGENT_DESKEW").is_ok_and(|v| v == "0") {
+    if !TUNING.deskew {
         return Ok(gray);
     }
     Ok(straighten(&gray))
 }
 
-fn min_long_side() -> u32 {
-    std::env::var("AGENT_MIN_LONG_SIDE")
+/// Tuning knobs for measuring variants with `agent eval` (BENCHMARKS.md),
+/// read once: `AGENT_DESKEW=0` turns straightening off,
+/// `AGENT_MIN_LONG_SIDE` changes the scale-up target.
+struct Tuning {
+    deskew: bool,
+    min_long_side: u32,
+}
+
+static TUNING: std::sync::LazyLock<Tuning> = std::sync::LazyLock::new(|| Tuning {
+    deskew: std::env::var("AGENT_DESKEW").map_or(true, |v| v != "0"),
+    min_long_side: std::env::var("AGENT_MIN_LONG_SIDE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(MIN_LONG_SIDE)
+        .unwrap_or(MIN_LONG_SIDE),
+});
+
+fn min_long_side() -> u32 {
+    TUNING.min_long_side
 }
 
 /// Scales the image so that its longer side lies between the bounds
