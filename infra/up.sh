@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Brings up everything the system needs locally, without Docker: Postgres,
-# LocalStack, and the bucket/queues/notification on it. Writes the settings
-# to .local/env (source it to talk to the local stack). Safe to re-run.
+# LocalStack, and on it the stack of template.yaml without its functions
+# (queues, DLQs, bucket, notification) through CloudFormation, as in AWS.
+# Writes the settings to .local/env (source it to talk to the local stack).
+# Safe to re-run.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$REPO_ROOT/infra/postgres.sh"
 "$REPO_ROOT/infra/localstack.sh"
 
-log "provisioning bucket, queues and notifications on LocalStack"
-stack_env="$("$LOCALSTACK_VENV/bin/python" "$REPO_ROOT/infra/provision_local.py")"
+STACK_NAME="${STACK_NAME:-receipts-local}"
+log "provisioning stack $STACK_NAME from template.yaml on LocalStack (DeployFunctions=false)"
+"$LOCALSTACK_VENV/bin/python" "$REPO_ROOT/infra/sam_translate.py" \
+    "$REPO_ROOT/template.yaml" "$STATE_DIR/template.json" >/dev/null
+stack_env="$("$LOCALSTACK_VENV/bin/python" "$REPO_ROOT/infra/provision_stack.py" \
+    "$STATE_DIR/template.json" "$STACK_NAME" \
+    DeployFunctions=false EnvironmentName=local MaxReceiveCount="${MAX_RECEIVE_COUNT:-5}")"
 
 # A local JWT secret, made once and kept.
 if [ ! -s "$STATE_DIR/jwt-secret" ]; then
@@ -22,6 +29,7 @@ fi
     echo "AWS_REGION=$AWS_REGION"
     echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
     echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
+    echo "STACK_NAME=$STACK_NAME"
     echo "$stack_env"
     echo "AUTH_MODE=jwt"
     echo "AUTH_JWT_SECRET=$(cat "$STATE_DIR/jwt-secret")"

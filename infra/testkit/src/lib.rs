@@ -279,7 +279,7 @@ impl TestApp {
             .send()
             .await
             .expect("create bucket");
-        // Uploads notify the ingest queue, as infra/provision_local.py sets it up.
+        // Uploads notify the ingest queue, as the template sets it up for the local stack.
         use aws_sdk_s3::types::{
             Event, FilterRule, FilterRuleName, NotificationConfiguration,
             NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,

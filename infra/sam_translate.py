@@ -1,0 +1,134 @@
+"""Translates template.yaml (AWS SAM) into the plain CloudFormation that AWS
+deploys, and checks on the result what the design requires of the queues and
+event sources -- things a lint of the SAM source cannot see.
+
+    python infra/sam_translate.py [TEMPLATE] [OUT.json]
+
+Runs in any venv with samtranslator and PyYAML: the tools venv (aws-sam-cli)
+or LocalStack's (localstack-core depends on samtranslator). Local code
+locations are replaced by placeholders, as `sam validate` does: the output is
+for linting and for provisioning without functions, never for deploying code.
+Exits non-zero, naming each problem, when a check fails.
+"""
+
+import json
+import os
+import sys
+
+import yaml
+from samtranslator.translator.transform import transform
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short forms (!Ref, !Sub, !GetAtt, ...)."""
+
+
+def _short_form(loader, tag_suffix, node):
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _short_form)
+
+
+def yaml_parse(text):
+    return yaml.load(text, Loader=CfnLoader)
+
+
+class NoManagedPolicies:
+    """The template names managed policies by ARN: nothing to look up."""
+
+    def load(self):
+        return {}
+
+
+def with_placeholder_code(template):
+    for name, res in template.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.setdefault("Properties", {})
+        if props.get("PackageType") == "Image":
+            props["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/receipt-ocr:placeholder"
+        else:
+            props["CodeUri"] = f"s3://placeholder-bucket/{name}.zip"
+    return template
+
+
+def check(translated):
+    """The design's rules for queues and event sources, on the translated template."""
+    problems = []
+    resources = translated["Resources"]
+    mappings = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    if not mappings:
+        problems.append("no SQS event source mapping")
+    for esm in mappings:
+        props = esm["Properties"]
+        fn = props["FunctionName"]["Ref"]
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        fn_timeout = int(resources[fn]["Properties"].get("Timeout", 3))
+        qprops = resources[queue]["Properties"]
+        visibility = int(qprops.get("VisibilityTimeout", 30))
+        where = f"{fn} <- {queue}"
+        if visibility < 6 * fn_timeout:
+            problems.append(f"{where}: visibility timeout {visibility}s is under 6x the function timeout {fn_timeout}s")
+        if "ReportBatchItemFailures" not in props.get("FunctionResponseTypes", []):
+            problems.append(f"{where}: no ReportBatchItemFailures")
+        if "MaximumConcurrency" not in props.get("ScalingConfig", {}):
+            problems.append(f"{where}: no ScalingConfig.MaximumConcurrency")
+        redrive = qprops.get("RedrivePolicy")
+        if not redrive:
+            problems.append(f"{queue}: no RedrivePolicy (dead-letter queue)")
+    return problems
+
+
+def resolve_for_checks(template, translated):
+    """Replaces FindInMap and parameter Refs of numeric properties by their
+    values, so that `check` can compare numbers."""
+
+    def resolve(value):
+        if isinstance(value, dict) and "Fn::FindInMap" in value:
+            m, k1, k2 = value["Fn::FindInMap"]
+            return translated["Mappings"][m][k1][k2]
+        if isinstance(value, dict) and "Ref" in value and value["Ref"] in template.get("Parameters", {}):
+            return template["Parameters"][value["Ref"]].get("Default")
+        return value
+
+    for res in translated["Resources"].values():
+        props = res.get("Properties", {})
+        for key in ("Timeout", "VisibilityTimeout"):
+            if key in props:
+                props[key] = resolve(props[key])
+    return translated
+
+
+def main(argv):
+    # The translator fills in pseudo parameters from the boto session.
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    src = argv[1] if len(argv) > 1 else "template.yaml"
+    out = argv[2] if len(argv) > 2 else None
+    with open(src) as f:
+        template = yaml_parse(f.read())
+    translated = transform(with_placeholder_code(template), {}, NoManagedPolicies())
+    if out:
+        with open(out, "w") as f:
+            json.dump(translated, f, indent=2, sort_keys=True)
+    problems = check(resolve_for_checks(template, json.loads(json.dumps(translated))))
+    for p in problems:
+        print(f"template check failed: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    kinds = sorted({r["Type"] for r in translated["Resources"].values()})
+    print(f"{src}: {len(translated['Resources'])} resources after the SAM transform ({', '.join(kinds)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
