@@ -2,7 +2,10 @@
 //!
 //! `POST {AGENT_URL}/v1/extract` with `{"receipt_id":…,"user_id":…,"image_url":"…"}`
 //! answers an [`Extraction`]. 4xx means the input is bad (do not retry);
-//! 5xx, 429, a timeout or a refused connection mean try again.
+//! 5xx, 429, a timeout or a refused connection mean try again. 401 and 403
+//! mean the worker's `AGENT_TOKEN` is wrong: a configuration problem, not a
+//! bad receipt, so it is retried too (and ends in the DLQ, redrivable once
+//! the token is fixed).
 
 use std::future::Future;
 use std::time::Duration;
@@ -53,6 +56,7 @@ pub struct HttpAgent {
     client: reqwest::Client,
     endpoint: Url,
     timeout: Duration,
+    bearer: Option<crate::config::Secret>,
 }
 
 impl HttpAgent {
@@ -72,7 +76,14 @@ impl HttpAgent {
             client,
             endpoint,
             timeout,
+            bearer: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer <token>` (the agent's `AGENT_TOKEN`).
+    pub fn with_bearer(mut self, token: Option<crate::config::Secret>) -> Self {
+        self.bearer = token;
+        self
     }
 
     pub fn endpoint(&self) -> &Url {
@@ -90,23 +101,21 @@ fn error_message(body: &str) -> String {
 
 impl Agent for HttpAgent {
     async fn extract(&self, req: &ExtractRequest) -> Result<Extraction, AgentError> {
-        let resp = self
-            .client
-            .post(self.endpoint.clone())
-            .json(req)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    AgentError::Timeout(self.timeout.as_secs())
+        let mut request = self.client.post(self.endpoint.clone()).json(req);
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token.expose());
+        }
+        let resp = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                AgentError::Timeout(self.timeout.as_secs())
+            } else {
+                AgentError::Unreachable(if e.is_connect() {
+                    "connection refused or failed".to_owned()
                 } else {
-                    AgentError::Unreachable(if e.is_connect() {
-                        "connection refused or failed".to_owned()
-                    } else {
-                        e.without_url().to_string()
-                    })
-                }
-            })?;
+                    e.without_url().to_string()
+                })
+            }
+        })?;
         let status = resp.status();
         let body = resp.text().await.map_err(|e| {
             if e.is_timeout() {
@@ -120,7 +129,7 @@ impl Agent for HttpAgent {
         }
         let message = error_message(&body);
         let status = status.as_u16();
-        if (400..500).contains(&status) && status != 408 && status != 429 {
+        if (400..500).contains(&status) && ![401, 403, 408, 429].contains(&status) {
             Err(AgentError::Rejected { status, message })
         } else {
             Err(AgentError::Server { status, message })

@@ -36,6 +36,13 @@ impl Clients {
     }
 }
 
+/// The agent client of the configuration (`AGENT_URL`, `AGENT_TIMEOUT_SECS`,
+/// `AGENT_TOKEN`); `None` without an `AGENT_URL`.
+pub fn http_agent(cfg: &Config) -> Option<crate::agent::HttpAgent> {
+    let url = cfg.agent_url.as_ref()?;
+    Some(crate::agent::HttpAgent::new(url, cfg.agent_timeout).with_bearer(cfg.agent_token.clone()))
+}
+
 pub fn worker<A: Agent>(cfg: &Config, c: &Clients, agent: A) -> Worker<A> {
     Worker {
         repo: ReceiptRepository::new(c.pool.clone()),

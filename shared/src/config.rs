@@ -78,6 +78,8 @@ pub struct Config {
     pub upload_prefix: String,
     pub agent_url: Option<Url>,
     pub agent_timeout: Duration,
+    /// Bearer token the agent requires (`AGENT_TOKEN`), if it requires one.
+    pub agent_token: Option<Secret>,
     pub max_receive_count: u32,
     pub process_all_max: u32,
     pub auto_ocr: bool,
@@ -110,6 +112,8 @@ pub const DEFAULT_PROCESS_ALL_MAX: u32 = 500;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_PRESIGN_TTL_SECS: u64 = 900;
 pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
+/// Shortest `AGENT_TOKEN` accepted (the template asks the same).
+pub const MIN_AGENT_TOKEN_LEN: usize = 32;
 /// Upper bound for `PROCESS_ALL_MAX`: one request never marks more.
 pub const PROCESS_ALL_HARD_MAX: u32 = 10_000;
 
@@ -226,6 +230,15 @@ impl Config {
             r.optional("AGENT_URL")
         };
         let agent_url = r.url("AGENT_URL", agent_url);
+        let agent_token = r.optional("AGENT_TOKEN").map(Secret::new);
+        if agent_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < MIN_AGENT_TOKEN_LEN)
+        {
+            r.problems.push(format!(
+                "AGENT_TOKEN must be at least {MIN_AGENT_TOKEN_LEN} characters"
+            ));
+        }
         let agent_timeout = Duration::from_secs(r.parsed(
             "AGENT_TIMEOUT_SECS",
             DEFAULT_AGENT_TIMEOUT_SECS,
@@ -336,6 +349,7 @@ impl Config {
             upload_prefix,
             agent_url,
             agent_timeout,
+            agent_token,
             max_receive_count,
             process_all_max,
             auto_ocr,
@@ -391,6 +405,20 @@ mod tests {
         assert_eq!(cfg.process_all_max, DEFAULT_PROCESS_ALL_MAX);
         assert_eq!(cfg.upload_prefix, "uploads/");
         assert!(matches!(cfg.auth, AuthConfig::Jwt { .. }));
+    }
+
+    #[test]
+    fn an_agent_token_is_optional_but_never_short_or_printed() {
+        assert!(load(&base()).unwrap().agent_token.is_none());
+        let mut env = base();
+        env.insert("AGENT_TOKEN", "short".to_owned());
+        let err = load(&env).unwrap_err().to_string();
+        assert!(err.contains("AGENT_TOKEN must be at least 32"), "{err}");
+        assert!(!err.contains("short"), "{err}");
+        env.insert("AGENT_TOKEN", "t".repeat(40));
+        let cfg = load(&env).unwrap();
+        assert_eq!(cfg.agent_token.as_ref().unwrap().expose(), "t".repeat(40));
+        assert!(!format!("{cfg:?}").contains(&"t".repeat(40)));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The agent's HTTP service: `POST /v1/extract` (JSON with `image_url`, or
 //! the image bytes themselves) and `GET /health`. Bad input gets a 4xx with
 //! the JSON error shape; an image URL that cannot be fetched gets a 502,
-//! worth retrying.
+//! worth retrying. With a token set (`AGENT_TOKEN`), `/v1/extract` answers
+//! 401 to a request without `Authorization: Bearer <token>`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct AgentState {
     pub pool: EnginePool,
     pub http: reqwest::Client,
     pub max_image_bytes: usize,
+    /// The bearer token callers must send, if any.
+    pub token: Option<String>,
 }
 
 impl AgentState {
@@ -38,8 +41,32 @@ impl AgentState {
             pool,
             http,
             max_image_bytes,
+            token: None,
         }
     }
+
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Whether the request carries the token (always, without one).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(expected) = &self.token else {
+            return true;
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        constant_time_eq(given.as_bytes(), expected.as_bytes())
+    }
+}
+
+/// Compares without returning early at the first different byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Debug)]
@@ -120,6 +147,13 @@ async fn extract(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AgentError> {
+    if !state.authorized(&headers) {
+        return Err(AgentError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        ));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -1,4 +1,6 @@
-//! `agent [serve]`              the HTTP service on AGENT_BIND (default 127.0.0.1:8002)
+//! `agent [serve]`              the HTTP service on AGENT_BIND (default 127.0.0.1:8002),
+//!                              or, on Lambda (container image, function URL), the
+//!                              same Router through `lambda_http`
 //! `agent extract FILE...`      prints the extraction JSON of each file
 //! `agent eval [DIR] [--limit N] [--no-baseline] [--misses]`
 //!                              scores the agent (and the naive baseline) on a dataset
@@ -76,7 +78,14 @@ async fn serve() -> anyhow::Result<()> {
     let max_bytes = env_parse("AGENT_MAX_IMAGE_BYTES", 20 * 1024 * 1024usize)?;
     let language = std::env::var("AGENT_LANGUAGE").unwrap_or_else(|_| "eng".into());
     let pool = EnginePool::new(engines, &language)?;
-    let state = AgentState::new(pool, max_bytes, Duration::from_secs(30));
+    let token = std::env::var("AGENT_TOKEN").ok();
+    let state = AgentState::new(pool, max_bytes, Duration::from_secs(30)).with_token(token);
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        tracing::info!(engines, engine = agent::tess::version(), "agent on Lambda");
+        return lambda_http::run(router(state))
+            .await
+            .map_err(|e| anyhow::anyhow!(e));
+    }
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(addr = %listener.local_addr()?, engines, engine = agent::tess::version(), "agent listening");
     axum::serve(listener, router(state))

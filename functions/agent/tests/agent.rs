@@ -406,3 +406,40 @@ fn the_command_line_prints_the_same_json() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a JPEG"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn with_a_token_the_agent_answers_only_callers_that_send_it() {
+    const TOKEN: &str = "agent-token-0123456789-0123456789-xyz";
+    let app = router(
+        AgentState::new(pool(), 1 << 22, Duration::from_secs(5)).with_token(Some(TOKEN.into())),
+    );
+    let png = encode(&render(&RECEIPT), ImageFormat::Png);
+    let send = |auth: Option<String>| {
+        let mut req = http::Request::post("/v1/extract").header("content-type", "image/png");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        app.clone()
+            .oneshot(req.body(Body::from(png.clone())).unwrap())
+    };
+    for auth in [
+        None,
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {TOKEN}x")),
+        Some(TOKEN.to_owned()),
+    ] {
+        let resp = send(auth.clone()).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{auth:?}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(error_code(&v), "unauthorized");
+    }
+    let resp = send(Some(format!("Bearer {TOKEN}"))).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // Health stays open: load balancers and the local runner probe it.
+    let health = app
+        .oneshot(http::Request::get("/health").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::agent::HttpAgent;
 use shared::config::{Config, Role};
 
 #[tokio::main]
@@ -14,8 +13,7 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Worker)?;
     let clients = shared::app::Clients::connect(&config).await?;
-    let agent_url = config.agent_url.clone().ok_or("AGENT_URL is not set")?;
-    let agent = HttpAgent::new(&agent_url, config.agent_timeout);
+    let agent = shared::app::http_agent(&config).ok_or("AGENT_URL is not set")?;
     let worker = Arc::new(shared::app::worker(&config, &clients, agent));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();

@@ -523,3 +523,21 @@ async fn the_sqs_event_fixture_of_aws_lambda_events_runs_through_the_handler() {
     assert_eq!(failed, expected);
     assert_eq!(agent.calls(), 0);
 }
+
+#[tokio::test]
+async fn the_worker_sends_the_agent_token_and_a_refused_token_is_retried_not_failed() {
+    const TOKEN: &str = "agent-token-0123456789-0123456789-xyz";
+    let mut app = TestApp::spawn().await;
+    app.config.agent_token = Some(shared::config::Secret::new(TOKEN));
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // A 401 means the worker's token is wrong (configuration), not that the
+    // receipt is bad: the receipt must not end `failed` for it.
+    agent.script([Reply::Status(401)]);
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "completed", SOON).await;
+    running.stop().await;
+    assert_eq!(attempts_and_error(&app, id).await, (2, None));
+    let seen = agent.state.authorization.lock().unwrap().clone();
+    assert_eq!(seen, vec![Some(format!("Bearer {TOKEN}")); 2]);
+}

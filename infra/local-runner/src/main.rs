@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::AppState;
-use shared::agent::HttpAgent;
 use shared::app::{Clients, RECONCILE_EVERY};
 use shared::config::{Config, Role};
 use shared::runner::{Poller, PollerSettings};
@@ -72,7 +71,7 @@ async fn run() -> anyhow::Result<()> {
     let worker = Arc::new(shared::app::worker(
         &config,
         &clients,
-        HttpAgent::new(&agent_url, config.agent_timeout),
+        shared::app::http_agent(&config).expect("Role::All requires AGENT_URL"),
     ));
     let ingest = Arc::new(shared::app::ingest(&config, &clients));
     let reconciler = shared::app::reconciler(&config, &clients);

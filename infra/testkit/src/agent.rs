@@ -36,6 +36,8 @@ pub struct AgentState {
     fallback: Mutex<Option<Reply>>,
     /// (receipt_id, bytes of the image fetched) per call.
     pub fetched: Mutex<Vec<(i64, usize)>>,
+    /// The Authorization header of each call.
+    pub authorization: Mutex<Vec<Option<String>>>,
 }
 
 #[derive(Clone)]
@@ -119,8 +121,18 @@ impl FakeAgent {
     }
 }
 
-async fn extract(State(state): State<Arc<AgentState>>, Json(req): Json<Value>) -> Response {
+async fn extract(
+    State(state): State<Arc<AgentState>>,
+    headers: http::HeaderMap,
+    Json(req): Json<Value>,
+) -> Response {
     state.calls.fetch_add(1, Ordering::SeqCst);
+    state.authorization.lock().unwrap().push(
+        headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
     let receipt_id = req["receipt_id"].as_i64().unwrap_or(0);
     let Some(image_url) = req["image_url"].as_str() else {
         return (

@@ -26,6 +26,7 @@ use tower::ServiceExt;
 
 pub mod agent;
 pub mod pipeline;
+pub mod stack;
 
 pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
 
@@ -114,6 +115,8 @@ pub struct Options {
     pub process_all_max: u32,
     pub auth: AuthConfig,
     pub auto_ocr: bool,
+    /// Run on these instead of fresh per-test queues and bucket.
+    pub resources: Option<Resources>,
 }
 
 impl Default for Options {
@@ -127,6 +130,128 @@ impl Default for Options {
                 audience: None,
             },
             auto_ocr: true,
+            resources: None,
+        }
+    }
+}
+
+/// The queues and bucket a test runs on: made for the test (short
+/// timeouts, see [`MAX_RECEIVE_COUNT`]), or those of a stack made from
+/// template.yaml ([`stack::Stack`]).
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub bucket: String,
+    pub ocr_queue_url: String,
+    pub ocr_dlq_url: String,
+    pub ingest_queue_url: String,
+    pub ingest_dlq_url: String,
+    pub max_receive_count: u32,
+}
+
+impl Resources {
+    /// Fresh queues (with DLQs and redrive policies) and a bucket notifying
+    /// the ingest queue of uploads, named for one test.
+    async fn create(sqs: &aws_sdk_sqs::Client, s3: &aws_sdk_s3::Client) -> Self {
+        let name = unique("t-").replace('_', "-");
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-ocr-dlq"))
+            .send()
+            .await
+            .expect("LocalStack answers (create DLQ)")
+            .queue_url
+            .unwrap();
+        let dlq_arn = queue_arn(sqs, &dlq_url).await;
+        let ocr_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-ocr"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
+        )
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT_SECS.to_string(),
+        )
+        .send()
+        .await
+        .expect("create OCR queue")
+        .queue_url
+        .unwrap();
+        let ingest_dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-ingest-dlq"))
+            .send()
+            .await
+            .expect("create ingest DLQ")
+            .queue_url
+            .unwrap();
+        let ingest_dlq_arn = queue_arn(sqs, &ingest_dlq_url).await;
+        let ingest_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-ingest"))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            format!(r#"{{"deadLetterTargetArn":"{ingest_dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
+        )
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT_SECS.to_string(),
+        )
+        .send()
+        .await
+        .expect("create ingest queue")
+        .queue_url
+        .unwrap();
+        let ingest_arn = queue_arn(sqs, &ingest_url).await;
+        let bucket = name.to_lowercase();
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+        // Uploads notify the ingest queue, as the template sets it up for the local stack.
+        use aws_sdk_s3::types::{
+            Event, FilterRule, FilterRuleName, NotificationConfiguration,
+            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        };
+        s3.put_bucket_notification_configuration()
+            .bucket(&bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .queue_configurations(
+                        QueueConfiguration::builder()
+                            .queue_arn(&ingest_arn)
+                            .events(Event::from("s3:ObjectCreated:*"))
+                            .filter(
+                                NotificationConfigurationFilter::builder()
+                                    .key(
+                                        S3KeyFilter::builder()
+                                            .filter_rules(
+                                                FilterRule::builder()
+                                                    .name(FilterRuleName::Prefix)
+                                                    .value("uploads/")
+                                                    .build(),
+                                            )
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("bucket notification");
+        Self {
+            bucket,
+            ocr_queue_url: ocr_url,
+            ocr_dlq_url: dlq_url,
+            ingest_queue_url: ingest_url,
+            ingest_dlq_url,
+            max_receive_count: MAX_RECEIVE_COUNT,
         }
     }
 }
@@ -221,110 +346,20 @@ impl TestApp {
         );
         let s3 = shared::aws::s3_client(&sdk, true);
 
-        let name = unique("t-").replace('_', "-");
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-ocr-dlq"))
-            .send()
-            .await
-            .expect("LocalStack answers (create DLQ)")
-            .queue_url
-            .unwrap();
-        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
-        let ocr_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-ocr"))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
-            )
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                VISIBILITY_TIMEOUT_SECS.to_string(),
-            )
-            .send()
-            .await
-            .expect("create OCR queue")
-            .queue_url
-            .unwrap();
-        let ingest_dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-ingest-dlq"))
-            .send()
-            .await
-            .expect("create ingest DLQ")
-            .queue_url
-            .unwrap();
-        let ingest_dlq_arn = queue_arn(&sqs, &ingest_dlq_url).await;
-        let ingest_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-ingest"))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-                format!(r#"{{"deadLetterTargetArn":"{ingest_dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
-            )
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                VISIBILITY_TIMEOUT_SECS.to_string(),
-            )
-            .send()
-            .await
-            .expect("create ingest queue")
-            .queue_url
-            .unwrap();
-        let ingest_arn = queue_arn(&sqs, &ingest_url).await;
-        let bucket = name.to_lowercase();
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("create bucket");
-        // Uploads notify the ingest queue, as the template sets it up for the local stack.
-        use aws_sdk_s3::types::{
-            Event, FilterRule, FilterRuleName, NotificationConfiguration,
-            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        let res = match opts.resources {
+            Some(res) => res,
+            None => Resources::create(&sqs, &s3).await,
         };
-        s3.put_bucket_notification_configuration()
-            .bucket(&bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .queue_configurations(
-                        QueueConfiguration::builder()
-                            .queue_arn(&ingest_arn)
-                            .events(Event::from("s3:ObjectCreated:*"))
-                            .filter(
-                                NotificationConfigurationFilter::builder()
-                                    .key(
-                                        S3KeyFilter::builder()
-                                            .filter_rules(
-                                                FilterRule::builder()
-                                                    .name(FilterRuleName::Prefix)
-                                                    .value("uploads/")
-                                                    .build(),
-                                            )
-                                            .build(),
-                                    )
-                                    .build(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("bucket notification");
-
         let mut config = base;
-        config.ocr_queue_url = ocr_url.clone();
-        config.ocr_dlq_url = dlq_url.clone();
-        config.receipts_bucket = bucket.clone();
+        config.ocr_queue_url = res.ocr_queue_url.clone();
+        config.ocr_dlq_url = res.ocr_dlq_url.clone();
+        config.receipts_bucket = res.bucket.clone();
         config.max_upload_bytes = opts.max_upload_bytes;
         config.process_all_max = opts.process_all_max;
         config.auth = opts.auth;
         config.auto_ocr = opts.auto_ocr;
-        config.ingest_queue_url = Some(ingest_url.clone());
-        config.max_receive_count = MAX_RECEIVE_COUNT;
+        config.ingest_queue_url = Some(res.ingest_queue_url.clone());
+        config.max_receive_count = res.max_receive_count;
         config.admin_users = vec![ADMIN.to_owned()];
 
         let state = AppState::new(config.clone(), pool.clone(), s3.clone(), sqs.clone());
@@ -337,11 +372,11 @@ impl TestApp {
             sqs,
             s3,
             calls,
-            bucket,
-            ocr_queue_url: ocr_url,
-            ocr_dlq_url: dlq_url,
-            ingest_queue_url: ingest_url,
-            ingest_dlq_url,
+            bucket: res.bucket,
+            ocr_queue_url: res.ocr_queue_url,
+            ocr_dlq_url: res.ocr_dlq_url,
+            ingest_queue_url: res.ingest_queue_url,
+            ingest_dlq_url: res.ingest_dlq_url,
             config,
         }
     }

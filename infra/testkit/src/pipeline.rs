@@ -27,7 +27,7 @@ pub const LEASE: Duration = Duration::from_secs(3);
 pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     WorkerSettings {
         queue_url: app.ocr_queue_url.clone(),
-        max_receive_count: crate::MAX_RECEIVE_COUNT,
+        max_receive_count: app.config.max_receive_count,
         lease: LEASE,
         concurrency: 10,
         backoff_base: Duration::from_secs(1),
@@ -41,7 +41,8 @@ pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
         repo: ReceiptRepository::new(app.pool.clone()),
         storage: S3Storage::new(app.s3.clone(), app.bucket.clone()),
         sqs: app.sqs.clone(),
-        agent: HttpAgent::new(&agent.url, AGENT_TIMEOUT),
+        agent: HttpAgent::new(&agent.url, AGENT_TIMEOUT)
+            .with_bearer(app.config.agent_token.clone()),
         settings: worker_settings(app),
         metrics: Metrics::disabled("worker"),
     }

@@ -1,0 +1,177 @@
+//! template.yaml provisions LocalStack: a stack made from it (functions left
+//! out, as without Docker) has the queues, dead-letter queues, bucket and
+//! notification the design asks for, and the pipeline runs on them from an
+//! upload to a completed receipt.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName as Attr;
+use http::StatusCode;
+use serde_json::{Value, json};
+use testkit::agent::{FakeAgent, Reply, sample_extraction};
+use testkit::stack::Stack;
+use testkit::{Options, TestApp, pipeline, png_bytes};
+
+const SOON: Duration = Duration::from_secs(30);
+
+async fn attributes(app: &TestApp, url: &str) -> std::collections::HashMap<Attr, String> {
+    app.sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(Attr::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default()
+}
+
+fn json_attr(attrs: &std::collections::HashMap<Attr, String>, name: Attr) -> Value {
+    serde_json::from_str(attrs.get(&name).unwrap_or_else(|| panic!("no {name:?}"))).unwrap()
+}
+
+/// The worker's Lambda timeout in the translated template.
+fn worker_timeout(template: &Value) -> u64 {
+    let t = &template["Resources"]["WorkerFunction"]["Properties"]["Timeout"];
+    let path = t["Fn::FindInMap"]
+        .as_array()
+        .expect("the timeout comes from Mappings");
+    let v = &template["Mappings"][path[0].as_str().unwrap()][path[1].as_str().unwrap()]
+        [path[2].as_str().unwrap()];
+    v.as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_stack_from_the_template_runs_the_pipeline_from_upload_to_completed() {
+    let env = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let stack = Stack::provision(&env, &["MaxReceiveCount=4"]);
+    let app = TestApp::spawn_with(Options {
+        resources: Some(stack.resources()),
+        ..Options::default()
+    })
+    .await;
+
+    // The queues: redrive to their DLQs after MaxReceiveCount receives, the
+    // DLQs accept redrive only from their queue, and a message in flight at
+    // the worker stays invisible for at least six of its timeouts.
+    let ocr = attributes(&app, &app.ocr_queue_url).await;
+    let dlq = attributes(&app, &app.ocr_dlq_url).await;
+    let redrive = json_attr(&ocr, Attr::RedrivePolicy);
+    assert_eq!(redrive["deadLetterTargetArn"], dlq[&Attr::QueueArn]);
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "4"
+    );
+    assert_eq!(
+        json_attr(&dlq, Attr::RedriveAllowPolicy),
+        json!({"redrivePermission": "byQueue", "sourceQueueArns": [ocr[&Attr::QueueArn]]})
+    );
+    let visibility: u64 = ocr[&Attr::VisibilityTimeout].parse().unwrap();
+    assert!(
+        visibility >= 6 * worker_timeout(&stack.template),
+        "{visibility}"
+    );
+    let ingest = attributes(&app, &app.ingest_queue_url).await;
+    let ingest_dlq = attributes(&app, &app.ingest_dlq_url).await;
+    assert_eq!(
+        json_attr(&ingest, Attr::RedrivePolicy)["deadLetterTargetArn"],
+        ingest_dlq[&Attr::QueueArn]
+    );
+    // Only the bucket may send to the ingest queue.
+    let policy = json_attr(&ingest, Attr::Policy);
+    assert_eq!(
+        policy["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"],
+        format!("arn:aws:s3:::{}", app.bucket)
+    );
+
+    // The bucket: encrypted, not public, uploads/ notifying the ingest queue.
+    let enc = app
+        .s3
+        .get_bucket_encryption()
+        .bucket(&app.bucket)
+        .send()
+        .await
+        .unwrap();
+    let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+    assert!(rule.apply_server_side_encryption_by_default().is_some());
+    let block = app
+        .s3
+        .get_public_access_block()
+        .bucket(&app.bucket)
+        .send()
+        .await
+        .unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(block.block_public_acls(), Some(true));
+    assert_eq!(block.restrict_public_buckets(), Some(true));
+    let notes = app
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(&app.bucket)
+        .send()
+        .await
+        .unwrap();
+    let q = &notes.queue_configurations()[0];
+    assert_eq!(q.queue_arn(), ingest[&Attr::QueueArn]);
+    let rule = &q.filter().unwrap().key().unwrap().filter_rules()[0];
+    assert_eq!(rule.value(), Some("uploads/"));
+
+    // The pipeline on those resources: an upload through the API, and a
+    // direct upload to a presigned URL, both end completed.
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    let running = pipeline::start(&app, &agent).await;
+    let id = app.upload_png("alice").await;
+    app.wait_for_status(id, "completed", SOON).await;
+
+    let token = app.token("alice");
+    let r = app
+        .post_json(
+            "/receipts/upload-url",
+            Some(&token),
+            &json!({"content_type": "image/png"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let mut put = reqwest::Client::new()
+        .put(r.json["upload_url"].as_str().unwrap())
+        .body(png_bytes());
+    for (k, v) in r.json["headers"].as_object().unwrap() {
+        put = put.header(k, v.as_str().unwrap());
+    }
+    assert!(put.send().await.unwrap().status().is_success());
+    let ids = app.wait_for_receipts(2, SOON).await;
+    app.wait_for_status(ids[1], "completed", SOON).await;
+
+    // An object outside uploads/ is not a receipt.
+    app.s3
+        .put_object()
+        .bucket(&app.bucket)
+        .key("exports/report.png")
+        .body(png_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.stop().await;
+
+    let r = app.get("/receipts", Some(&token)).await;
+    assert_eq!(r.json["total"], 2, "{}", r.json);
+    for item in r.json["items"].as_array().unwrap() {
+        assert_eq!(item["status"], "completed");
+        assert_eq!(item["metadata"]["total"], "9.00");
+    }
+    assert_eq!(agent.calls(), 2);
+    assert_eq!(app.depth(&app.ocr_queue_url).await, (0, 0));
+    assert_eq!(app.depth(&app.ocr_dlq_url).await, (0, 0));
+
+    // Deleting the stack takes its queues with it.
+    let name = stack.name.clone();
+    stack.delete();
+    let gone = app
+        .sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-ocr"))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the OCR queue outlived its stack");
+}
