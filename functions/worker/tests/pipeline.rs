@@ -541,3 +541,56 @@ async fn the_worker_sends_the_agent_token_and_a_refused_token_is_retried_not_fai
     let seen = agent.state.authorization.lock().unwrap().clone();
     assert_eq!(seen, vec![Some(format!("Bearer {TOKEN}")); 2]);
 }
+
+/// The bucket the sample events in `events/` name (the local stack's).
+const EVENTS_BUCKET: &str = "receipts-local-000000000000-us-east-1";
+
+/// An SQS event from `events/`, pointed at the test's bucket.
+fn sample_event(name: &str, bucket: &str) -> SqsEvent {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(
+        text.contains(EVENTS_BUCKET),
+        "{name} names the local bucket"
+    );
+    serde_json::from_str(&text.replace(EVENTS_BUCKET, bucket)).expect("an SQS event")
+}
+
+#[tokio::test]
+async fn the_sample_events_register_an_upload_and_complete_its_ocr() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // The object the S3 event in events/sqs-ingest.json announces (its key
+    // arrives form-encoded: `+` is a space).
+    app.s3
+        .put_object()
+        .bucket(&app.bucket)
+        .key("uploads/alice/receipt 0001.png")
+        .body(png_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    let ingest = sample_event("sqs-ingest.json", &app.bucket);
+    let resp = pipeline::ingest(&app).handle(ingest).await;
+    assert!(resp.batch_item_failures.is_empty());
+    let (id, user, key, status): (i64, String, String, String) =
+        sqlx::query_as("SELECT id, user_id, object_key, ocr_status FROM receipts")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (id, user.as_str(), key.as_str(), status.as_str()),
+        (1, "alice", "uploads/alice/receipt 0001.png", "queued")
+    );
+
+    // events/sqs-ocr.json is the OCR message of that receipt.
+    let ocr = sample_event("sqs-ocr.json", &app.bucket);
+    let resp = pipeline::worker(&app, &agent).handle(ocr).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(app.status_of(1).await, "completed");
+    assert_eq!(
+        *agent.state.fetched.lock().unwrap(),
+        vec![(1, png_bytes().len())]
+    );
+}
