@@ -9,12 +9,16 @@ mkdir -p "$STATE_DIR"
 
 export SAM_CLI_TELEMETRY=0
 export LOCALSTACK_VENV="${LOCALSTACK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/localstack-venv}"
-export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-export AWS_DEFAULT_REGION="$AWS_REGION"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
-export DATABASE_URL="${DATABASE_URL:-postgres://receipts:receipts@127.0.0.1:5432/receipts}"
+# LocalStack and the local Postgres, unless a script works on AWS itself
+# (infra/deploy.sh sets RECEIPTS_TARGET=aws: the caller's own credentials).
+if [ "${RECEIPTS_TARGET:-local}" = "local" ]; then
+    export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}"
+    export AWS_REGION="${AWS_REGION:-us-east-1}"
+    export AWS_DEFAULT_REGION="$AWS_REGION"
+    export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+    export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+    export DATABASE_URL="${DATABASE_URL:-postgres://receipts:receipts@127.0.0.1:5432/receipts}"
+fi
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -49,4 +53,32 @@ find_python() {
         fi
     done
     return 1
+}
+
+# The deploy tools, in one venv so that SAM finds cargo-lambda's zig:
+# cargo-lambda (brings zig), aws-sam-cli, cfn-lint, and samlocal (SAM
+# against LocalStack in Docker). Pinned; from PyPI only.
+export TOOLS_VENV="${TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr/sam-venv}"
+TOOLS_PINS=(cargo-lambda==1.9.2 aws-sam-cli==1.170.0 aws-sam-cli-local==1.71.0 cfn-lint==1.58.0)
+ensure_tools_venv() {
+    if [ -x "$TOOLS_VENV/bin/sam" ] && [ -x "$TOOLS_VENV/bin/cargo-lambda" ] \
+        && "$TOOLS_VENV/bin/python" - "${TOOLS_PINS[@]}" <<'PY' 2>/dev/null; then
+import importlib.metadata as m, sys
+sys.exit(any(m.version(p.split("==")[0]) != p.split("==")[1] for p in sys.argv[1:]))
+PY
+        export PATH="$TOOLS_VENV/bin:$PATH"
+        return 0
+    fi
+    if [ ! -x "$TOOLS_VENV/bin/pip" ]; then
+        local py
+        py="$(find_python)" || { apt_install python3 python3-venv python3-pip; py="$(find_python)"; } \
+            || die "no Python >= 3.11 with venv found"
+        log "creating the deploy tools venv at $TOOLS_VENV"
+        mkdir -p "$(dirname "$TOOLS_VENV")"
+        "$py" -m venv "$TOOLS_VENV"
+        "$TOOLS_VENV/bin/pip" install -q --upgrade pip
+    fi
+    log "installing ${TOOLS_PINS[*]} in $TOOLS_VENV"
+    "$TOOLS_VENV/bin/pip" install -q "${TOOLS_PINS[@]}"
+    export PATH="$TOOLS_VENV/bin:$PATH"
 }

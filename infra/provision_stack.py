@@ -3,6 +3,7 @@
 
     python infra/provision_stack.py TEMPLATE.json STACK_NAME [Key=Value ...]
     python infra/provision_stack.py --delete STACK_NAME
+    python infra/provision_stack.py --outputs STACK_NAME
 
 On LocalStack without Docker it is called with DeployFunctions=false: the
 stack then holds the queues, the bucket and its notification, exactly as
@@ -158,11 +159,22 @@ def delete(cf, name):
     wait(cf, name, "stack_delete_complete")
 
 
+def print_outputs(cf, name):
+    outputs = cf.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])
+    for o in outputs:
+        key = SETTINGS.get(o["OutputKey"])
+        if key:
+            print(f"{key}={o['OutputValue']}")
+
+
 def main(argv):
     if len(argv) < 3:
         raise SystemExit(__doc__)
     if argv[1] == "--delete":
         delete(client(), argv[2])
+        return
+    if argv[1] == "--outputs":
+        print_outputs(client(), argv[2])
         return
     template, name = argv[1], argv[2]
     params = dict(a.split("=", 1) for a in argv[3:])
@@ -170,11 +182,7 @@ def main(argv):
         body = json.dumps(prune(json.load(f), params))
     cf = client()
     deploy(cf, name, body, params)
-    outputs = cf.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])
-    for o in outputs:
-        key = SETTINGS.get(o["OutputKey"])
-        if key:
-            print(f"{key}={o['OutputValue']}")
+    print_outputs(cf, name)
 
 
 if __name__ == "__main__":

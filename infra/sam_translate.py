@@ -3,6 +3,7 @@ deploys, and checks on the result what the design requires of the queues and
 event sources -- things a lint of the SAM source cannot see.
 
     python infra/sam_translate.py [TEMPLATE] [OUT.json]
+    python infra/sam_translate.py --no-docker-build TEMPLATE OUT.json
 
 Runs in any venv with samtranslator and PyYAML: the tools venv (aws-sam-cli)
 or LocalStack's (localstack-core depends on samtranslator). Local code
@@ -109,7 +110,31 @@ def resolve_for_checks(template, translated):
     return translated
 
 
+def without_image_builds(template, root):
+    """The SAM template for `sam build` on a machine without Docker: image
+    functions lose their Docker build metadata, so SAM does not build them
+    (only right when their condition leaves them out, i.e. an AgentUrl is
+    given), and code paths are made absolute since the copy lives elsewhere."""
+    for res in template.get("Resources", {}).values():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.setdefault("Properties", {})
+        if props.get("PackageType") == "Image":
+            res.pop("Metadata", None)
+            props["ImageUri"] = "public.ecr.aws/lambda/provided:al2023"
+        elif isinstance(props.get("CodeUri"), str):
+            props["CodeUri"] = os.path.normpath(os.path.join(root, props["CodeUri"]))
+    return template
+
+
 def main(argv):
+    if len(argv) == 4 and argv[1] == "--no-docker-build":
+        with open(argv[2]) as f:
+            template = yaml_parse(f.read())
+        root = os.path.dirname(os.path.abspath(argv[2]))
+        with open(argv[3], "w") as f:
+            json.dump(without_image_builds(template, root), f, indent=2)
+        return 0
     # The translator fills in pseudo parameters from the boto session.
     os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
     src = argv[1] if len(argv) > 1 else "template.yaml"

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian machine (as root) it installs and
-# starts everything the tests need — PostgreSQL, LocalStack in a Python venv
-# — then runs the whole suite against them, and the format and lint checks.
+# starts everything the tests need — PostgreSQL, Tesseract, LocalStack in a
+# Python venv, the deploy tools (cargo-lambda, aws-sam-cli, cfn-lint) in
+# another — then lints template.yaml, runs the whole suite against them,
+# the format and lint checks, and builds the functions for Lambda.
 #   ./infra/test.sh            everything
 #   ./infra/test.sh -- ARGS    extra arguments for `cargo test`
+#   SKIP_LINT=1                without fmt and clippy
+#   SKIP_LAMBDA_BUILD=1        without the cargo lambda release build
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -13,6 +17,7 @@ command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is 
 apt_install ca-certificates curl gcc libc6-dev pkg-config \
     tesseract-ocr tesseract-ocr-eng libtesseract-dev fonts-dejavu-core
 
+"$REPO_ROOT/infra/check-template.sh"
 "$REPO_ROOT/infra/up.sh"
 set -a
 # shellcheck disable=SC1091
@@ -27,5 +32,8 @@ if [ "${SKIP_LINT:-0}" != "1" ]; then
     log "checking format and lints"
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+if [ "${SKIP_LAMBDA_BUILD:-0}" != "1" ]; then
+    "$REPO_ROOT/infra/build-lambdas.sh"
 fi
 log "all tests passed"
