@@ -83,12 +83,16 @@ def prune(template, given):
     return template
 
 
-def client():
+def session():
     return boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         region_name=os.environ.get("AWS_REGION", "us-east-1"),
-    ).client("cloudformation", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    )
+
+
+def client():
+    return session().client("cloudformation", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
 
 
 def status(cf, name):
@@ -143,11 +147,7 @@ def delete(cf, name):
     if status(cf, name) is None:
         return
     resources = cf.describe_stack_resources(StackName=name)["StackResources"]
-    s3 = boto3.session.Session(
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-    ).resource("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    s3 = session().resource("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
     for r in resources:
         if r["ResourceType"] == "AWS::S3::Bucket" and r.get("PhysicalResourceId"):
             try:
