@@ -110,19 +110,48 @@ def resolve_for_checks(template, translated):
     return translated
 
 
+def _assume_false(node, condition):
+    """`node` with every Fn::If on `condition` replaced by its false branch."""
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"] and node["Fn::If"][0] == condition:
+            return _assume_false(node["Fn::If"][2], condition)
+        return {k: _assume_false(v, condition) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_assume_false(v, condition) for v in node]
+    return node
+
+
 def without_image_builds(template, root):
-    """The SAM template for `sam build` on a machine without Docker: image
-    functions lose their Docker build metadata, so SAM does not build them
-    (only right when their condition leaves them out, i.e. an AgentUrl is
-    given), and code paths are made absolute since the copy lives elsewhere."""
-    for res in template.get("Resources", {}).values():
-        if res.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = res.setdefault("Properties", {})
-        if props.get("PackageType") == "Image":
-            res.pop("Metadata", None)
-            props["ImageUri"] = "public.ecr.aws/lambda/provided:al2023"
-        elif isinstance(props.get("CodeUri"), str):
+    """The SAM template for `sam build` and `sam deploy` on a machine
+    without Docker: SAM builds (and packages) every function whatever its
+    condition, and an image needs Docker. So the resources of the condition
+    that deploys the agent's image are taken out, that condition is taken as
+    false (the worker then calls AgentUrl), a rule makes AgentUrl required,
+    and code paths are made absolute since the copy lives elsewhere."""
+    resources = template["Resources"]
+    image_conditions = {
+        r.get("Condition")
+        for r in resources.values()
+        if r.get("Properties", {}).get("PackageType") == "Image"
+    }
+    for condition in image_conditions - {None}:
+        for section in ("Resources", "Outputs"):
+            entries = template.get(section, {})
+            for name in [n for n, r in entries.items() if r.get("Condition") == condition]:
+                del entries[name]
+        template = _assume_false(template, condition)
+        template["Conditions"].pop(condition, None)
+    template.setdefault("Rules", {})["NoDockerNeedsAnAgentUrl"] = {
+        "Assertions": [
+            {
+                "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AgentUrl"}, ""]}]},
+                "AssertDescription": "Built without Docker, the stack has no agent of its own: give AgentUrl.",
+            }
+        ]
+    }
+    for res in template["Resources"].values():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
             props["CodeUri"] = os.path.normpath(os.path.join(root, props["CodeUri"]))
     return template
 
