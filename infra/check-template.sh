@@ -15,6 +15,19 @@ log "cfn-lint template.yaml"
 cfn-lint template.yaml
 log "SAM transform and the design's checks"
 python infra/sam_translate.py template.yaml "$STATE_DIR/template.aws.json"
+# The checks must be able to fail: a copy whose OCR queue hides a message
+# for less than six worker timeouts, and whose worker drops
+# ReportBatchItemFailures, must be refused.
+sed -e 's/QueueVisibilitySecs: 1980/QueueVisibilitySecs: 600/' \
+    -e 's/FunctionResponseTypes: \[ReportBatchItemFailures\]/FunctionResponseTypes: []/' \
+    template.yaml >"$STATE_DIR/template.broken.yaml"
+cmp -s template.yaml "$STATE_DIR/template.broken.yaml" && die "the negative control did not change the template"
+if python infra/sam_translate.py "$STATE_DIR/template.broken.yaml" 2>"$STATE_DIR/template.broken.err"; then
+    die "sam_translate.py accepted a template that breaks the design's rules"
+fi
+grep -q "under 6x the function timeout" "$STATE_DIR/template.broken.err" \
+    && grep -q "no ReportBatchItemFailures" "$STATE_DIR/template.broken.err" \
+    || die "sam_translate.py refused the broken copy for the wrong reasons: $(cat "$STATE_DIR/template.broken.err")"
 log "cfn-lint on the translated template"
 cfn-lint "$STATE_DIR/template.aws.json"
 log "template checks passed"
