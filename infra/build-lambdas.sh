@@ -15,6 +15,8 @@ pkgs=()
 for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
 
 log "cargo lambda build --release $arch ${FUNCTIONS[*]}"
+cargo lambda build --release --locked "$arch" "${pkgs[@]}"
+# The same binaries packed as Lambda receives them (no new compilation).
 cargo lambda build --release --locked "$arch" --output-format zip "${pkgs[@]}"
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -22,6 +24,6 @@ printf '%-12s %14s %14s\n' function "bootstrap MiB" "zip MiB"
 for f in "${FUNCTIONS[@]}"; do
     zip="target/lambda/$f/bootstrap.zip"
     bin="target/lambda/$f/bootstrap"
-    [ -s "$zip" ] && [ -s "$bin" ] || die "no $zip after the build"
+    [ -s "$zip" ] && [ -s "$bin" ] || die "no $bin or $zip after the build"
     printf '%-12s %14s %14s\n' "$f" "$(mib "$(stat -c %s "$bin")")" "$(mib "$(stat -c %s "$zip")")"
 done
