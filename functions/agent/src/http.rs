@@ -248,6 +248,15 @@ async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
             ),
         )
     })?;
+    if matches!(resp.status().as_u16(), 404 | 410) {
+        // The object is gone (S3 is strongly consistent, and a receipt is
+        // queued only after its image is stored): no retry will find it.
+        return Err(AgentError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image_not_found",
+            format!("there is no image at image_url ({})", resp.status()),
+        ));
+    }
     if !resp.status().is_success() {
         return Err(AgentError::new(
             StatusCode::BAD_GATEWAY,

@@ -346,18 +346,29 @@ async fn bad_input_gets_a_4xx_with_the_json_error() {
 
 #[tokio::test]
 async fn an_image_url_that_cannot_be_fetched_is_worth_retrying() {
-    let gone = image_server(404, Vec::new()).await;
+    let failing = image_server(503, Vec::new()).await;
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         drop(l);
         format!("http://{addr}/image")
     };
-    for url in [gone, dead] {
+    for url in [failing, dead] {
         let body = serde_json::json!({"image_url": url}).to_string();
         let (status, v) = call(app(1 << 22), "application/json", body.into_bytes()).await;
         assert_eq!(status, 502, "{url}: {v}");
         assert_eq!(error_code(&v), "fetch_failed");
+    }
+}
+
+#[tokio::test]
+async fn an_image_url_with_no_image_is_bad_input_not_worth_retrying() {
+    for code in [404, 410] {
+        let gone = image_server(code, Vec::new()).await;
+        let body = serde_json::json!({"image_url": gone}).to_string();
+        let (status, v) = call(app(1 << 22), "application/json", body.into_bytes()).await;
+        assert_eq!(status, 422, "{v}");
+        assert_eq!(error_code(&v), "image_not_found");
     }
 }
 

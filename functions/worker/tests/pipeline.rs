@@ -594,3 +594,24 @@ async fn the_sample_events_register_an_upload_and_complete_its_ocr() {
         vec![(1, png_bytes().len())]
     );
 }
+
+#[tokio::test]
+async fn a_receipt_whose_image_is_gone_fails_at_once_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // In the database, but its object is not in the bucket (deleted, or a
+    // LocalStack restarted without persistence).
+    let ids = app.seed_pending("alice", 1).await;
+    let running = pipeline::start(&app, &agent).await;
+    let token = app.token("alice");
+    let r = app.post("/receipts/ocr/process-all", Some(&token)).await;
+    assert_eq!(r.json["queued"], 1, "{}", r.json);
+    app.wait_for_status(ids[0], "failed", SOON).await;
+    running.stop().await;
+    let (attempts, last_error) = attempts_and_error(&app, ids[0]).await;
+    assert_eq!(attempts, 1, "not retried");
+    let last_error = last_error.unwrap();
+    assert!(last_error.contains("no image at image_url"), "{last_error}");
+    assert_eq!(agent.calls(), 1);
+    assert_eq!(app.depth(&app.ocr_dlq_url).await, (0, 0));
+}

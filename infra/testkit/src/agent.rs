@@ -146,6 +146,15 @@ async fn extract(
     } else {
         match reqwest::get(image_url).await {
             Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len()).unwrap_or(0),
+            // As the real agent: an image that is not there is bad input.
+            Ok(r) if matches!(r.status().as_u16(), 404 | 410) => {
+                let msg = format!("there is no image at image_url ({})", r.status());
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Json(json!({"error": {"code": "image_not_found", "message": msg}})),
+                )
+                    .into_response();
+            }
             Ok(r) => {
                 let msg = format!("image_url answered {}", r.status());
                 return (
