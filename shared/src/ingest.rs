@@ -188,24 +188,38 @@ impl Ingest {
             return Ok(None);
         };
         let file_name = upload.key.rsplit('/').next().unwrap_or("receipt");
-        let (receipt, created) = self
+        let registered = self
             .repo
-            .register_upload(NewReceipt {
-                user_id: &owner,
-                bucket: &upload.bucket,
-                object_key: &upload.key,
-                file_name,
-                content_type: kind.mime(),
-                size_bytes: upload.size,
-                purchase_date: None,
-            })
+            .register_upload(
+                NewReceipt {
+                    user_id: &owner,
+                    bucket: &upload.bucket,
+                    object_key: &upload.key,
+                    file_name,
+                    content_type: kind.mime(),
+                    size_bytes: upload.size,
+                    purchase_date: None,
+                },
+                self.auto_ocr,
+            )
             .await?;
-        tracing::info!(receipt_id = %receipt.id, user_id = %owner, created, "upload registered");
-        if !self.auto_ocr {
+        let Some(registered) = registered else {
+            tracing::info!(
+                key = upload.key,
+                "registered by a concurrent delivery of the event"
+            );
             return Ok(Some(None));
-        }
-        let Some(q) = self.repo.mark_queued(receipt.id).await? else {
-            // Already queued, in flight or done: one OCR run is enough.
+        };
+        tracing::info!(
+            receipt_id = registered.receipt.id,
+            user_id = %owner,
+            created = registered.created,
+            queued = registered.job.is_some(),
+            "upload registered"
+        );
+        // Without a job it was already queued, in flight or done (or
+        // AUTO_OCR is off): one OCR run is enough.
+        let Some(q) = registered.job else {
             return Ok(Some(None));
         };
         let id = ReceiptId::new(q.id)

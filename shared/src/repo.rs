@@ -170,6 +170,16 @@ pub struct QueuedReceipt {
     pub object_key: String,
 }
 
+/// What [`ReceiptRepository::register_upload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub receipt: QueuedReceipt,
+    /// A new receipt (a direct upload), not one the API had stored.
+    pub created: bool,
+    /// Set when this call moved it to `queued`: its OCR job to send.
+    pub job: Option<QueuedReceipt>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StatusCounts {
     pub total_tracked: i64,
@@ -403,17 +413,6 @@ impl ReceiptRepository {
         Ok(rows)
     }
 
-    /// `pending` → `queued` for one receipt (ingest, AUTO_OCR).
-    pub async fn mark_queued(&self, id: ReceiptId) -> Result<Option<QueuedReceipt>, RepoError> {
-        Ok(sqlx::query_as(
-            "UPDATE receipts SET ocr_status = 'queued', queued_at = now() \
-             WHERE id = $1 AND ocr_status = 'pending' RETURNING id, user_id, bucket, object_key",
-        )
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
     /// `queued` → `status` for receipts whose message could not be sent.
     pub async fn unqueue(&self, ids: &[i64], status: OcrStatus) -> Result<u64, RepoError> {
         if ids.is_empty() {
@@ -610,35 +609,59 @@ impl ReceiptRepository {
 }
 
 impl ReceiptRepository {
-    /// The receipt an S3 upload event names: found by bucket and key (an
-    /// upload through the API), or created `pending` (a direct presigned
-    /// upload). Returns it and whether it was created. The same event twice
-    /// gives one receipt.
-    pub async fn register_upload(&self, new: NewReceipt<'_>) -> Result<(Receipt, bool), RepoError> {
-        let created: Option<ReceiptRow> = sqlx::query_as(&format!(
-            "INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (bucket, object_key) DO NOTHING \
-             RETURNING {RECEIPT_COLUMNS}"
-        ))
+    /// The receipt an S3 upload event names, registered in one statement:
+    /// created (a direct presigned upload) or found by bucket and key (an
+    /// upload through the API, whose row is committed before its object is
+    /// stored), and with `queue` moved `pending` → `queued` (AUTO_OCR).
+    /// The same event twice gives one receipt and one job. `None`: another
+    /// delivery of the event created it concurrently (and queues it).
+    pub async fn register_upload(
+        &self,
+        new: NewReceipt<'_>,
+        queue: bool,
+    ) -> Result<Option<Registered>, RepoError> {
+        let row: Option<(i64, String, String, String, bool, bool)> = sqlx::query_as(
+            "WITH created AS ( \
+                 INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, \
+                                       ocr_status, queued_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, \
+                         CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END) \
+                 ON CONFLICT (bucket, object_key) DO NOTHING \
+                 RETURNING id, user_id, bucket, object_key, ocr_status), \
+             found AS ( \
+                 SELECT id, user_id, bucket, object_key FROM receipts \
+                 WHERE bucket = $2 AND object_key = $3 AND NOT EXISTS (SELECT 1 FROM created)), \
+             queued AS ( \
+                 UPDATE receipts r SET ocr_status = 'queued', queued_at = now() FROM found \
+                 WHERE $7 AND r.id = found.id AND r.ocr_status = 'pending' RETURNING r.id) \
+             SELECT id, user_id, bucket, object_key, true, ocr_status = 'queued' FROM created \
+             UNION ALL \
+             SELECT id, user_id, bucket, object_key, false, EXISTS (SELECT 1 FROM queued) FROM found",
+        )
         .bind(new.user_id.as_str())
         .bind(new.bucket)
         .bind(new.object_key)
         .bind(new.file_name)
         .bind(new.content_type)
         .bind(new.size_bytes)
+        .bind(queue)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(row) = created {
-            return Ok((row.try_into()?, true));
-        }
-        let row: ReceiptRow = sqlx::query_as(&format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE bucket = $1 AND object_key = $2"
-        ))
-        .bind(new.bucket)
-        .bind(new.object_key)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.try_into()?, false))
+        Ok(
+            row.map(|(id, user_id, bucket, object_key, created, queued)| {
+                let receipt = QueuedReceipt {
+                    id,
+                    user_id,
+                    bucket,
+                    object_key,
+                };
+                Registered {
+                    created,
+                    job: queued.then(|| receipt.clone()),
+                    receipt,
+                }
+            }),
+        )
     }
 
     /// `failed` → `queued` for the receipts whose message went to the DLQ

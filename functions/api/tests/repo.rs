@@ -144,3 +144,83 @@ async fn the_schema_refuses_statuses_outside_the_design() {
         .await;
     assert!(err.is_err());
 }
+
+fn upload<'a>(
+    user: &'a shared::domain::UserId,
+    bucket: &'a str,
+    key: &'a str,
+) -> shared::repo::NewReceipt<'a> {
+    shared::repo::NewReceipt {
+        user_id: user,
+        bucket,
+        object_key: key,
+        file_name: "r.png",
+        content_type: "image/png",
+        size_bytes: 10,
+        purchase_date: None,
+    }
+}
+
+async fn status_of(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT ocr_status FROM receipts WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_registers_and_queues_in_one_statement_and_only_once() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let alice = shared::domain::UserId::parse("alice").unwrap();
+    let b = app.bucket.as_str();
+
+    // A direct upload: created and queued at once, with its job.
+    let r = repo
+        .register_upload(upload(&alice, b, "uploads/alice/a.png"), true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.created);
+    assert_eq!(r.job.as_ref(), Some(&r.receipt));
+    assert_eq!(r.receipt.object_key, "uploads/alice/a.png");
+    assert_eq!(status_of(&app, r.receipt.id).await, "queued");
+    // The same event again: the same receipt, no second job.
+    let again = repo
+        .register_upload(upload(&alice, b, "uploads/alice/a.png"), true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.receipt.id, again.created, again.job),
+        (r.receipt.id, false, None)
+    );
+
+    // An upload the API stored (pending): found, and queued by the event.
+    let api_id = app.seed_pending("alice", 1).await[0];
+    let key: String = sqlx::query_scalar("SELECT object_key FROM receipts WHERE id = $1")
+        .bind(api_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let f = repo
+        .register_upload(upload(&alice, b, &key), true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((f.receipt.id, f.created), (api_id, false));
+    assert!(f.job.is_some());
+    assert_eq!(status_of(&app, api_id).await, "queued");
+
+    // AUTO_OCR off: registered, left pending, no job, also the second time.
+    for created in [true, false] {
+        let off = repo
+            .register_upload(upload(&alice, b, "uploads/alice/b.png"), false)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((off.created, off.job.is_none()), (created, true));
+        assert_eq!(status_of(&app, off.receipt.id).await, "pending");
+    }
+}
