@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use sqlx::FromRow;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{FromRow, Postgres, Transaction};
 
 use crate::domain::{OcrStatus, Page, ReceiptId, UserId};
 use crate::extraction::{Extraction, LineItem};
@@ -539,33 +539,79 @@ impl ReceiptRepository {
         })
     }
 
-    /// Saves the extraction and marks the receipt `completed`, in one
-    /// transaction that holds only while the claim does. Returns false (and
-    /// writes nothing) when the claim was lost.
+    /// Saves the extraction and marks the receipt `completed` in one
+    /// statement (atomic by itself) that writes only while the claim holds.
+    /// Returns false (and writes nothing) when the claim was lost. Items
+    /// are upserted by position and the ones past the new count deleted, so
+    /// the sub-statements touch different rows whatever order they run in.
     pub async fn complete(
         &self,
         claim: &Claim,
         extraction: &Extraction,
     ) -> Result<bool, RepoError> {
-        let mut tx = self.pool.begin().await?;
-        let held = sqlx::query(
-            "UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
-                 processed_at = now(), dead_lettered_at = NULL \
-             WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
+        let e = extraction;
+        let validation = serde_json::to_value(&e.validation)
+            .map_err(|err| RepoError::Corrupt(format!("validation does not serialize: {err}")))?;
+        let currency = e
+            .currency
+            .as_deref()
+            .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
+        let confidence = e
+            .confidence
+            .filter(|c| c.is_finite())
+            .map(|c| c.clamp(0.0, 1.0));
+        let positions: Vec<i32> = (0..e.items.len() as i32).collect();
+        let names: Vec<&str> = e.items.iter().map(|i: &LineItem| i.name.as_str()).collect();
+        let quantities: Vec<Option<Decimal>> = e.items.iter().map(|i| i.quantity).collect();
+        let unit_prices: Vec<Option<Decimal>> = e.items.iter().map(|i| i.unit_price).collect();
+        let amounts: Vec<Option<Decimal>> = e.items.iter().map(|i| i.amount).collect();
+        let held: i64 = sqlx::query_scalar(
+            "WITH held AS ( \
+                 UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
+                     processed_at = now(), dead_lettered_at = NULL \
+                 WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 RETURNING id), \
+             meta AS ( \
+                 INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, \
+                     currency, subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms) \
+                 SELECT id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM held \
+                 ON CONFLICT (receipt_id) DO UPDATE SET merchant_name = EXCLUDED.merchant_name, \
+                     merchant_address = EXCLUDED.merchant_address, purchase_date = EXCLUDED.purchase_date, \
+                     currency = EXCLUDED.currency, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, \
+                     total = EXCLUDED.total, validation = EXCLUDED.validation, raw_text = EXCLUDED.raw_text, \
+                     confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms), \
+             gone AS ( \
+                 DELETE FROM receipt_items WHERE receipt_id IN (SELECT id FROM held) \
+                     AND position >= cardinality($15::int[])), \
+             items AS ( \
+                 INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount) \
+                 SELECT held.id, u.* FROM held, \
+                     UNNEST($15::int[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[]) AS u \
+                 ON CONFLICT (receipt_id, position) DO UPDATE SET name = EXCLUDED.name, \
+                     quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount) \
+             SELECT count(*) FROM held",
         )
         .bind(claim.receipt_id.get())
         .bind(claim.attempt)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !held {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        save_extraction(&mut tx, claim.receipt_id, extraction).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(&e.merchant.name)
+        .bind(&e.merchant.address)
+        .bind(e.purchase_date)
+        .bind(currency)
+        .bind(e.subtotal)
+        .bind(e.tax)
+        .bind(e.total)
+        .bind(validation)
+        .bind(&e.raw_text)
+        .bind(confidence)
+        .bind(&e.engine)
+        .bind(e.duration_ms)
+        .bind(&positions)
+        .bind(&names)
+        .bind(&quantities)
+        .bind(&unit_prices)
+        .bind(&amounts)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(held == 1)
     }
 
     /// `processing` → `failed` with the reason, if the claim still holds.
@@ -704,70 +750,4 @@ impl ReceiptRepository {
         rows.sort_by_key(|r| r.id);
         Ok(rows)
     }
-}
-
-async fn save_extraction(
-    tx: &mut Transaction<'_, Postgres>,
-    id: ReceiptId,
-    e: &Extraction,
-) -> Result<(), RepoError> {
-    let validation = serde_json::to_value(&e.validation)
-        .map_err(|err| RepoError::Corrupt(format!("validation does not serialize: {err}")))?;
-    let currency = e
-        .currency
-        .as_deref()
-        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
-    let confidence = e
-        .confidence
-        .filter(|c| c.is_finite())
-        .map(|c| c.clamp(0.0, 1.0));
-    sqlx::query(
-        "INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, currency, \
-             subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         ON CONFLICT (receipt_id) DO UPDATE SET merchant_name = EXCLUDED.merchant_name, \
-             merchant_address = EXCLUDED.merchant_address, purchase_date = EXCLUDED.purchase_date, \
-             currency = EXCLUDED.currency, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, \
-             total = EXCLUDED.total, validation = EXCLUDED.validation, raw_text = EXCLUDED.raw_text, \
-             confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms",
-    )
-    .bind(id.get())
-    .bind(&e.merchant.name)
-    .bind(&e.merchant.address)
-    .bind(e.purchase_date)
-    .bind(currency)
-    .bind(e.subtotal)
-    .bind(e.tax)
-    .bind(e.total)
-    .bind(validation)
-    .bind(&e.raw_text)
-    .bind(confidence)
-    .bind(&e.engine)
-    .bind(e.duration_ms)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("DELETE FROM receipt_items WHERE receipt_id = $1")
-        .bind(id.get())
-        .execute(&mut **tx)
-        .await?;
-    if !e.items.is_empty() {
-        let positions: Vec<i32> = (0..e.items.len() as i32).collect();
-        let names: Vec<&str> = e.items.iter().map(|i: &LineItem| i.name.as_str()).collect();
-        let quantities: Vec<Option<Decimal>> = e.items.iter().map(|i| i.quantity).collect();
-        let unit_prices: Vec<Option<Decimal>> = e.items.iter().map(|i| i.unit_price).collect();
-        let amounts: Vec<Option<Decimal>> = e.items.iter().map(|i| i.amount).collect();
-        sqlx::query(
-            "INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount) \
-             SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[])",
-        )
-        .bind(id.get())
-        .bind(&positions)
-        .bind(&names)
-        .bind(&quantities)
-        .bind(&unit_prices)
-        .bind(&amounts)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }

@@ -224,3 +224,48 @@ async fn an_upload_registers_and_queues_in_one_statement_and_only_once() {
         assert_eq!(status_of(&app, off.receipt.id).await, "pending");
     }
 }
+
+#[tokio::test]
+async fn reading_a_receipt_again_replaces_its_data_and_items() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let id = app.seed_pending("alice", 1).await[0];
+    let rid = ReceiptId::new(id).unwrap();
+    app.set_status(id, "queued", None).await;
+    let ClaimOutcome::Claimed(first) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!()
+    };
+    assert!(repo.complete(&first, &result("12.00", 3)).await.unwrap());
+    assert_eq!(counts(&app, id).await, (1, 3));
+
+    // Re-queued on request (retry with force), read again: fewer items.
+    app.set_status(id, "queued", None).await;
+    let ClaimOutcome::Claimed(second) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!()
+    };
+    let mut again = result("7.50", 1);
+    again.items[0].name = "the only item".into();
+    assert!(repo.complete(&second, &again).await.unwrap());
+    assert_eq!(counts(&app, id).await, (1, 1));
+    let (total, name): (String, String) = sqlx::query_as(
+        "SELECT m.total::text, i.name FROM receipt_metadata m JOIN receipt_items i USING (receipt_id) \
+         WHERE receipt_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((total.as_str(), name.as_str()), ("7.50", "the only item"));
+
+    // And more items than before.
+    app.set_status(id, "queued", None).await;
+    let ClaimOutcome::Claimed(third) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    else {
+        panic!()
+    };
+    assert!(repo.complete(&third, &result("20.00", 4)).await.unwrap());
+    assert_eq!(counts(&app, id).await, (1, 4));
+    assert_eq!(app.status_of(id).await, "completed");
+}
