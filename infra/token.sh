@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Prints a local bearer token (HS256, 24 h) for the user named as argument,
-# signed with the local stack's secret: TOKEN=$(./infra/token.sh alice)
+# Prints a bearer token (HS256, 24 h by default) for the user named as
+# argument: TOKEN=$(./infra/token.sh alice [TTL_SECS])
+# Signed with AUTH_JWT_SECRET when it is set in the environment (a deployed
+# stack's JwtSecret), else with the local stack's secret from .local/env.
+RECEIPTS_TARGET=aws # only the secret is needed: leave the AWS settings alone
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
-[ -s "$STATE_DIR/env" ] || die "no local settings yet: run ./infra/run-local.sh first"
-set -a
-# shellcheck disable=SC1091
-source "$STATE_DIR/env"
-set +a
+if [ -z "${AUTH_JWT_SECRET:-}" ]; then
+    [ -s "$STATE_DIR/env" ] || die "set AUTH_JWT_SECRET, or run ./infra/run-local.sh first for the local secret"
+    AUTH_JWT_SECRET="$(sed -n 's/^AUTH_JWT_SECRET=//p' "$STATE_DIR/env")"
+fi
+export AUTH_JWT_SECRET
 cargo build --locked -q --release -p api
-exec "$REPO_ROOT/target/release/api" mint-token "${1:?usage: token.sh USER}" "${2:-86400}"
+exec "$REPO_ROOT/target/release/api" mint-token "${1:?usage: token.sh USER [TTL_SECS]}" "${2:-86400}"
