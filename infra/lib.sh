@@ -55,6 +55,19 @@ find_python() {
     return 1
 }
 
+# new_venv DIR: a fresh venv at DIR on a Python >= 3.11 (installed from
+# Debian when missing), with an up-to-date pip.
+new_venv() {
+    local py
+    py="$(find_python)" || { apt_install python3 python3-venv python3-pip; py="$(find_python)"; } \
+        || die "no Python >= 3.11 with venv found"
+    log "creating a venv at $1"
+    rm -rf "$1"
+    mkdir -p "$(dirname "$1")"
+    "$py" -m venv "$1"
+    "$1/bin/pip" install -q --upgrade pip
+}
+
 # The deploy tools, in one venv so that SAM finds cargo-lambda's zig:
 # cargo-lambda (brings zig), aws-sam-cli, cfn-lint, and samlocal (SAM
 # against LocalStack in Docker). Pinned; from PyPI only.
@@ -69,15 +82,7 @@ PY
         export PATH="$TOOLS_VENV/bin:$PATH"
         return 0
     fi
-    if [ ! -x "$TOOLS_VENV/bin/pip" ]; then
-        local py
-        py="$(find_python)" || { apt_install python3 python3-venv python3-pip; py="$(find_python)"; } \
-            || die "no Python >= 3.11 with venv found"
-        log "creating the deploy tools venv at $TOOLS_VENV"
-        mkdir -p "$(dirname "$TOOLS_VENV")"
-        "$py" -m venv "$TOOLS_VENV"
-        "$TOOLS_VENV/bin/pip" install -q --upgrade pip
-    fi
+    [ -x "$TOOLS_VENV/bin/pip" ] || new_venv "$TOOLS_VENV"
     log "installing ${TOOLS_PINS[*]} in $TOOLS_VENV"
     "$TOOLS_VENV/bin/pip" install -q "${TOOLS_PINS[@]}"
     export PATH="$TOOLS_VENV/bin:$PATH"

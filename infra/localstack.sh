@@ -20,14 +20,8 @@ ensure_venv() {
         && "$LOCALSTACK_VENV/bin/python" -c "import importlib.metadata as m, boto3; assert m.version('localstack-core') == '$LOCALSTACK_VERSION'" 2>/dev/null; then
         return 0
     fi
-    local py
-    py="$(find_python)" || { apt_install python3 python3-venv python3-pip; py="$(find_python)"; } \
-        || die "no Python >= 3.11 with venv found"
-    log "creating LocalStack venv at $LOCALSTACK_VENV (localstack-core $LOCALSTACK_VERSION)"
-    rm -rf "$LOCALSTACK_VENV"
-    mkdir -p "$(dirname "$LOCALSTACK_VENV")"
-    "$py" -m venv "$LOCALSTACK_VENV"
-    "$LOCALSTACK_VENV/bin/pip" install -q --upgrade pip
+    log "LocalStack venv: localstack-core $LOCALSTACK_VERSION"
+    new_venv "$LOCALSTACK_VENV"
     "$LOCALSTACK_VENV/bin/pip" install -q \
         "localstack-core[runtime]==$LOCALSTACK_VERSION" 'cbor2<6' 'pyopenssl<26' 'cryptography<47' service_identity boto3
 }

@@ -214,14 +214,15 @@ impl Ingest {
             receipt_id = registered.receipt.id,
             user_id = %owner,
             created = registered.created,
-            queued = registered.job.is_some(),
+            queued = registered.queued,
             "upload registered"
         );
         // Without a job it was already queued, in flight or done (or
         // AUTO_OCR is off): one OCR run is enough.
-        let Some(q) = registered.job else {
+        if !registered.queued {
             return Ok(Some(None));
-        };
+        }
+        let q = registered.receipt;
         let id = ReceiptId::new(q.id)
             .ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", q.id)))?;
         let user = UserId::parse(&q.user_id).map_err(|e| RepoError::Corrupt(e.to_string()))?;

@@ -176,8 +176,8 @@ pub struct Registered {
     pub receipt: QueuedReceipt,
     /// A new receipt (a direct upload), not one the API had stored.
     pub created: bool,
-    /// Set when this call moved it to `queued`: its OCR job to send.
-    pub job: Option<QueuedReceipt>,
+    /// This call moved it to `queued`: its OCR job is to be sent.
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -693,21 +693,18 @@ impl ReceiptRepository {
         .bind(queue)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(id, user_id, bucket, object_key, created, queued)| {
-                let receipt = QueuedReceipt {
+        Ok(row.map(
+            |(id, user_id, bucket, object_key, created, queued)| Registered {
+                receipt: QueuedReceipt {
                     id,
                     user_id,
                     bucket,
                     object_key,
-                };
-                Registered {
-                    created,
-                    job: queued.then(|| receipt.clone()),
-                    receipt,
-                }
-            }),
-        )
+                },
+                created,
+                queued,
+            },
+        ))
     }
 
     /// `failed` → `queued` for the receipts whose message went to the DLQ

@@ -269,17 +269,8 @@ async fn upload_url_gives_a_working_presigned_put_under_the_owners_prefix() {
     assert_eq!(r.json["method"], "PUT");
     assert_eq!(r.json["bucket"], app.bucket);
 
-    let url = r.json["upload_url"].as_str().unwrap();
-    let mut put = reqwest::Client::new().put(url).body(png_bytes());
-    for (k, v) in r.json["headers"].as_object().unwrap() {
-        put = put.header(k, v.as_str().unwrap());
-    }
-    let resp = put.send().await.unwrap();
-    assert!(
-        resp.status().is_success(),
-        "presigned PUT: {}",
-        resp.status()
-    );
+    let status = testkit::put_presigned(&r.json, png_bytes()).await;
+    assert!(status.is_success(), "presigned PUT: {status}");
     assert_eq!(app.object_keys().await, vec![key]);
 
     for bad in [json!({"content_type": "text/plain"}), json!({}), json!("x")] {

@@ -345,21 +345,7 @@ async fn a_direct_presigned_upload_is_registered_and_processed() {
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     let running = pipeline::start(&app, &agent).await;
     let token = app.token("bob");
-    let r = app
-        .post_json(
-            "/receipts/upload-url",
-            Some(&token),
-            &json!({"content_type": "image/png"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let mut put = reqwest::Client::new()
-        .put(r.json["upload_url"].as_str().unwrap())
-        .body(png_bytes());
-    for (k, v) in r.json["headers"].as_object().unwrap() {
-        put = put.header(k, v.as_str().unwrap());
-    }
-    assert!(put.send().await.unwrap().status().is_success());
+    app.upload_png_presigned("bob").await;
 
     let ids = app.wait_for_receipts(1, SOON).await;
     app.wait_for_status(ids[0], "completed", SOON).await;
@@ -389,14 +375,7 @@ async fn the_same_s3_event_twice_gives_one_receipt_and_one_ocr_run() {
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     // LocalStack sends its own event for this upload (key encoded its way);
     // the test sends the same event twice more, encoded as AWS does.
-    app.s3
-        .put_object()
-        .bucket(&app.bucket)
-        .key("uploads/carol/r 1+a.png")
-        .body(png_bytes().into())
-        .send()
-        .await
-        .unwrap();
+    app.put_png("uploads/carol/r 1+a.png").await;
     let ev = s3_event(&app.bucket, "uploads/carol/r+1%2Ba.png");
     send(&app, &app.ingest_queue_url, &ev).await;
     send(&app, &app.ingest_queue_url, &ev).await;
@@ -562,14 +541,7 @@ async fn the_sample_events_register_an_upload_and_complete_its_ocr() {
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     // The object the S3 event in events/sqs-ingest.json announces (its key
     // arrives form-encoded: `+` is a space).
-    app.s3
-        .put_object()
-        .bucket(&app.bucket)
-        .key("uploads/alice/receipt 0001.png")
-        .body(png_bytes().into())
-        .send()
-        .await
-        .unwrap();
+    app.put_png("uploads/alice/receipt 0001.png").await;
 
     let ingest = sample_event("sqs-ingest.json", &app.bucket);
     let resp = pipeline::ingest(&app).handle(ingest).await;

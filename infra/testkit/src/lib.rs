@@ -153,56 +153,8 @@ impl Resources {
     /// the ingest queue of uploads, named for one test.
     async fn create(sqs: &aws_sdk_sqs::Client, s3: &aws_sdk_s3::Client) -> Self {
         let name = unique("t-").replace('_', "-");
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-ocr-dlq"))
-            .send()
-            .await
-            .expect("LocalStack answers (create DLQ)")
-            .queue_url
-            .unwrap();
-        let dlq_arn = queue_arn(sqs, &dlq_url).await;
-        let ocr_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-ocr"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
-        )
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            VISIBILITY_TIMEOUT_SECS.to_string(),
-        )
-        .send()
-        .await
-        .expect("create OCR queue")
-        .queue_url
-        .unwrap();
-        let ingest_dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{name}-ingest-dlq"))
-            .send()
-            .await
-            .expect("create ingest DLQ")
-            .queue_url
-            .unwrap();
-        let ingest_dlq_arn = queue_arn(sqs, &ingest_dlq_url).await;
-        let ingest_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-ingest"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            format!(r#"{{"deadLetterTargetArn":"{ingest_dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#),
-        )
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            VISIBILITY_TIMEOUT_SECS.to_string(),
-        )
-        .send()
-        .await
-        .expect("create ingest queue")
-        .queue_url
-        .unwrap();
+        let (ocr_url, dlq_url) = queue_with_dlq(sqs, &format!("{name}-ocr")).await;
+        let (ingest_url, ingest_dlq_url) = queue_with_dlq(sqs, &format!("{name}-ingest")).await;
         let ingest_arn = queue_arn(sqs, &ingest_url).await;
         let bucket = name.to_lowercase();
         s3.create_bucket()
@@ -499,16 +451,37 @@ impl TestApp {
                 .fetch_one(&self.pool)
                 .await
                 .unwrap();
-            self.s3
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .body(png_bytes().into())
-                .send()
-                .await
-                .unwrap();
+            self.put_png(&key).await;
         }
         ids
+    }
+
+    /// Puts the test PNG at `key` in the test's bucket (as a client
+    /// uploading straight to S3 would).
+    pub async fn put_png(&self, key: &str) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(png_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Asks for a presigned PUT as `user` and uploads the test PNG to it;
+    /// returns the upload-url answer.
+    pub async fn upload_png_presigned(&self, user: &str) -> Value {
+        let r = self
+            .post_json(
+                "/receipts/upload-url",
+                Some(&self.token(user)),
+                &serde_json::json!({"content_type": "image/png"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        assert!(put_presigned(&r.json, png_bytes()).await.is_success());
+        r.json
     }
 
     pub async fn status_of(&self, id: i64) -> String {
@@ -585,18 +558,72 @@ impl TestApp {
     }
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+/// A queue `name` with the test timeouts, redriving to `name-dlq` after
+/// [`MAX_RECEIVE_COUNT`] receives; returns (queue URL, DLQ URL).
+async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName as Attr;
+    let create = |name: String| async move {
+        sqs.create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("LocalStack answers (create {name}): {e}"))
+            .queue_url
+            .unwrap()
+    };
+    let dlq_url = create(format!("{name}-dlq")).await;
+    let dlq_arn = queue_arn(sqs, &dlq_url).await;
+    let url = create(name.to_owned()).await;
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            Attr::RedrivePolicy,
+            format!(
+                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
+            ),
+        )
+        .attributes(Attr::VisibilityTimeout, VISIBILITY_TIMEOUT_SECS.to_string())
+        .send()
+        .await
+        .expect("queue attributes");
+    (url, dlq_url)
+}
+
+/// Every attribute of a queue.
+pub async fn queue_attributes(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> HashMap<aws_sdk_sqs::types::QueueAttributeName, String> {
     sqs.get_queue_attributes()
         .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
         .send()
         .await
         .unwrap()
-        .attributes()
-        .unwrap()
-        .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .unwrap()
-        .clone()
+        .attributes
+        .unwrap_or_default()
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    queue_attributes(sqs, url)
+        .await
+        .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .expect("a queue has an ARN")
+}
+
+/// PUTs `body` to a presigned upload (an upload-url answer) with the
+/// headers it names; returns S3's status.
+pub async fn put_presigned(upload: &Value, body: Vec<u8>) -> reqwest::StatusCode {
+    let mut put = reqwest::Client::new()
+        .put(upload["upload_url"].as_str().expect("upload_url"))
+        .body(body);
+    for (k, v) in upload["headers"].as_object().expect("headers") {
+        put = put.header(k, v.as_str().unwrap());
+    }
+    put.send()
+        .await
+        .expect("S3 answers the presigned PUT")
+        .status()
 }
 
 pub struct Response {

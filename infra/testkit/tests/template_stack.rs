@@ -6,25 +6,12 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
-use http::StatusCode;
 use serde_json::{Value, json};
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
 use testkit::stack::Stack;
-use testkit::{Options, TestApp, pipeline, png_bytes};
+use testkit::{Options, TestApp, pipeline, queue_attributes};
 
 const SOON: Duration = Duration::from_secs(30);
-
-async fn attributes(app: &TestApp, url: &str) -> std::collections::HashMap<Attr, String> {
-    app.sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(Attr::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default()
-}
 
 fn json_attr(attrs: &std::collections::HashMap<Attr, String>, name: Attr) -> Value {
     serde_json::from_str(attrs.get(&name).unwrap_or_else(|| panic!("no {name:?}"))).unwrap()
@@ -54,8 +41,8 @@ async fn a_stack_from_the_template_runs_the_pipeline_from_upload_to_completed() 
     // The queues: redrive to their DLQs after MaxReceiveCount receives, the
     // DLQs accept redrive only from their queue, and a message in flight at
     // the worker stays invisible for at least six of its timeouts.
-    let ocr = attributes(&app, &app.ocr_queue_url).await;
-    let dlq = attributes(&app, &app.ocr_dlq_url).await;
+    let ocr = queue_attributes(&app.sqs, &app.ocr_queue_url).await;
+    let dlq = queue_attributes(&app.sqs, &app.ocr_dlq_url).await;
     let redrive = json_attr(&ocr, Attr::RedrivePolicy);
     assert_eq!(redrive["deadLetterTargetArn"], dlq[&Attr::QueueArn]);
     assert_eq!(
@@ -71,8 +58,8 @@ async fn a_stack_from_the_template_runs_the_pipeline_from_upload_to_completed() 
         visibility >= 6 * worker_timeout(&stack.template),
         "{visibility}"
     );
-    let ingest = attributes(&app, &app.ingest_queue_url).await;
-    let ingest_dlq = attributes(&app, &app.ingest_dlq_url).await;
+    let ingest = queue_attributes(&app.sqs, &app.ingest_queue_url).await;
+    let ingest_dlq = queue_attributes(&app.sqs, &app.ingest_dlq_url).await;
     assert_eq!(
         json_attr(&ingest, Attr::RedrivePolicy)["deadLetterTargetArn"],
         ingest_dlq[&Attr::QueueArn]
@@ -124,33 +111,12 @@ async fn a_stack_from_the_template_runs_the_pipeline_from_upload_to_completed() 
     app.wait_for_status(id, "completed", SOON).await;
 
     let token = app.token("alice");
-    let r = app
-        .post_json(
-            "/receipts/upload-url",
-            Some(&token),
-            &json!({"content_type": "image/png"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    let mut put = reqwest::Client::new()
-        .put(r.json["upload_url"].as_str().unwrap())
-        .body(png_bytes());
-    for (k, v) in r.json["headers"].as_object().unwrap() {
-        put = put.header(k, v.as_str().unwrap());
-    }
-    assert!(put.send().await.unwrap().status().is_success());
+    app.upload_png_presigned("alice").await;
     let ids = app.wait_for_receipts(2, SOON).await;
     app.wait_for_status(ids[1], "completed", SOON).await;
 
     // An object outside uploads/ is not a receipt.
-    app.s3
-        .put_object()
-        .bucket(&app.bucket)
-        .key("exports/report.png")
-        .body(png_bytes().into())
-        .send()
-        .await
-        .unwrap();
+    app.put_png("exports/report.png").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     running.stop().await;
 
