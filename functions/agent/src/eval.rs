@@ -13,7 +13,7 @@ use serde::Deserialize;
 use shared::extraction::Extraction;
 
 use crate::parse::{amounts, dates, parse_amount, parse_date};
-use crate::tess::EnginePool;
+use crate::pool::EnginePool;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Label {
@@ -220,7 +220,12 @@ pub fn run(
                 .arg(&s.image)
                 .arg("-")
                 .env("OMP_THREAD_LIMIT", "1")
-                .output()?;
+                .output()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the baseline runs the tesseract command ({e}): apt-get install tesseract-ocr, or pass --no-baseline"
+                    )
+                })?;
             let secs = started.elapsed().as_secs_f64();
             let fields = baseline_fields(&String::from_utf8_lossy(&out.stdout));
             b.add(score(&fields, &s.label), secs);
@@ -257,7 +262,23 @@ pub fn run(
         agent.mean_secs(),
         fmt(base.as_ref(), Tally::mean_secs)
     );
+    if let Some(kib) = peak_rss_kib() {
+        println!(
+            "{:<22}{:>10.0}  (the agent process: engines, models, decoded images)",
+            "peak RSS MiB",
+            kib as f64 / 1024.0
+        );
+    }
     Ok((agent, base))
+}
+
+/// The process's peak resident set (`VmHWM`), on Linux.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[cfg(test)]

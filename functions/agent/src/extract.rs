@@ -7,16 +7,16 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use shared::extraction::{Extraction, Merchant, Validation, ValidationIssue, ValidationStatus};
 
+use crate::ocr::{OcrEngine, OcrError};
 use crate::parse::{Parsed, parse_receipt, plausible_date};
 use crate::prep::{PrepError, prepare};
-use crate::tess::{Engine, TessError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     #[error(transparent)]
     Input(#[from] PrepError),
     #[error(transparent)]
-    Ocr(#[from] TessError),
+    Ocr(#[from] OcrError),
 }
 
 fn issue(code: &str, message: impl Into<String>) -> ValidationIssue {
@@ -112,35 +112,24 @@ pub fn confidence(p: &Parsed, ocr_confidence: i32, validation: &Validation) -> f
 
 /// Runs the whole extraction with `engine` (blocking).
 pub fn extract(
-    engine: &mut Engine,
+    engine: &mut OcrEngine,
     bytes: &[u8],
     today: NaiveDate,
 ) -> Result<Extraction, ExtractError> {
     let started = Instant::now();
     let gray = prepare(bytes)?;
-    let (w, h) = gray.dimensions();
-    let ocr = engine.recognize(gray.as_raw(), w, h, 300)?;
-    // No date or no total: read it a second time another way, and take
-    // what the first reading lacks from the second.
-    let first = parse_receipt(ocr.text.trim(), today);
-    if first.purchase_date.is_none() || first.total.is_none() {
-        let second =
-            engine.recognize_with(gray.as_raw(), w, h, 300, crate::tess::PSM_SINGLE_BLOCK)?;
-        let parsed = crate::parse::parse_readings(ocr.text.trim(), second.text.trim(), today);
-        return Ok(build(
-            ocr.text.trim(),
-            parsed,
-            ocr.mean_confidence,
-            today,
-            started,
-        ));
-    }
+    tracing::debug!(prep_ms = started.elapsed().as_millis() as u64, "prepared");
+    let reading = engine.read(&gray)?;
+    let text = reading.text();
+    let parsed = parse_receipt(&text, today);
+    let confidence = (reading.confidence * 100.0).round() as i32;
     Ok(build(
-        ocr.text.trim(),
-        first,
-        ocr.mean_confidence,
+        &text,
+        parsed,
+        confidence,
         today,
         started,
+        engine.version(),
     ))
 }
 
@@ -158,6 +147,7 @@ pub fn from_text(
         ocr_confidence,
         today,
         started,
+        "text".to_owned(),
     )
 }
 
@@ -167,6 +157,7 @@ fn build(
     ocr_confidence: i32,
     today: NaiveDate,
     started: Instant,
+    engine: String,
 ) -> Extraction {
     let validation = validate(&parsed, text.len(), today);
     let confidence = if text.is_empty() {
@@ -188,7 +179,7 @@ fn build(
         validation,
         confidence: Some(confidence),
         raw_text: Some(text.to_owned()),
-        engine: Some(crate::tess::version()),
+        engine: Some(engine),
         duration_ms: Some(started.elapsed().as_millis() as i64),
     }
 }

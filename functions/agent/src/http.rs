@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::extract::ExtractError;
+use crate::pool::EnginePool;
 use crate::prep::PrepError;
-use crate::tess::EnginePool;
 
 #[derive(Clone)]
 pub struct AgentState {
@@ -106,11 +106,12 @@ impl From<ExtractError> for AgentError {
             ExtractError::Input(PrepError::TooLarge(_)) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", msg)
             }
-            ExtractError::Input(PrepError::Pdf) => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                msg,
-            ),
+            ExtractError::Input(PrepError::Pdf(_)) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable_pdf", msg)
+            }
+            ExtractError::Input(PrepError::PdfRenderer) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "pdf_unavailable", msg)
+            }
             ExtractError::Input(PrepError::NotAnImage | PrepError::Corrupt) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_an_image", msg)
             }
@@ -132,7 +133,7 @@ pub fn router(state: AgentState) -> axum::Router {
 }
 
 async fn health(State(state): State<Arc<AgentState>>) -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "engine": crate::tess::version(), "engines": state.pool.size}))
+    Json(json!({"status": "ok", "engine": state.pool.version, "engines": state.pool.size}))
 }
 
 #[derive(Deserialize)]
@@ -173,6 +174,7 @@ async fn extract(
         })?;
         (fetch(&state, &req.image_url).await?, req.receipt_id)
     } else if content_type.starts_with("image/")
+        || content_type == "application/pdf"
         || content_type == "application/octet-stream"
         || content_type.is_empty()
     {
@@ -184,13 +186,11 @@ async fn extract(
             ));
         }
         (body.to_vec(), None)
-    } else if content_type == "application/pdf" {
-        return Err(ExtractError::Input(PrepError::Pdf).into());
     } else {
         return Err(AgentError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send JSON with image_url, or the image bytes with an image/* content type",
+            "send JSON with image_url, or the image bytes with an image/* or application/pdf content type",
         ));
     };
     let today = chrono::Utc::now().date_naive();

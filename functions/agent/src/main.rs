@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agent::http::{AgentState, router};
-use agent::tess::EnginePool;
+use agent::pool::EnginePool;
 
 const USAGE: &str = "usage: agent [serve] | agent extract FILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses]";
 const DEFAULT_DATASET: &str = "../shared/datasets/sroie-dev";
@@ -25,20 +25,6 @@ fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> 
 }
 
 fn main() -> ExitCode {
-    // One OpenMP thread per engine: the engines are the parallelism, and
-    // OpenMP's spinning threads would cost each OCR several times its CPU.
-    // libgomp reads the variable when it loads, before `main`, so the
-    // process starts itself again with it set.
-    if std::env::var_os("OMP_THREAD_LIMIT").is_none() {
-        use std::os::unix::process::CommandExt;
-        if let Ok(exe) = std::env::current_exe() {
-            let err = std::process::Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .env("OMP_THREAD_LIMIT", "1")
-                .exec();
-            eprintln!("warning: could not restart with OMP_THREAD_LIMIT=1: {err}");
-        }
-    }
     shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,18 +62,18 @@ async fn serve() -> anyhow::Result<()> {
     let bind: std::net::SocketAddr = env_parse("AGENT_BIND", "127.0.0.1:8002".parse().unwrap())?;
     let engines = env_parse("AGENT_ENGINES", engines_default())?;
     let max_bytes = env_parse("AGENT_MAX_IMAGE_BYTES", 20 * 1024 * 1024usize)?;
-    let language = std::env::var("AGENT_LANGUAGE").unwrap_or_else(|_| "eng".into());
-    let pool = EnginePool::new(engines, &language)?;
+    let pool = EnginePool::from_env(engines)?;
+    let pool_version = pool.version.clone();
     let token = std::env::var("AGENT_TOKEN").ok();
     let state = AgentState::new(pool, max_bytes, Duration::from_secs(30)).with_token(token);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        tracing::info!(engines, engine = agent::tess::version(), "agent on Lambda");
+        tracing::info!(engines, engine = %pool_version, "agent on Lambda");
         return lambda_http::run(router(state))
             .await
             .map_err(|e| anyhow::anyhow!(e));
     }
     let listener = tokio::net::TcpListener::bind(bind).await?;
-    tracing::info!(addr = %listener.local_addr()?, engines, engine = agent::tess::version(), "agent listening");
+    tracing::info!(addr = %listener.local_addr()?, engines, engine = %pool_version, "agent listening");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -98,7 +84,7 @@ async fn serve() -> anyhow::Result<()> {
 
 fn extract_files(files: &[String]) -> anyhow::Result<()> {
     anyhow::ensure!(!files.is_empty(), "{USAGE}");
-    let pool = EnginePool::new(1, "eng")?;
+    let pool = EnginePool::from_env(1)?;
     let today = chrono::Utc::now().date_naive();
     let mut failed = false;
     for f in files {
@@ -138,7 +124,7 @@ fn eval(args: &[String]) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown option {other}\n{USAGE}"),
         }
     }
-    let pool = EnginePool::new(1, "eng")?;
+    let pool = EnginePool::from_env(1)?;
     agent::eval::run(&dir, &pool, &opts)?;
     Ok(())
 }

@@ -83,6 +83,9 @@ static MON_D_Y: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap()
 });
 
+static YEAR_THEN_TIME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"([-/.\sA-Za-z](?:19|20)\d{2})([0-2]?\d:[0-5]\d)").unwrap());
+
 fn full_year(y: u32) -> i32 {
     match y {
         0..=69 => 2000 + y as i32,
@@ -107,6 +110,9 @@ fn day_first(a: u32, b: u32, y: i32) -> Option<NaiveDate> {
 /// Dates on a line, in any common format (`25/12/2018`, `12-01-19`,
 /// `10 MAR 2018`, `2018-12-25`, `Dec 25, 2018`), in order of appearance.
 pub fn dates(line: &str) -> Vec<NaiveDate> {
+    // A year run into the time after it (`25/12/201808:13`): part them.
+    let parted = YEAR_THEN_TIME.replace_all(line, "$1 $2");
+    let line: &str = &parted;
     let mut found: Vec<(usize, NaiveDate)> = Vec::new();
     for c in YMD.captures_iter(line) {
         let (y, m, d) = (
@@ -362,12 +368,23 @@ fn find_total(lines: &[&str], keys: &[String]) -> Option<Decimal> {
             v == sub + rounding || taxes.iter().any(|t| v == sub + *t + rounding)
         })
     };
-    let score = |&(p, line, v): &(i32, usize, Decimal)| -> i32 {
-        let elsewhere = all_amounts
+    // A rounding adjustment is printed between the total before it and
+    // the total paid: a total line below it is the one paid.
+    let rounding_at = keys.iter().position(|k| {
+        (k.contains("ROUNDING") || (k.contains("ROUND") && k.contains("ADJ")))
+            && !has_word(k, "TOTAL")
+    });
+    let elsewhere = |line: usize, v: Decimal| {
+        all_amounts
             .iter()
             .filter(|(i, a)| *i != line && *a == v)
-            .count() as i32;
-        let mut s = p + 3 * elsewhere.min(2);
+            .count() as i32
+    };
+    let score = |&(p, line, v): &(i32, usize, Decimal)| -> i32 {
+        let mut s = p + 3 * elsewhere(line, v).min(2);
+        if p > 0 && rounding_at.is_some_and(|r| line > r && line != usize::MAX) {
+            s += 3;
+        }
         if derived == Some(v) {
             s += 3;
         }
@@ -383,9 +400,11 @@ fn find_total(lines: &[&str], keys: &[String]) -> Option<Decimal> {
         .max_by_key(|c| (score(c), c.0, if c.1 == usize::MAX { 0 } else { c.1 }))
         .filter(|c| c.0 > 0 || score(c) >= 4)
     {
-        // Payment evidence settles a total read before its rounding line.
+        // Payment evidence settles a total read before its rounding line,
+        // unless the receipt prints that total more than once.
         if let Some(d) = derived
             && (best.2 - d).abs() <= Decimal::new(10, 2)
+            && elsewhere(best.1, best.2) == 0
         {
             return Some(d);
         }
@@ -540,8 +559,13 @@ static DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap()
 });
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(TEL|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\d{2,4}-\d{6,8}")
+    Regex::new(r"(?i)\b(TE[L1I]|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\bGST\s*(ID|NO|REG)|\d{2,4}-\d{6,8}")
         .unwrap()
+});
+/// A tax or company identity line (`GST ID No: 0011…`, `(GST Reg 00…)`):
+/// before the address it is skipped, after it it ends the address.
+static ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^[(\[]?\s*(GST|SST|TAX|CO\.?\s*REG|COMPANY|BUSINESS|ROC|BR)\b.*\d{5,}|^[(\[]?\s*GST\s*(ID|NO|REG)").unwrap()
 });
 
 fn tidy(line: &str) -> String {
@@ -685,7 +709,19 @@ fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
         if t.is_empty() || REG_NO.is_match(&t) || COMPANY_NO.is_match(&t) {
             continue;
         }
-        if PHONE.is_match(l) || DOCUMENT.is_match(l) {
+        if ID_LINE.is_match(&t) {
+            if address.is_empty() {
+                continue;
+            }
+            break;
+        }
+        if let Some(m) = PHONE.find(l).or_else(|| DOCUMENT.find(l)) {
+            // The address may run into the phone number on one line
+            // ("… 50480 Kuala Lumpur Tel: 03-…"): keep what comes before.
+            let before = tidy_keep_punctuation(&l[..m.start()]);
+            if letters(&before) >= 4 {
+                address.push(before);
+            }
             break;
         }
         address.push(t);

@@ -11,8 +11,10 @@ pub enum PrepError {
     Empty,
     #[error("the file is not a JPEG, PNG, WebP, TIFF, GIF or BMP image")]
     NotAnImage,
-    #[error("PDF receipts are not supported by this agent; upload a photo or scan as an image")]
-    Pdf,
+    #[error("the PDF has no page that could be rendered: {0}")]
+    Pdf(String),
+    #[error("PDF receipts need pdftoppm (Debian: poppler-utils), which this agent's host lacks")]
+    PdfRenderer,
     #[error("the image is corrupt or truncated")]
     Corrupt,
     #[error("the image is too large ({0} megapixels; at most 40)")]
@@ -35,7 +37,8 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
         return Err(PrepError::Empty);
     }
     if ImageKind::sniff(bytes) == Some(ImageKind::Pdf) {
-        return Err(PrepError::Pdf);
+        let page = render_pdf(bytes)?;
+        return prepare(&page);
     }
     if !sniff_any(bytes) {
         return Err(PrepError::NotAnImage);
@@ -58,6 +61,92 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
         return Ok(gray);
     }
     Ok(straighten(&gray))
+}
+
+/// How long a PDF may take to render before it is refused.
+const PDF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Renders a PDF's first page to a grayscale PNG with `pdftoppm`
+/// (poppler), at 200 dpi with the longer side at most 3000 pixels. The
+/// renderer runs as a child process with a deadline, so that a hostile
+/// PDF costs a bounded time and cannot take the agent down with it.
+pub fn render_pdf(bytes: &[u8]) -> Result<Vec<u8>, PrepError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!(
+        "agent-pdf-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| PrepError::Pdf(e.to_string()))?;
+    let cleanup = Cleanup(dir.clone());
+    let input = dir.join("in.pdf");
+    std::fs::File::create(&input)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| PrepError::Pdf(e.to_string()))?;
+    let out_root = dir.join("page");
+    let mut child = match Command::new("pdftoppm")
+        .args([
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-r",
+            "200",
+            "-scale-to",
+            "3000",
+            "-gray",
+            "-png",
+            "-singlefile",
+        ])
+        .arg(&input)
+        .arg(&out_root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PrepError::PdfRenderer),
+        Err(e) => return Err(PrepError::Pdf(e.to_string())),
+    };
+    let deadline = std::time::Instant::now() + PDF_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(PrepError::Pdf("rendering took too long".into()));
+            }
+        }
+    };
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        let reason = err.lines().next().unwrap_or("pdftoppm failed").to_owned();
+        return Err(PrepError::Pdf(reason));
+    }
+    let png = std::fs::read(out_root.with_extension("png"))
+        .map_err(|_| PrepError::Pdf("no page was rendered".into()))?;
+    drop(cleanup);
+    Ok(png)
+}
+
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Tuning knobs for measuring variants with `agent eval` (BENCHMARKS.md),
@@ -168,7 +257,10 @@ mod tests {
     fn refuses_what_is_not_an_image() {
         assert_eq!(prepare(b""), Err(PrepError::Empty));
         assert_eq!(prepare(b"hello, plain text"), Err(PrepError::NotAnImage));
-        assert_eq!(prepare(b"%PDF-1.7\n..."), Err(PrepError::Pdf));
+        assert!(matches!(
+            prepare(b"%PDF-1.7\n..."),
+            Err(PrepError::Pdf(_) | PrepError::PdfRenderer)
+        ));
         // A JPEG header and nothing after it.
         assert_eq!(
             prepare(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),

@@ -1,6 +1,7 @@
 //! The agent on receipts the tests render themselves (text drawn into an
 //! image with a system font), through the library, the HTTP service and
-//! the command line. Real Tesseract, no mocks.
+//! the command line. The real PP-OCRv6 models on ONNX Runtime (fetched by
+//! `./infra/fetch-models.sh`, which the test command runs), no mocks.
 
 use std::io::Cursor;
 use std::sync::OnceLock;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use agent::http::{AgentState, router};
-use agent::tess::EnginePool;
+use agent::ocr::{EngineConfig, ModelFiles};
+use agent::pool::EnginePool;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use image::{GrayImage, ImageFormat, Luma};
@@ -30,11 +32,12 @@ fn font() -> &'static FontVec {
 /// Renders lines of text, black on white, like a printed receipt (at the
 /// size of a receipt scanned at 150 dpi).
 fn render(lines: &[&str]) -> GrayImage {
+    let (ink, paper) = (0u8, 255u8);
     let scale = PxScale::from(22.0);
     let f = font().as_scaled(scale);
     let line_h = (f.height() * 1.4).ceil() as u32;
     let width = 560;
-    let mut img = GrayImage::from_pixel(width, line_h * (lines.len() as u32 + 2), Luma([255]));
+    let mut img = GrayImage::from_pixel(width, line_h * (lines.len() as u32 + 2), Luma([paper]));
     for (i, line) in lines.iter().enumerate() {
         let mut x = 20.0f32;
         let baseline = line_h as f32 * (i as f32 + 1.5);
@@ -48,7 +51,8 @@ fn render(lines: &[&str]) -> GrayImage {
                     let (px, py) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
                     if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height()
                     {
-                        let v = (255.0 * (1.0 - cov)).round() as u8;
+                        let v =
+                            (f32::from(paper) * (1.0 - cov) + f32::from(ink) * cov).round() as u8;
                         let p = img.get_pixel_mut(px as u32, py as u32);
                         p.0[0] = p.0[0].min(v);
                     }
@@ -83,7 +87,11 @@ const RECEIPT: [&str; 13] = [
 ];
 
 fn pool() -> EnginePool {
-    EnginePool::new(1, "eng").expect("Tesseract with English data (tesseract-ocr-eng)")
+    static POOL: OnceLock<EnginePool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        EnginePool::from_env(1).expect("the OCR models (fetched by ./infra/fetch-models.sh)")
+    })
+    .clone()
 }
 
 fn today() -> chrono::NaiveDate {
@@ -136,7 +144,136 @@ fn reads_the_fields_of_a_rendered_receipt() {
         e.validation
     );
     assert!(e.confidence.unwrap() > 0.7);
-    assert!(e.engine.unwrap().starts_with("tesseract "));
+    assert!(e.engine.unwrap().starts_with("ppocrv6 det "));
+}
+
+/// A faded thermal print photographed under uneven light: the ink only 35
+/// grey levels darker than the paper, the paper going from light grey at
+/// the top left to dark grey at the bottom right, slightly out of focus.
+/// A person reads every line; the `tesseract` command reads no merchant,
+/// no date and no total from it (its global threshold follows the light).
+fn faint_photo(img: &GrayImage) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let out = GrayImage::from_fn(w, h, |x, y| {
+        let paper = 235.0 - 115.0 * (0.6 * y as f32 / h as f32 + 0.4 * x as f32 / w as f32);
+        let coverage = 1.0 - f32::from(img.get_pixel(x, y).0[0]) / 255.0;
+        Luma([(paper - 35.0 * coverage).round().clamp(0.0, 255.0) as u8])
+    });
+    imageproc::filter::gaussian_blur_f32(&out, 0.8)
+}
+
+#[test]
+fn reads_a_faint_low_contrast_thermal_print() {
+    let faint = faint_photo(&render(&RECEIPT));
+    let jpeg = encode(&faint, ImageFormat::Jpeg);
+    if let Ok(dir) = std::env::var("AGENT_TEST_DUMP") {
+        std::fs::write(format!("{dir}/faint.jpg"), &jpeg).unwrap();
+    }
+    let e = pool()
+        .run_here(|eng| agent::extract::extract(eng, &jpeg, today()))
+        .unwrap();
+    assert_eq!(e.total, Some("15.37".parse().unwrap()), "{:?}", e.raw_text);
+    assert_eq!(
+        e.purchase_date,
+        chrono::NaiveDate::from_ymd_opt(2018, 12, 25)
+    );
+    assert_eq!(
+        e.merchant.name.as_deref(),
+        Some("KEDAI RUNCIT MAJU SDN BHD")
+    );
+    assert_ne!(
+        e.validation.status,
+        shared::extraction::ValidationStatus::Error
+    );
+}
+
+/// A one-page PDF holding the receipt as a JPEG image, written by hand
+/// (the smallest valid PDF: catalog, pages, page, content, image, xref).
+fn pdf_of(jpeg: &[u8], w: u32, h: u32) -> Vec<u8> {
+    let mut out: Vec<u8> = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    let (pw, ph) = (w as f32 * 72.0 / 150.0, h as f32 * 72.0 / 150.0);
+    let content = format!("q {pw:.2} 0 0 {ph:.2} 0 0 cm /Im0 Do Q");
+    let objects: Vec<Vec<u8>> = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {pw:.2} {ph:.2}] /Contents 4 0 R /Resources << /XObject << /Im0 5 0 R >> >> >>"
+        )
+        .into_bytes(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()).into_bytes(),
+        [
+            format!(
+                "<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /DCTDecode /Length {} >>\nstream\n",
+                jpeg.len()
+            )
+            .into_bytes(),
+            jpeg.to_vec(),
+            b"\nendstream".to_vec(),
+        ]
+        .concat(),
+    ];
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).into_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).into_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").into_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .into_bytes(),
+    );
+    out
+}
+
+#[test]
+fn reads_the_first_page_of_a_pdf_receipt() {
+    let img = render(&RECEIPT);
+    let pdf = pdf_of(&encode(&img, ImageFormat::Jpeg), img.width(), img.height());
+    let e = pool()
+        .run_here(|eng| agent::extract::extract(eng, &pdf, today()))
+        .unwrap();
+    assert_eq!(e.total, Some("15.37".parse().unwrap()), "{:?}", e.raw_text);
+    assert_eq!(
+        e.merchant.name.as_deref(),
+        Some("KEDAI RUNCIT MAJU SDN BHD")
+    );
+}
+
+#[test]
+fn a_missing_model_is_an_error_that_names_the_fetch_command() {
+    let empty = std::env::temp_dir().join(format!("agent-no-models-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut files = ModelFiles::new(&empty);
+    // With the runtime library present, the first missing piece is a model.
+    let runtime = ModelFiles::new(agent::ocr::models::default_dir()).runtime();
+    files.runtime_override = Some(runtime);
+    let err = match EnginePool::new(1, &files, &EngineConfig::default()) {
+        Ok(_) => panic!("an engine without models"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("./infra/fetch-models.sh"), "{err}");
+    assert!(err.contains(&empty.display().to_string()), "{err}");
+    assert!(err.contains("det.onnx"), "{err}");
+    // The command line says the same and fails.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agent"))
+        .args(["extract", "/dev/null"])
+        .env("AGENT_MODELS_DIR", &empty)
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("./infra/fetch-models.sh"), "{stderr}");
+    std::fs::remove_dir_all(&empty).unwrap();
 }
 
 #[test]
@@ -306,15 +443,10 @@ async fn bad_input_gets_a_4xx_with_the_json_error() {
         (
             "application/pdf",
             b"%PDF-1.7\n".to_vec(),
-            415,
-            "unsupported_media_type",
+            422,
+            "unreadable_pdf",
         ),
-        (
-            "image/png",
-            b"%PDF-1.7\n".to_vec(),
-            415,
-            "unsupported_media_type",
-        ),
+        ("image/png", b"%PDF-1.7\n".to_vec(), 422, "unreadable_pdf"),
         (
             "text/plain",
             b"hello".to_vec(),
@@ -381,7 +513,10 @@ async fn health_names_the_engine() {
     assert_eq!(resp.status(), 200);
     let v: Value =
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert!(v["engine"].as_str().unwrap().starts_with("tesseract "));
+    assert!(
+        v["engine"].as_str().unwrap().starts_with("ppocrv6 det "),
+        "{v}"
+    );
 }
 
 // ---- command line ----

@@ -1,0 +1,76 @@
+//! Which lines the larger recognizer reads again: the ones that carry the
+//! fields a receipt is judged by. The small one reads every line first;
+//! the larger one (five times the cost a line) then reads the header
+//! (merchant and address), and the lines that name or hold a date or a
+//! total, so that its accuracy lands where it counts.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::layout::Line;
+
+/// Lines from the top that make the header (name, company number, address).
+pub const HEADER_LINES: usize = 6;
+
+static FIELD_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)
+        TOT|NETT|DUE|PAYABLE|ROUND                                           # the total and its kin
+        | DATE|TARIKH                                                      # a named date
+        | \d{1,4}\s?[-/.]\s?\d{1,2}\s?[-/.]\s?\d{2,4}                      # a written date
+        | \b\d{1,2}\s?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)",
+    )
+    .unwrap()
+});
+
+/// The indices of the lines worth a second reading.
+pub fn choose(lines: &[Line]) -> Vec<usize> {
+    let mut header = 0;
+    let mut chosen = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let text = line.text();
+        if text.trim().is_empty() {
+            continue;
+        }
+        let in_header = header < HEADER_LINES;
+        header += 1;
+        if in_header || FIELD_LINE.is_match(&text) {
+            chosen.push(i);
+        }
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocr::det::TextBox;
+    use crate::ocr::layout::Word;
+
+    fn line(text: &str) -> Line {
+        Line {
+            words: vec![Word {
+                b: TextBox::upright(0.0, 0.0, 10.0, 10.0),
+                text: text.into(),
+                confidence: 0.9,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_header_and_the_field_lines_are_chosen() {
+        let mut lines: Vec<Line> = (0..HEADER_LINES)
+            .map(|i| line(&format!("HEADER {i}")))
+            .collect();
+        lines.push(line("KF MODELLING CLAY 1 9.00"));
+        lines.push(line("Date : 25/12/2018 8:13"));
+        lines.push(line("PENCIL 2B 2 1.20"));
+        lines.push(line("Total : 9.00"));
+        lines.push(line("THANK YOU"));
+        let chosen = choose(&lines);
+        let mut want: Vec<usize> = (0..HEADER_LINES).collect();
+        want.extend([HEADER_LINES + 1, HEADER_LINES + 3]);
+        assert_eq!(chosen, want);
+    }
+}
