@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The run command: brings up Postgres and LocalStack on this host (no Docker),
-# provisions the bucket and queues, starts the OCR agent (Tesseract) unless
+# provisions the bucket and queues, starts the OCR agent (PP-OCRv6) unless
 # AGENT_URL already answers, and runs the local runner: the API on API_BIND
 # (default http://127.0.0.1:3000), and the worker and ingest handlers fed from
 # the queues as AWS's event source mappings would. Ctrl-C stops it all.
@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is required)"
-apt_install ca-certificates curl gcc libc6-dev pkg-config tesseract-ocr tesseract-ocr-eng libtesseract-dev
+apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils
+"$REPO_ROOT/infra/fetch-models.sh"
 
 "$REPO_ROOT/infra/up.sh"
 set -a

