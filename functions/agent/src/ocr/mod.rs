@@ -153,6 +153,14 @@ fn session(env: &ort::environment::Environment, path: &Path) -> Result<Session, 
         .map_err(|e| load(e.into()))?
         .with_inter_threads(1)
         .map_err(|e| load(e.into()))?
+        // Every receipt and batch has its own shape: memory patterns
+        // planned for one shape are never reused, only kept.
+        .with_memory_pattern(false)
+        .map_err(|e| load(e.into()))?
+        // Nor does an arena sized for the largest receipt so far pay off:
+        // freed buffers go back to the allocator.
+        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+        .map_err(|e| load(e.into()))?
         .commit_from_file(&path)
         .map_err(load)?)
 }
