@@ -32,12 +32,11 @@ fn font() -> &'static FontVec {
 /// Renders lines of text, black on white, like a printed receipt (at the
 /// size of a receipt scanned at 150 dpi).
 fn render(lines: &[&str]) -> GrayImage {
-    let (ink, paper) = (0u8, 255u8);
     let scale = PxScale::from(22.0);
     let f = font().as_scaled(scale);
     let line_h = (f.height() * 1.4).ceil() as u32;
     let width = 560;
-    let mut img = GrayImage::from_pixel(width, line_h * (lines.len() as u32 + 2), Luma([paper]));
+    let mut img = GrayImage::from_pixel(width, line_h * (lines.len() as u32 + 2), Luma([255]));
     for (i, line) in lines.iter().enumerate() {
         let mut x = 20.0f32;
         let baseline = line_h as f32 * (i as f32 + 1.5);
