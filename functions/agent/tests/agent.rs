@@ -50,8 +50,7 @@ fn render(lines: &[&str]) -> GrayImage {
                     let (px, py) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
                     if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height()
                     {
-                        let v =
-                            (f32::from(paper) * (1.0 - cov) + f32::from(ink) * cov).round() as u8;
+                        let v = (255.0 * (1.0 - cov)).round() as u8;
                         let p = img.get_pixel_mut(px as u32, py as u32);
                         p.0[0] = p.0[0].min(v);
                     }
