@@ -1,5 +1,6 @@
 //! Image preparation before OCR: decode, grayscale, bring the text to a
-//! size Tesseract reads well, straighten a skewed scan.
+//! size the models read well, straighten a skewed scan; render a PDF's
+//! first page.
 
 use image::{GrayImage, Luma, imageops};
 use imageproc::geometric_transformations::{Border, Interpolation, rotate_about_center};

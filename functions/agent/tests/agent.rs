@@ -92,6 +92,20 @@ fn pool() -> EnginePool {
     .clone()
 }
 
+/// Reads a receipt with the shared engine (the answer must be a reading).
+fn read(bytes: &[u8]) -> shared::extraction::Extraction {
+    pool()
+        .run_here(|eng| agent::extract::extract(eng, bytes, today()))
+        .unwrap()
+}
+
+/// Keeps a rendered receipt for a person to look at (`AGENT_TEST_DUMP=DIR`).
+fn dump(name: &str, bytes: &[u8]) {
+    if let Ok(dir) = std::env::var("AGENT_TEST_DUMP") {
+        std::fs::write(format!("{dir}/{name}"), bytes).unwrap();
+    }
+}
+
 fn today() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
 }
@@ -99,9 +113,7 @@ fn today() -> chrono::NaiveDate {
 #[test]
 fn reads_the_fields_of_a_rendered_receipt() {
     let png = encode(&render(&RECEIPT), ImageFormat::Png);
-    let e = pool()
-        .run_here(|eng| agent::extract::extract(eng, &png, today()))
-        .unwrap();
+    let e = read(&png);
     assert_eq!(
         e.merchant.name.as_deref(),
         Some("KEDAI RUNCIT MAJU SDN BHD"),
@@ -164,12 +176,8 @@ fn faint_photo(img: &GrayImage) -> GrayImage {
 fn reads_a_faint_low_contrast_thermal_print() {
     let faint = faint_photo(&render(&RECEIPT));
     let jpeg = encode(&faint, ImageFormat::Jpeg);
-    if let Ok(dir) = std::env::var("AGENT_TEST_DUMP") {
-        std::fs::write(format!("{dir}/faint.jpg"), &jpeg).unwrap();
-    }
-    let e = pool()
-        .run_here(|eng| agent::extract::extract(eng, &jpeg, today()))
-        .unwrap();
+    dump("faint.jpg", &jpeg);
+    let e = read(&jpeg);
     assert_eq!(e.total, Some("15.37".parse().unwrap()), "{:?}", e.raw_text);
     assert_eq!(
         e.purchase_date,
@@ -236,9 +244,7 @@ fn pdf_of(jpeg: &[u8], w: u32, h: u32) -> Vec<u8> {
 fn reads_the_first_page_of_a_pdf_receipt() {
     let img = render(&RECEIPT);
     let pdf = pdf_of(&encode(&img, ImageFormat::Jpeg), img.width(), img.height());
-    let e = pool()
-        .run_here(|eng| agent::extract::extract(eng, &pdf, today()))
-        .unwrap();
+    let e = read(&pdf);
     assert_eq!(e.total, Some("15.37".parse().unwrap()), "{:?}", e.raw_text);
     assert_eq!(
         e.merchant.name.as_deref(),
@@ -293,12 +299,8 @@ fn reads_a_skewed_jpeg_scan_and_other_date_formats() {
         imageproc::geometric_transformations::Border::Constant(Luma([255])),
     );
     let jpeg = encode(&skewed, ImageFormat::Jpeg);
-    if let Ok(dir) = std::env::var("AGENT_TEST_DUMP") {
-        std::fs::write(format!("{dir}/skewed.jpg"), &jpeg).unwrap();
-    }
-    let e = pool()
-        .run_here(|eng| agent::extract::extract(eng, &jpeg, today()))
-        .unwrap();
+    dump("skewed.jpg", &jpeg);
+    let e = read(&jpeg);
     assert_eq!(e.total, Some("5.75".parse().unwrap()), "{:?}", e.raw_text);
     assert_eq!(
         e.purchase_date,
@@ -318,9 +320,7 @@ fn numbers_that_do_not_add_up_get_a_warning() {
         "TOTAL                     12.00",
     ];
     let png = encode(&render(&lines), ImageFormat::Png);
-    let e = pool()
-        .run_here(|eng| agent::extract::extract(eng, &png, today()))
-        .unwrap();
+    let e = read(&png);
     assert_eq!(e.total, Some("12.00".parse().unwrap()), "{:?}", e.raw_text);
     assert_eq!(
         e.validation.status,
@@ -340,9 +340,7 @@ fn a_blank_page_answers_nulls_and_says_so() {
         &GrayImage::from_pixel(600, 900, Luma([255])),
         ImageFormat::Png,
     );
-    let e = pool()
-        .run_here(|eng| agent::extract::extract(eng, &png, today()))
-        .unwrap();
+    let e = read(&png);
     assert_eq!(e.total, None);
     assert_eq!(e.purchase_date, None);
     assert_eq!(e.merchant.name, None);

@@ -193,6 +193,14 @@ pub fn page_angle(angles: &mut [f32]) -> f32 {
     angles[angles.len() / 2]
 }
 
+/// The detector's answer: the text boxes, and the page's skew (radians, in
+/// image coordinates) that reading order levels out.
+#[derive(Debug, Clone, Default)]
+pub struct Detection {
+    pub boxes: Vec<TextBox>,
+    pub page_angle: f32,
+}
+
 /// Turns a probability map (`w × h`, row-major) into text boxes, scaled by
 /// `scale` (map → image) and kept within `limit`. Short regions (a single
 /// character, a logo) take the page's direction; long ones their own.
@@ -203,7 +211,7 @@ pub fn boxes_from_map(
     params: &DbParams,
     scale: (f32, f32),
     limit: (f32, f32),
-) -> Vec<TextBox> {
+) -> Detection {
     assert_eq!(prob.len(), w * h, "probability map size");
     let regions = regions(prob, w, h, params);
     let mut long: Vec<f32> = regions
@@ -260,7 +268,11 @@ pub fn boxes_from_map(
             score: r.score,
         });
     }
-    out
+    let (s, c) = page.sin_cos();
+    Detection {
+        boxes: out,
+        page_angle: (s * scale.1).atan2(c * scale.0),
+    }
 }
 
 #[cfg(test)]
@@ -295,7 +307,8 @@ mod tests {
             }
         }
         prob[35 * w + 5] = 0.9;
-        let boxes = boxes_from_map(&prob, w, h, &DbParams::default(), (2.0, 2.0), (200.0, 80.0));
+        let boxes =
+            boxes_from_map(&prob, w, h, &DbParams::default(), (2.0, 2.0), (200.0, 80.0)).boxes;
         assert_eq!(boxes.len(), 1, "{boxes:?}");
         let b = boxes[0];
         let d = 40.0 * 6.0 * 1.4 / (2.0 * 46.0);
@@ -318,7 +331,8 @@ mod tests {
                 prob[y * w + x] = 0.9;
             }
         }
-        let boxes = boxes_from_map(&prob, w, h, &DbParams::default(), (1.0, 1.0), (200.0, 60.0));
+        let found = boxes_from_map(&prob, w, h, &DbParams::default(), (1.0, 1.0), (200.0, 60.0));
+        let boxes = found.boxes;
         assert_eq!(boxes.len(), 1, "{boxes:?}");
         let b = boxes[0];
         assert!((b.angle.to_degrees() - 3.8).abs() < 0.6, "{b:?}");
@@ -326,5 +340,9 @@ mod tests {
         // an upright box would also hold the line's 10 px drop (≈ 22).
         assert!(b.thickness < 16.0, "{b:?}");
         assert!(b.length > 150.0, "{b:?}");
+        assert!(
+            (found.page_angle - b.angle).abs() < 1e-6,
+            "the line sets the page's skew"
+        );
     }
 }

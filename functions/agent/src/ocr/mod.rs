@@ -14,7 +14,7 @@ use image::GrayImage;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use det::{DbParams, TextBox};
+use det::DbParams;
 use layout::{Line, Word};
 pub use models::{ModelError, ModelFiles, Size};
 
@@ -286,7 +286,7 @@ impl OcrEngine {
     }
 
     /// Finds the text boxes of a gray image.
-    pub fn detect(&mut self, gray: &GrayImage) -> Result<Vec<TextBox>, OcrError> {
+    pub fn detect(&mut self, gray: &GrayImage) -> Result<det::Detection, OcrError> {
         let input = det::detect_input(gray, self.config.det_side);
         let shape = input.shape;
         let (dims, prob) = infer(&mut self.det, &shape, input.data)?;
@@ -311,7 +311,7 @@ impl OcrEngine {
     /// Detects, recognises and orders the text of a gray image.
     pub fn read(&mut self, gray: &GrayImage) -> Result<Reading, OcrError> {
         let t0 = std::time::Instant::now();
-        let boxes = self.detect(gray)?;
+        let det::Detection { boxes, page_angle } = self.detect(gray)?;
         let t_det = t0.elapsed();
         let crops: Vec<rec::LineImage> = boxes.iter().map(|b| rec::crop(gray, b)).collect();
         let t_crop = t0.elapsed();
@@ -327,13 +327,7 @@ impl OcrEngine {
                 confidence: d.confidence,
             })
             .collect();
-        let mut long: Vec<f32> = words
-            .iter()
-            .filter(|w| w.b.length > 4.0 * w.b.thickness)
-            .map(|w| w.b.angle)
-            .collect();
-        let page = det::page_angle(&mut long);
-        let mut lines = layout::group_lines(words, page);
+        let mut lines = layout::group_lines(words, page_angle);
         if let Some(fine) = self.refine.as_mut() {
             let chosen: Vec<(usize, usize)> = refine::choose(&lines)
                 .into_iter()
