@@ -2,7 +2,8 @@
 //!                              or, on Lambda (container image, function URL), the
 //!                              same Router through `lambda_http`
 //! `agent extract FILE...`      prints the extraction JSON of each file
-//! `agent eval [DIR] [--limit N] [--no-baseline] [--misses]`
+//! `agent parse TEXTFILE...`    the same for OCR text already read (parsing alone)
+//! `agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]`
 //!                              scores the agent (and the naive baseline) on a dataset
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use agent::http::{AgentState, router};
 use agent::pool::EnginePool;
 
-const USAGE: &str = "usage: agent [serve] | agent extract FILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses]";
+const USAGE: &str = "usage: agent [serve] | agent extract FILE... | agent parse TEXTFILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]";
 const DEFAULT_DATASET: &str = "../shared/datasets/sroie-dev";
 
 fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         match args.first().map(String::as_str) {
             None | Some("serve") => serve().await,
             Some("extract") => extract_files(&args[1..]),
+            Some("parse") => parse_files(&args[1..]),
             Some("eval") => eval(&args[1..]),
             Some("-h" | "--help" | "help") => {
                 println!("{USAGE}");
@@ -101,12 +103,24 @@ fn extract_files(files: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_files(files: &[String]) -> anyhow::Result<()> {
+    anyhow::ensure!(!files.is_empty(), "{USAGE}");
+    let today = chrono::Utc::now().date_naive();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{f}: {e}"))?;
+        let e = agent::extract::from_text(&text, 100, today, std::time::Instant::now());
+        println!("{}", serde_json::to_string_pretty(&e)?);
+    }
+    Ok(())
+}
+
 fn eval(args: &[String]) -> anyhow::Result<()> {
     let mut dir = PathBuf::from(DEFAULT_DATASET);
     let mut opts = agent::eval::Options {
         limit: None,
         baseline: true,
         show_misses: false,
+        text_cache: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -120,6 +134,12 @@ fn eval(args: &[String]) -> anyhow::Result<()> {
             }
             "--no-baseline" => opts.baseline = false,
             "--misses" => opts.show_misses = true,
+            "--text-cache" => {
+                opts.text_cache = Some(PathBuf::from(
+                    it.next()
+                        .ok_or_else(|| anyhow::anyhow!("--text-cache DIR"))?,
+                ))
+            }
             other if !other.starts_with('-') => dir = PathBuf::from(other),
             other => anyhow::bail!("unknown option {other}\n{USAGE}"),
         }

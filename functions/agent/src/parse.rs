@@ -85,6 +85,9 @@ static MON_D_Y: LazyLock<Regex> = LazyLock::new(|| {
 
 static YEAR_THEN_TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"([-/.\sA-Za-z](?:19|20)\d{2})([0-2]?\d:[0-5]\d)").unwrap());
+/// A two-digit year run into the time after it (`02/03/1805:16PM`).
+static SHORT_YEAR_THEN_TIME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d[-/.]\d{2})(\d{2}:[0-5]\d)").unwrap());
 
 fn full_year(y: u32) -> i32 {
     match y {
@@ -112,6 +115,15 @@ fn day_first(a: u32, b: u32, y: i32) -> Option<NaiveDate> {
 pub fn dates(line: &str) -> Vec<NaiveDate> {
     // A year run into the time after it (`25/12/201808:13`): part them.
     let parted = YEAR_THEN_TIME.replace_all(line, "$1 $2");
+    let parted = SHORT_YEAR_THEN_TIME.replace_all(&parted, |c: &regex::Captures| {
+        let year = &c[1][c[1].len() - 2..];
+        if year == "19" || year == "20" {
+            // `…/2018:…` is a four-digit year, not a short one.
+            c[0].to_owned()
+        } else {
+            format!("{} {}", &c[1], &c[2])
+        }
+    });
     let line: &str = &parted;
     let mut found: Vec<(usize, NaiveDate)> = Vec::new();
     for c in YMD.captures_iter(line) {
@@ -181,6 +193,20 @@ fn glued_date(line: &str) -> Option<NaiveDate> {
     day_first(c[1].parse().ok()?, c[2].parse().ok()?, c[3].parse().ok()?)
 }
 
+/// A date printed without separators (`27032018`), day first: only
+/// believed when its year is a recent one, since long numbers abound on
+/// receipts (invoice, registration and card numbers).
+fn unseparated_date(line: &str, today: NaiveDate) -> Option<NaiveDate> {
+    static DDMMYYYY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[^\d])(\d{2})(\d{2})((?:19|20)\d{2})(?:[^\d]|$)").unwrap()
+    });
+    DDMMYYYY.captures_iter(line).find_map(|c| {
+        let d =
+            NaiveDate::from_ymd_opt(c[3].parse().ok()?, c[2].parse().ok()?, c[1].parse().ok()?)?;
+        (plausible_date(d, today) && d.year() + 15 >= today.year()).then_some(d)
+    })
+}
+
 /// A date written any common way, as a date (for labels and single values).
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     dates(s).into_iter().next()
@@ -223,6 +249,15 @@ fn has_word(line: &str, word: &str) -> bool {
         w == word
             || (word.len() >= 5 && strsim::levenshtein(w, word) <= 1 && w.len() >= word.len() - 1)
     })
+}
+
+/// The change given back (read loosely: `CHANCE`), not a service
+/// charge one letter away.
+fn is_change(k: &str) -> bool {
+    has_word(k, "CHANGE")
+        && !k
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == "CHARGE")
 }
 
 fn is_subtotal(k: &str) -> bool {
@@ -306,7 +341,7 @@ fn announced_amount(lines: &[&str], i: usize) -> Option<Decimal> {
 fn find_total(lines: &[&str], keys: &[String]) -> Option<Decimal> {
     // Tables after the change line (tax summaries) repeat TOTAL; they are
     // not the total paid.
-    let change_at = keys.iter().position(|k| has_word(k, "CHANGE"));
+    let change_at = keys.iter().position(|k| is_change(k));
     let mut candidates: Vec<(i32, usize, Decimal)> = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         if change_at.is_some_and(|c| i > c) && !candidates.is_empty() {
@@ -326,11 +361,10 @@ fn find_total(lines: &[&str], keys: &[String]) -> Option<Decimal> {
             .then(|| announced_amount(lines, i))
             .flatten()
     });
-    let change = keys.iter().enumerate().find_map(|(i, k)| {
-        has_word(k, "CHANGE")
-            .then(|| announced_amount(lines, i))
-            .flatten()
-    });
+    let change = keys
+        .iter()
+        .enumerate()
+        .find_map(|(i, k)| is_change(k).then(|| announced_amount(lines, i)).flatten());
     let derived = match (paid, change) {
         (Some(p), Some(c)) if p > c && c >= Decimal::ZERO => Some(p - c),
         _ => None,
@@ -395,6 +429,15 @@ fn find_total(lines: &[&str], keys: &[String]) -> Option<Decimal> {
         }
         s
     };
+    tracing::trace!(
+        candidates = ?candidates
+            .iter()
+            .map(|c| (c.2.to_string(), c.0, score(c)))
+            .collect::<Vec<_>>(),
+        ?derived,
+        ?subtotal,
+        "total candidates (amount, keyword strength, score)"
+    );
     if let Some(best) = candidates
         .iter()
         .max_by_key(|c| (score(c), c.0, if c.1 == usize::MAX { 0 } else { c.1 }))
@@ -544,11 +587,13 @@ const NOT_A_NAME: [&str; 10] = [
 ];
 
 static REG_NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[(\[]?\s*(?:CO\.?\s*(?:REG\.?)?\s*(?:NO\.?)?\s*:?\s*)?\d{4,}[-\s]?[A-Z]?\s*[)\]]?\.?$").unwrap()
+    Regex::new(r"(?i)^[(\[]?\s*(?:CO\.?\s*(?:REG\.?)?\s*(?:NO\.?)?\s*:?\s*)?[A-Z]{0,3}\d{4,}[-\s]?[A-Z]{0,3}\s*[)\]]?\.?$").unwrap()
 });
-/// A registration number in brackets: `(1072825-A)`, `(4M0517726)`.
-static PAREN_REG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[(\[]\s*[0-9A-Z]{0,3}\d{4,}[\d\s]*-?\s*[A-Z]?\s*[)\]]").unwrap());
+/// A registration number in brackets: `(1072825-A)`, `(4M0517726)`,
+/// `(LLP0007299-LGN)`.
+static PAREN_REG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[(\[]\s*[0-9A-Z]{0,3}\d{4,}[\d\s]*-?\s*[A-Z]{0,3}\s*[)\]]").unwrap()
+});
 /// A line that gives a company or tax registration, not an address.
 static COMPANY_NO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(ROC|CO\.?\s*NO|CO\.?\s*REG|COMPANY\s+\w*\s*NO|BUSINESS\s+REG|SSM)\b|^[\d\s]{4,}[-/]?\s*[A-Z0-9]?$").unwrap()
@@ -558,14 +603,51 @@ static DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(TAX\s*INVOICE|INVOICE|RECEIPT|CASH\s*BILL|BILL\s*NO|DOC(UMENT)?\s*NO)")
         .unwrap()
 });
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(TE[L1I]|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\bGST\s*(ID|NO|REG)|\d{2,4}-\d{6,8}")
+/// How to reach the shop: a telephone or fax number, an email, a web
+/// address. The merchant's name and address are printed above them.
+static CONTACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b")
         .unwrap()
 });
-/// A tax or company identity line (`GST ID No: 0011…`, `(GST Reg 00…)`):
-/// before the address it is skipped, after it it ends the address.
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?|GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\bW{2,3}\.|\.CO[MN]\b|\bGST\s*(ID|NO|REG)|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b")
+        .unwrap()
+});
+/// A tax or company identity line (`GST ID No: 0011…`, `(GST Reg 00…)`,
+/// `Reg No: 1203194-W`): before the address it is skipped, after it it
+/// ends the address.
 static ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[(\[]?\s*(GST|SST|TAX|CO\.?\s*REG|COMPANY|BUSINESS|ROC|BR)\b.*\d{5,}|^[(\[]?\s*GST\s*(ID|NO|REG)").unwrap()
+    Regex::new(r"(?i)^[(\[]?\s*([G6]ST|SST|TAX|CO\.?\s*REG|COMPANY|BUSINESS|ROC|BR|REG(ISTRATION)?\.?\s*NO)\b.*\d{5,}|^[(\[]?\s*[G6]ST\s*(ID|NO|REG)").unwrap()
+});
+/// A legal form: the line that carries it names the company that issued
+/// the receipt (`… SDN BHD`, `… S/B`, `… PTE LTD`, `… CO. (M) BHD`).
+static LEGAL_FORM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(SDN\.?\s*BHD|BHD|BERHAD|S/B|PTE|PLC|LTD|LIMITED|INC|LLC|GMBH)\b").unwrap()
+});
+/// Notes that name another company: its former name, a franchisor.
+static NAMES_ANOTHER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\W*(FORMERLY\s+KNOWN\s+AS|FORMERLY|LICENSEE\s+OF|FRANCHISEE?\s+OF)\b")
+        .unwrap()
+});
+/// Notes that name the issuer: `Owned by …`, `Dimiliki oleh …`.
+static OWNED_BY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\W*(OWNE[DR]\s+BY|DIMILIKI(\s+OLEH)?|OPERATED\s+BY|MANAGED\s+BY)\s*:?\s*")
+        .unwrap()
+});
+/// Where an address starts: a number, or a word that opens one.
+static ADDRESS_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(\d|[A-Z]{1,2}-?\d|(NO|LOT|UNIT|LEVEL|LVL|BLOCK|BLK|JALAN|JLN|LORONG|SUITE|FLOOR|GROUND|PT|KM)\b)").unwrap()
+});
+/// Words that make a line part of an address, not a name.
+static ADDRESS_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(JALAN|JLN|LORONG|TAMAN|TMN|LOT|LEVEL|FLOOR|UNIT|BANDAR|KAWASAN|STREET|ROAD|AVENUE|BLOCK|PERSIARAN)\b|\b\d{5}\b|^NO\.?\s*\d").unwrap()
+});
+/// Words of a tax or company identity (`BRN GST No. …`).
+static IDENTITY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b([G6]ST|SST|REG|BRN|ROC)\b").unwrap());
+/// Countries an address ends with.
+static COUNTRY_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(MALAYSIA|SINGAPORE|INDONESIA|THAILAND|PHILIPPINES|AUSTRALIA)\W*$").unwrap()
 });
 
 fn tidy(line: &str) -> String {
@@ -584,19 +666,37 @@ fn tidy_keep_punctuation(line: &str) -> String {
 }
 
 fn looks_like_name(line: &str) -> bool {
+    // A registration number printed beside the name is not part of it.
+    let line = PAREN_REG.replace_all(line, "");
     let up = line.to_uppercase();
-    let l = letters(line);
+    let l = letters(&line);
     l >= 3
         && l * 2 >= line.chars().filter(|c| !c.is_whitespace()).count()
         && !NOT_A_NAME.iter().any(|w| up.contains(w))
 }
+
+/// Words that open a business's name in Malay (`SYARIKAT …`, `KEDAI …`).
+const BUSINESS_OPENERS: [&str; 6] = [
+    "SYARIKAT",
+    "PERNIAGAAN",
+    "KEDAI",
+    "RESTORAN",
+    "RESTAURANT",
+    "PASARAYA",
+];
 
 fn is_business_line(up: &str) -> bool {
     BUSINESS_MARKS.iter().any(|m| {
         up.contains(&format!(" {m}"))
             || up.starts_with(m) && m.contains(' ')
             || up.ends_with(&format!(" {m}"))
-    })
+    }) || BUSINESS_OPENERS
+        .iter()
+        .any(|m| up.starts_with(&format!("{m} ")))
+}
+
+fn has_legal_form(line: &str) -> bool {
+    LEGAL_FORM.is_match(&mend_legal_form(&line.to_uppercase()))
 }
 
 /// OCR's usual slips in the Malaysian/Singaporean legal form "Sdn Bhd"
@@ -607,30 +707,113 @@ fn mend_legal_form(up: &str) -> String {
     FORM.replace_all(up, "SDN BHD").into_owned()
 }
 
-/// Words of a name besides its legal form and business marks.
+/// Words of a name besides its legal form and the generic words of a
+/// business (`RESTAURANT SDN BHD` alone is the end of a longer name).
 fn words_beyond_legal_form(name: &str) -> usize {
     let up = mend_legal_form(&name.to_uppercase());
     up.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .filter(|w| {
             ![
-                "SDN", "BHD", "PLC", "LTD", "LIMITED", "INC", "LLC", "GMBH", "CO", "CORP", "S",
-                "B", "M",
+                "SDN",
+                "BHD",
+                "PLC",
+                "LTD",
+                "LIMITED",
+                "INC",
+                "LLC",
+                "GMBH",
+                "CO",
+                "CORP",
+                "S",
+                "B",
+                "M",
+                "RESTAURANT",
+                "RESTORAN",
+                "ENTERPRISE",
+                "ENTERPRISES",
+                "TRADING",
             ]
             .contains(w)
         })
         .count()
 }
 
-/// The name as printed, with the legal form mended and a trailing
-/// registration number (`(519537-X)`) dropped.
+/// A line that begins with a business's generic word (`ENTERPRISE (SETIA`)
+/// continues a name begun on the line above.
+fn starts_with_business_word(line: &str) -> bool {
+    let up = line.trim_start().to_uppercase();
+    [
+        "ENTERPRISE",
+        "TRADING",
+        "RESTAURANT",
+        "HARDWARE",
+        "SDN",
+        "BHD",
+    ]
+    .iter()
+    .any(|w| up.starts_with(w))
+}
+
+/// Brackets opened and not closed on a line (negative: closed, not opened).
+fn open_brackets(line: &str) -> i32 {
+    line.chars().fold(0, |n, c| match c {
+        '(' => n + 1,
+        ')' => n - 1,
+        _ => n,
+    })
+}
+
+/// Accented Latin letters as their plain letter.
+fn unaccent(c: char) -> char {
+    const FROM: &str = "ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿÑñÇç";
+    const TO: &str = "AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuuYyyNnCc";
+    FROM.chars()
+        .position(|f| f == c)
+        .and_then(|i| TO.chars().nth(i))
+        .unwrap_or(c)
+}
+
+/// The name as printed: the legal form mended, what follows it (a
+/// registration number, `(519537-X)`, `273500-U (KSB)`) dropped, letters
+/// of another script (a stray logo glyph read as `天`) dropped from a Latin
+/// name, and one or two accents in an otherwise plain name taken for the
+/// OCR slips they are (`HARDWARÉ`).
 fn clean_name(name: &str) -> String {
-    static TRAILING_REG: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\s*[(\[]\s*\d{4,}[-\s]?[A-Za-z]?\s*[)\]]?\s*$").unwrap());
+    static TRAILING_REG: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\s*(?:[(\[]\s*\d{4,}[-\s]?[A-Za-z]?\s*[)\]]?|\b\d{4,}-[A-Za-z])\s*$").unwrap()
+    });
     static FORM: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)\b(?:S[DO0]N|5DN)(\s*[.,]?\s*)(?:BHD|BH[DO0]|8HD)\b").unwrap()
     });
-    let name = TRAILING_REG.replace(name, "");
+    let mut name = TRAILING_REG.replace(name, "").into_owned();
+    if let Some(m) = LEGAL_FORM
+        .find_iter(&mend_legal_form(&name.to_uppercase()))
+        .last()
+        && name.is_char_boundary(m.end())
+    {
+        let rest = &name[m.end()..];
+        let rest_trim = rest.trim_start_matches(|c: char| c == '.' || c.is_whitespace());
+        if rest_trim.starts_with(['(', '[']) || rest_trim.chars().any(|c| c.is_ascii_digit()) {
+            let keep = m.end() + (rest.len() - rest_trim.len());
+            name.truncate(keep);
+        }
+    }
+    let latin = name.chars().filter(|c| c.is_ascii_alphabetic()).count();
+    if latin >= 3 {
+        name = name
+            .split_whitespace()
+            .filter(|w| {
+                w.chars()
+                    .any(|c| c.is_ascii_alphanumeric() || unaccent(c) != c || !c.is_alphabetic())
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let accented = name.chars().filter(|c| unaccent(*c) != *c).count();
+        if (1..=2).contains(&accented) {
+            name = name.chars().map(unaccent).collect();
+        }
+    }
     let upper = name
         .chars()
         .filter(|c| c.is_alphabetic())
@@ -647,20 +830,69 @@ fn clean_name(name: &str) -> String {
     .to_owned()
 }
 
+/// A line that holds a date and time and nothing else (`05 Mar 2018
+/// 18:24`), as some shops print beside their name.
+fn date_only(line: &str) -> bool {
+    !dates(line).is_empty()
+        && line
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| month_of(w).is_none() && !matches!(w.to_uppercase().as_str(), "AM" | "PM"))
+            .map(|w| w.chars().count())
+            .sum::<usize>()
+            <= 2
+}
+
+/// A line that ends with a price (`WS CUT SCISSORS 18.00`): an item, not
+/// the header.
+fn ends_with_price(line: &str) -> bool {
+    let line = line.trim_end();
+    amounts(line).last().is_some_and(|&(_, _, end)| {
+        line[end..].chars().filter(|c| c.is_alphanumeric()).count() <= 2
+    })
+}
+
+/// The part of a line from the first word that opens an address (`Licensee
+/// of McDonald's Level 6, …` → `Level 6, …`).
+fn from_address_start(line: &str) -> Option<&str> {
+    let mut at = 0;
+    for word in line.split_inclusive(char::is_whitespace) {
+        if ADDRESS_START.is_match(&line[at..]) {
+            return Some(&line[at..]);
+        }
+        at += word.len();
+    }
+    None
+}
+
 /// Merchant name and address from the header (the lines above the first
 /// date, amount or item).
 fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
-    // The header ends at the first date, or the first line that reads like
-    // money rather than words (an address's "55,57" is not a price).
+    // Stamps and codes above the first line of words are not the header.
+    let first = lines.iter().position(|l| looks_like_name(l)).unwrap_or(0);
+    // The header ends at the first date (one printed alone beside the name
+    // aside), the first line that reads like money rather than words (an
+    // address's "55,57" is not a price), or the first item.
     let header_end = lines
         .iter()
-        .position(|l| {
+        .enumerate()
+        .skip(first)
+        .position(|(i, l)| {
             let chars = l.chars().filter(|c| !c.is_whitespace()).count().max(1);
-            !dates(l).is_empty() || (!amounts(l).is_empty() && letters(l) * 2 < chars)
+            let beside_name = date_only(l) && i < first + 4;
+            let dated = !dates(l).is_empty() && !beside_name;
+            let money =
+                !amounts(l).is_empty() && letters(l) * 2 < chars && !ADDRESS_WORDS.is_match(l);
+            dated || money || (i > first && ends_with_price(l))
         })
-        .unwrap_or(lines.len())
-        .min(14);
+        .map_or(lines.len(), |p| p + first)
+        .min(first + 14);
     let header = &lines[..header_end];
+    // The name is above the shop's telephone, fax and web address.
+    let contact_at = header
+        .iter()
+        .skip(first)
+        .position(|l| CONTACT.is_match(l))
+        .map_or(header.len(), |p| p + first);
     let uppercase = |l: &str| {
         let (up, all) = l
             .chars()
@@ -670,28 +902,52 @@ fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
             });
         all > 0 && up * 5 >= all * 4
     };
-    let name_at = header
-        .iter()
-        .position(|l| is_business_line(&mend_legal_form(&l.to_uppercase())) && looks_like_name(l))
-        .or_else(|| {
-            header
+    let candidate = |l: &str| looks_like_name(l) && !NAMES_ANOTHER.is_match(l);
+    let not_address = |l: &str| !ADDRESS_WORDS.is_match(l);
+    let search = |within: &[&str]| {
+        let at = |f: &dyn Fn(&str) -> bool| {
+            within[first.min(within.len())..]
                 .iter()
-                .position(|l| looks_like_name(l) && uppercase(l))
-        })
-        .or_else(|| header.iter().position(|l| looks_like_name(l)));
-    let Some(mut at) = name_at else {
+                .position(|l| f(l))
+                .map(|p| p + first)
+        };
+        // The legal entity first (the company that issued the receipt),
+        // then a name with a business word, then an upper-case line that
+        // is not an address, then any line of words.
+        at(&|l| candidate(l) && has_legal_form(l))
+            .or_else(|| {
+                at(&|l| candidate(l) && is_business_line(&mend_legal_form(&l.to_uppercase())))
+            })
+            .or_else(|| at(&|l| candidate(l) && uppercase(l) && not_address(l)))
+            .or_else(|| at(&|l| candidate(l) && not_address(l)))
+    };
+    let Some(mut at) = search(&header[..contact_at]).or_else(|| search(header)) else {
         return (None, None);
     };
-    let mut name = tidy(header[at]);
+    let own = |l: &str| OWNED_BY.replace(l, "").into_owned();
+    let mut name = tidy(&own(header[at]));
     // A name broken over lines: the legal form alone ("ABC TRADING" /
-    // "SDN BHD"), or a line that ends mid-name ("HARDWARE &" / "ELECTRICAL").
-    if at > 0 && words_beyond_legal_form(&name) == 0 && looks_like_name(header[at - 1]) {
-        name = format!("{} {name}", tidy(header[at - 1]));
+    // "SDN BHD"), a bracket closed on the next line ("… (SETIA" / "ALAM)
+    // SDN BHD"), or a line that ends mid-name ("HARDWARE &" / "ELECTRICAL").
+    let mut top = at;
+    while top > first
+        && (words_beyond_legal_form(&name) == 0
+            || (open_brackets(&name) < 0 && open_brackets(header[top - 1]) > 0)
+            || starts_with_business_word(&name))
+        && looks_like_name(header[top - 1])
+        && !has_legal_form(header[top - 1])
+        && at - top < 2
+    {
+        top -= 1;
+        name = format!("{} {name}", tidy(&own(header[top])));
     }
     while let Some(next) = header.get(at + 1) {
         let t = tidy(next);
         let up = mend_legal_form(&t.to_uppercase());
-        let continues = name.ends_with('&') || name.ends_with('-') || name.ends_with(" AND");
+        let continues = name.ends_with('&')
+            || name.ends_with('-')
+            || name.ends_with(" AND")
+            || (open_brackets(&name) > 0 && open_brackets(&t) < 0);
         let legal_form_follows = is_business_line(&format!(" {up}"))
             && words_beyond_legal_form(&t) == 0
             && !is_business_line(&mend_legal_form(&name.to_uppercase()));
@@ -703,8 +959,28 @@ fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
         }
     }
     let name = clean_name(&name);
+    let rest = &header[at + 1..];
     let mut address: Vec<String> = Vec::new();
-    for l in &header[at + 1..] {
+    let mut note_continues = false;
+    for (i, raw) in rest.iter().enumerate() {
+        if date_only(raw) {
+            continue;
+        }
+        let mut l: &str = raw;
+        if std::mem::take(&mut note_continues) && address.is_empty() {
+            // The company a note names ("formerly known as" / "ABC Sdn Bhd").
+            continue;
+        }
+        if let Some(note) = NAMES_ANOTHER.find(l) {
+            // "Licensee of McDonald's Level 6, …": the address may follow.
+            match from_address_start(l) {
+                Some(tail) => l = tail,
+                None => {
+                    note_continues = letters(&l[note.end()..]) < 3;
+                    continue;
+                }
+            }
+        }
         let t = tidy_keep_punctuation(&PAREN_REG.replace_all(l, ""));
         if t.is_empty() || REG_NO.is_match(&t) || COMPANY_NO.is_match(&t) {
             continue;
@@ -715,6 +991,26 @@ fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
             }
             break;
         }
+        if address.is_empty() {
+            // Before the address: another company's line (the owner),
+            // and a branch's name above its street address.
+            if (OWNED_BY.is_match(&t) || has_legal_form(&t)) && !ADDRESS_WORDS.is_match(&t) {
+                continue;
+            }
+            let next_opens = rest
+                .get(i + 1)
+                .is_some_and(|n| ADDRESS_START.is_match(n.trim()));
+            if !t.chars().any(|c| c.is_ascii_digit())
+                && !ADDRESS_WORDS.is_match(&t)
+                && next_opens
+                && !PHONE.is_match(l)
+            {
+                continue;
+            }
+        }
+        if address.is_empty() && IDENTITY.is_match(l) {
+            continue;
+        }
         if let Some(m) = PHONE.find(l).or_else(|| DOCUMENT.find(l)) {
             // The address may run into the phone number on one line
             // ("… 50480 Kuala Lumpur Tel: 03-…"): keep what comes before.
@@ -724,8 +1020,9 @@ fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
             }
             break;
         }
+        let ends = COUNTRY_END.is_match(&t);
         address.push(t);
-        if address.len() == 5 {
+        if ends || address.len() == 5 {
             break;
         }
     }
@@ -871,6 +1168,7 @@ pub fn parse_receipt(text: &str, today: NaiveDate) -> Parsed {
     // A date that is not plausible is still reported (validation flags it).
     let purchase_date = dated_line(true)
         .or_else(|| dated_line(false))
+        .or_else(|| lines.iter().find_map(|l| unseparated_date(l, today)))
         .or_else(|| lines.iter().find_map(|l| dates(l).into_iter().next()));
 
     let total = find_total(&lines, &keys);
@@ -987,6 +1285,112 @@ mod tests {
             Some("12 Main Street Springfield")
         );
         assert_eq!(p.currency.as_deref(), Some("USD"));
+    }
+
+    #[test]
+    fn the_legal_entity_names_the_merchant_and_notes_are_not_the_address() {
+        let today = d(2026, 1, 1);
+        // A brand above the company that owns it.
+        let text = "SUSHI HOUSE RESTAURANT\nKAMPAI FOODS SDN BHD (123456-K)\n7, JALAN MERAK 2,\nTAMAN BURUNG, 52100 KUALA LUMPUR\nTEL: 03-1234 5678\nDate 01/02/2019\nTOTAL 10.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(p.merchant_name.as_deref(), Some("KAMPAI FOODS SDN BHD"));
+        assert_eq!(
+            p.merchant_address.as_deref(),
+            Some("7, JALAN MERAK 2, TAMAN BURUNG, 52100 KUALA LUMPUR")
+        );
+        // A former name and a franchisor are another company; the address
+        // that follows on the same line is kept.
+        let text = "Acme Burgers Sdn Bhd\n(65351-M)\nformerly known as\nOld Burgers Sdn Bnd\nLicensee of BurgerKing Level 6, Wisma Satu\nNo.3, Jalan SS2/39, 47400 Petaling Jaya\nTEL 03-77001234\nDate 01/02/2019\nTOTAL 10.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(p.merchant_name.as_deref(), Some("Acme Burgers Sdn Bhd"));
+        assert_eq!(
+            p.merchant_address.as_deref(),
+            Some("Level 6, Wisma Satu No.3, Jalan SS2/39, 47400 Petaling Jaya")
+        );
+        // "Owned by" names the issuer; a branch name stands above its street.
+        let text = "Pho Corner\nOwned by: pho corner sdn bhd 1234567-W\nSRI MUDA BRANCH\n4-20, Jalan Ria 25/62\n40400 Shah Alam, Malaysia\nOPEN DAILY 10AM\nDate 01/02/2019\nTOTAL 10.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(p.merchant_name.as_deref(), Some("pho corner Sdn Bhd"));
+        assert_eq!(
+            p.merchant_address.as_deref(),
+            Some("4-20, Jalan Ria 25/62 40400 Shah Alam, Malaysia"),
+            "the address ends with its country"
+        );
+    }
+
+    #[test]
+    fn a_name_broken_over_lines_is_joined() {
+        let today = d(2026, 1, 1);
+        let text = "LIM KEE HARDWARE\nENTERPRISE (BANDAR\nBARU) SDN BHD\n822737-X\nNO. 17, JALAN INDAH\nTEL: 012-6651783\nDate 01/02/2019\nTOTAL 1.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(
+            p.merchant_name.as_deref(),
+            Some("LIM KEE HARDWARE ENTERPRISE (BANDAR BARU) SDN BHD")
+        );
+        assert_eq!(p.merchant_address.as_deref(), Some("NO. 17, JALAN INDAH"));
+        let text = "GREEN LEAF VEGETARIAN\nRESTAURANT SDN BHD\n12, JALAN SATU\nDate 01/02/2019\nTOTAL 1.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(
+            p.merchant_name.as_deref(),
+            Some("GREEN LEAF VEGETARIAN RESTAURANT SDN BHD")
+        );
+        // A Malay business name without a legal form, under stamp noise.
+        let text = "3 18010.17\nSYARIKAT PERNIAGAAN ANG HOE\n(81109-A)\nNO 29, JALAN AIR HITAM,\n53200, KUALA LUMPUR.\nTEL:03-40210276\nDate 01/02/2019\nTOTAL 1.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(
+            p.merchant_name.as_deref(),
+            Some("SYARIKAT PERNIAGAAN ANG HOE")
+        );
+        assert_eq!(
+            p.merchant_address.as_deref(),
+            Some("NO 29, JALAN AIR HITAM, 53200, KUALA LUMPUR.")
+        );
+        // OCR slips in a name: an accent, a glyph of another script.
+        let text = "天 KEDAI BUKU HARDWARÉ\n12, JALAN SATU\nDate 01/02/2019\nTOTAL 1.00";
+        let p = parse_receipt(text, today);
+        assert_eq!(p.merchant_name.as_deref(), Some("KEDAI BUKU HARDWARE"));
+    }
+
+    #[test]
+    fn a_date_beside_the_name_does_not_end_the_header() {
+        let text = "NASI BARU SDN BHD\n05 Mar 2018 18:24\n(867388-U)\n12, Jalan Tampin 7/4, Kawasan Industri\nTampin, 81200 Johor Bahru, Johor\nTAX INVOICE\nRice 5.50\nNett Total: 5.50";
+        let p = parse_receipt(text, d(2026, 1, 1));
+        assert_eq!(p.merchant_name.as_deref(), Some("NASI BARU SDN BHD"));
+        assert_eq!(
+            p.merchant_address.as_deref(),
+            Some("12, Jalan Tampin 7/4, Kawasan Industri Tampin, 81200 Johor Bahru, Johor")
+        );
+        assert_eq!(p.purchase_date, Some(d(2018, 3, 5)));
+        // An address's "55,57" is not a price.
+        let text = "BOOK SHOP SDN BHD\nNO.5: 55,57 & 59, JALAN SAGU 18,\n81100 JOHOR BAHRU\nDate: 25/12/2018\nTotal 9.00";
+        let p = parse_receipt(text, d(2026, 1, 1));
+        assert_eq!(
+            p.merchant_address.as_deref(),
+            Some("NO.5: 55,57 & 59, JALAN SAGU 18, 81100 JOHOR BAHRU")
+        );
+    }
+
+    #[test]
+    fn dates_run_into_times_or_printed_without_separators() {
+        let today = d(2026, 1, 1);
+        assert_eq!(
+            parse_date("Receipt : 7185 02/03/1805:16PM"),
+            Some(d(2018, 3, 2))
+        );
+        let text = "SHOP\n27032018 No.CS-20242\nTOTAL 1.00";
+        assert_eq!(
+            parse_receipt(text, today).purchase_date,
+            Some(d(2018, 3, 27))
+        );
+        // A long number that is no recent date is not one.
+        let text = "SHOP\nInvoice 31121989\nTOTAL 1.00";
+        assert_eq!(parse_receipt(text, today).purchase_date, None);
+    }
+
+    #[test]
+    fn a_service_charge_is_not_the_change() {
+        let text = "SHOP\nTotal (Excluding GST): 21.30\nServ. Charge (3%): 0.65\nGST payable (6%): 1.31\nTotal (Inclusive of GST): 23.26\nRounding Adj: -0.01\nTOTAL: 23.25";
+        assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("23.25")));
     }
 
     #[test]

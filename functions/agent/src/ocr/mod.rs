@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub refine: Option<Size>,
     /// The detector's input: the longer side, in pixels.
     pub det_side: u32,
+    /// The larger recognizer reads a chosen word again only when the first
+    /// read it with a confidence below this (1.0: every chosen word).
+    pub refine_below: f32,
     /// Lines per recognizer call.
     pub batch: usize,
     pub db: DbParams,
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             rec: Size::Tiny,
             refine: Some(Size::Small),
             det_side: 1280,
+            refine_below: 1.0,
             batch: 8,
             db: DbParams::default(),
         }
@@ -63,7 +67,8 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// The defaults, changed by `AGENT_DET`, `AGENT_REC`, `AGENT_REFINE`
-    /// (`tiny`, `small` or `none`), `AGENT_DET_SIDE` and `AGENT_REC_BATCH`.
+    /// (`tiny`, `small` or `none`), `AGENT_DET_SIDE`, `AGENT_REC_BATCH` and
+    /// `AGENT_REFINE_BELOW` (a confidence in percent).
     pub fn from_env() -> Result<Self, String> {
         let mut c = Self::default();
         let size = |name: &str| -> Result<Option<Option<Size>>, String> {
@@ -96,6 +101,13 @@ impl EngineConfig {
         };
         c.det_side = num("AGENT_DET_SIDE", c.det_side, 320, 4000)?;
         c.batch = num("AGENT_REC_BATCH", c.batch as u32, 1, 64)? as usize;
+        c.refine_below = num(
+            "AGENT_REFINE_BELOW",
+            (c.refine_below * 100.0).round() as u32,
+            0,
+            100,
+        )? as f32
+            / 100.0;
         if c.refine == Some(c.rec) {
             c.refine = None;
         }
@@ -332,6 +344,7 @@ impl OcrEngine {
             let chosen: Vec<(usize, usize)> = refine::choose(&lines)
                 .into_iter()
                 .flat_map(|l| (0..lines[l].words.len()).map(move |w| (l, w)))
+                .filter(|&(l, w)| lines[l].words[w].confidence < self.config.refine_below)
                 .collect();
             refined = chosen.len();
             let again: Vec<rec::LineImage> = chosen
