@@ -72,8 +72,15 @@ const MONTHS: [&str; 12] = [
 static YMD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(\d{4})\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?(\d{1,2})\b").unwrap());
 static DMY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,2})\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?(\d{4}|\d{2})\b").unwrap()
+    Regex::new(r"\b(\d{1,2})\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?(\d{4}|0\d{2}|\d{2})\b").unwrap()
 });
+/// A label run into its date (`Date10/01/2018`).
+static LABEL_THEN_DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(DATE|TARIKH|:)(\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})").unwrap());
+/// A slashed date with a four-digit year, even run into the digits
+/// before it (`#0934-000105/01/2018`).
+static SLASHED_DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d{2})/(\d{2})/((?:19|20)\d{2})").unwrap());
 static D_MON_Y: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(\d{1,2})(?:ST|ND|RD|TH)?[\s\-/.]*(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[\s\-/.,']*(\d{4}|\d{2})\b")
         .unwrap()
@@ -89,6 +96,7 @@ static YEAR_THEN_TIME: LazyLock<Regex> =
 static SHORT_YEAR_THEN_TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d[-/.]\d{2})(\d{2}:[0-5]\d)").unwrap());
 
+/// A year as printed: two digits or four.
 fn full_year(y: u32) -> i32 {
     match y {
         0..=69 => 2000 + y as i32,
@@ -124,6 +132,7 @@ pub fn dates(line: &str) -> Vec<NaiveDate> {
             format!("{} {}", &c[1], &c[2])
         }
     });
+    let parted = LABEL_THEN_DATE.replace_all(&parted, "$1 $2");
     let line: &str = &parted;
     let mut found: Vec<(usize, NaiveDate)> = Vec::new();
     for c in YMD.captures_iter(line) {
@@ -143,7 +152,12 @@ pub fn dates(line: &str) -> Vec<NaiveDate> {
         let m = c.get(0).unwrap();
         let start = m.start();
         let (a, b) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
-        let y = full_year(c[3].parse().unwrap_or(0));
+        // Three digits: OCR lost the year's leading 2 (`22/12/017`).
+        let y = if c[3].len() == 3 {
+            2000 + c[3].parse::<i32>().unwrap_or(0)
+        } else {
+            full_year(c[3].parse().unwrap_or(0))
+        };
         match day_first(a, b, y) {
             Some(date)
                 if !found
@@ -178,6 +192,16 @@ pub fn dates(line: &str) -> Vec<NaiveDate> {
         if let Some(date) = month_of(&c[1]).and_then(|m| NaiveDate::from_ymd_opt(y, m, d)) {
             found.push((c.get(0).unwrap().start(), date));
         }
+    }
+    if found.is_empty()
+        && let Some(c) = SLASHED_DATE.captures(line)
+        && let Some(date) = day_first(
+            c[1].parse().unwrap_or(0),
+            c[2].parse().unwrap_or(0),
+            c[3].parse().unwrap_or(0),
+        )
+    {
+        found.push((c.get(0).unwrap().start(), date));
     }
     found.sort_by_key(|(s, _)| *s);
     found.into_iter().map(|(_, d)| d).collect()
@@ -1376,6 +1400,18 @@ mod tests {
         assert_eq!(
             parse_date("Receipt : 7185 02/03/1805:16PM"),
             Some(d(2018, 3, 2))
+        );
+        assert_eq!(
+            parse_date("Doc No. CS0001 Date10/01/2018"),
+            Some(d(2018, 1, 10))
+        );
+        assert_eq!(
+            parse_date("#001-0934-000105/01/201813:30-R"),
+            Some(d(2018, 1, 5))
+        );
+        assert_eq!(
+            parse_date("TAX INVOICE Date: 22/12/017"),
+            Some(d(2017, 12, 22))
         );
         let text = "SHOP\n27032018 No.CS-20242\nTOTAL 1.00";
         assert_eq!(
