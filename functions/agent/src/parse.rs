@@ -1070,6 +1070,10 @@ fn strip_code(name: &str) -> String {
     CODE.replace(name, "").into_owned()
 }
 
+/// A count at the start of an item's line (`1PC`, `2 X`), and what follows.
+static LEADING_COUNT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(\d{1,3})\s*(?:PCS?|X|UNITS?|NOS|EA|QTY)?\b(.*)$").unwrap());
+
 fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
     let end = keys
         .iter()
@@ -1109,16 +1113,34 @@ fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
             .as_ref()
             .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
         let desc = strip_code(&tidy(&line[..desc_end]));
+        // A description that is only a count (`1PC`, `2 X`) and OCR noise
+        // leaves the name to the line above.
+        let counted = LEADING_COUNT.captures(&desc);
         let (quantity, unit_price) = match &qty {
             Some(c) => (
                 c[1].parse::<Decimal>().ok(),
                 c[2].replace(',', ".").parse::<Decimal>().ok(),
             ),
-            None if found.len() >= 2 => (None, Some(found[found.len() - 2].0)),
-            None => (None, None),
+            None if found.len() >= 2 => (
+                counted.as_ref().and_then(|c| c[1].parse::<Decimal>().ok()),
+                Some(found[found.len() - 2].0),
+            ),
+            None => (
+                counted.as_ref().and_then(|c| c[1].parse::<Decimal>().ok()),
+                None,
+            ),
         };
+        let rest_letters = counted.as_ref().map_or(usize::MAX, |c| {
+            c[2].chars().filter(|ch| ch.is_ascii_alphabetic()).count()
+        });
+        // A unit price of nothing is a discount column, not the price.
+        let unit_price = unit_price.filter(|p| !p.is_zero()).or_else(|| {
+            quantity
+                .filter(|q| !q.is_zero())
+                .map(|q| (amount / q).round_dp(2))
+        });
         let name_letters = letters(&desc);
-        let name = if name_letters >= 2 {
+        let name = if name_letters >= 2 && rest_letters >= 2 {
             desc
         } else if let Some(n) = pending_name.take() {
             n
@@ -1421,6 +1443,17 @@ mod tests {
         // A long number that is no recent date is not one.
         let text = "SHOP\nInvoice 31121989\nTOTAL 1.00";
         assert_eq!(parse_receipt(text, today).purchase_date, None);
+    }
+
+    #[test]
+    fn an_item_named_on_the_line_above_its_count() {
+        let text = "SHOP\nDate: 25/12/2018\n9556939040116 KF MODELLING CLAY\n1PC 第 9.000 0.00 9.00\nTotal : 9.00";
+        let p = parse_receipt(text, d(2026, 1, 1));
+        assert_eq!(p.items.len(), 1, "{:?}", p.items);
+        assert_eq!(p.items[0].name, "KF MODELLING CLAY");
+        assert_eq!(p.items[0].quantity, Some(dec("1")));
+        assert_eq!(p.items[0].unit_price, Some(dec("9.00")));
+        assert_eq!(p.items[0].amount, Some(dec("9.00")));
     }
 
     #[test]

@@ -22,9 +22,10 @@ pub enum PrepError {
     TooLarge(u64),
 }
 
-/// Images are scaled so that their longer side is at least this…
-pub const MIN_LONG_SIDE: u32 = 1600;
-/// …and at most this (larger scans only cost time).
+/// Images are scaled down so that their longer side is at most this
+/// (larger scans only cost time). Small ones are not scaled up: the
+/// detector scales its own input, and the recognizer samples each line
+/// from the image at its own height.
 pub const MAX_LONG_SIDE: u32 = 3600;
 const MAX_PIXELS: u64 = 40_000_000;
 
@@ -151,35 +152,20 @@ impl Drop for Cleanup {
 }
 
 /// Tuning knobs for measuring variants with `agent eval` (BENCHMARKS.md),
-/// read once: `AGENT_DESKEW=0` turns straightening off,
-/// `AGENT_MIN_LONG_SIDE` changes the scale-up target.
+/// read once: `AGENT_DESKEW=0` turns straightening off.
 struct Tuning {
     deskew: bool,
-    min_long_side: u32,
 }
 
 static TUNING: std::sync::LazyLock<Tuning> = std::sync::LazyLock::new(|| Tuning {
     deskew: std::env::var("AGENT_DESKEW").map_or(true, |v| v != "0"),
-    min_long_side: std::env::var("AGENT_MIN_LONG_SIDE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(MIN_LONG_SIDE),
 });
 
-fn min_long_side() -> u32 {
-    TUNING.min_long_side
-}
-
-/// Scales the image so that its longer side lies between the bounds
-/// (measured best on sroie-dev, see BENCHMARKS.md; scaling by the measured
-/// height of text lines scored worse there).
+/// Scales a huge scan down to `MAX_LONG_SIDE`.
 pub fn rescale(gray: GrayImage) -> GrayImage {
     let (w, h) = gray.dimensions();
     let long = w.max(h);
-    let min = min_long_side();
-    let factor = if long < min {
-        (f64::from(min) / f64::from(long)).min(3.0)
-    } else if long > MAX_LONG_SIDE {
+    let factor = if long > MAX_LONG_SIDE {
         f64::from(MAX_LONG_SIDE) / f64::from(long)
     } else {
         return gray;
@@ -270,9 +256,9 @@ mod tests {
     }
 
     #[test]
-    fn small_images_are_scaled_up_and_huge_ones_down() {
+    fn huge_images_are_scaled_down_and_small_ones_left() {
         let small = GrayImage::from_pixel(400, 800, Luma([255]));
-        assert_eq!(rescale(small).dimensions(), (800, 1600));
+        assert_eq!(rescale(small).dimensions(), (400, 800));
         let big = GrayImage::from_pixel(2000, 7200, Luma([255]));
         assert_eq!(rescale(big).dimensions(), (1000, 3600));
         let fine = GrayImage::from_pixel(1000, 2000, Luma([255]));

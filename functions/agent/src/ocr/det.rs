@@ -87,11 +87,13 @@ pub struct DetInput {
     pub scale_y: f32,
 }
 
-/// Resizes so that the longer side is about `long_side` (never above the
-/// original), both sides multiples of 32.
+/// Resizes so that the longer side is about `long_side` (enlarging at most
+/// 3×), both sides multiples of 32.
 pub fn detect_input(gray: &GrayImage, long_side: u32) -> DetInput {
     let (w, h) = gray.dimensions();
-    let s = (long_side as f32 / w.max(h) as f32).min(1.0);
+    // Small images are enlarged (at most 3×) so that their text reaches
+    // the size the detector was trained on; large ones shrunk.
+    let s = (long_side as f32 / w.max(h) as f32).min(3.0);
     let nw = (((w as f32 * s) / 32.0).round() as u32).max(1) * 32;
     let nh = (((h as f32 * s) / 32.0).round() as u32).max(1) * 32;
     let resized = imageops::resize(gray, nw, nh, FilterType::Triangle);
@@ -288,6 +290,10 @@ mod tests {
         let plane = 960 * 480;
         assert!((inp.data[2 * plane] - (1.0 - 0.406) / 0.225).abs() < 1e-5);
         assert!((inp.scale_x - 500.0 / 480.0).abs() < 1e-5);
+        // A small image is enlarged for the detector, at most 3×.
+        let small = GrayImage::from_pixel(200, 400, image::Luma([255]));
+        assert_eq!(detect_input(&small, 960).shape, [1, 3, 960, 480]);
+        assert_eq!(detect_input(&small, 4000).shape, [1, 3, 1216, 608]);
     }
 
     #[test]

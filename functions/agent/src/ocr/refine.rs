@@ -1,8 +1,9 @@
 //! Which lines the larger recognizer reads again: the ones that carry the
-//! fields a receipt is judged by. The small one reads every line first;
-//! the larger one (five times the cost a line) then reads the header
-//! (merchant and address), and the lines that name or hold a date or a
-//! total, so that its accuracy lands where it counts.
+//! fields a receipt is judged by. The tiny one reads every line first;
+//! the larger one (several times the cost a word) then reads again, on the
+//! header (merchant and address) and on the lines that name or hold a date
+//! or a total, the words the tiny one read with a confidence below
+//! `EngineConfig::refine_below`, so that its accuracy lands where it counts.
 
 use std::sync::LazyLock;
 
