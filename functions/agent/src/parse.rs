@@ -811,11 +811,9 @@ fn clean_name(name: &str) -> String {
         Regex::new(r"(?i)\b(?:S[DO0]N|5DN)(\s*[.,]?\s*)(?:BHD|BH[DO0]|8HD)\b").unwrap()
     });
     let mut name = TRAILING_REG.replace(name, "").into_owned();
-    if let Some(m) = LEGAL_FORM
-        .find_iter(&mend_legal_form(&name.to_uppercase()))
-        .last()
-        && name.is_char_boundary(m.end())
-    {
+    // The name ends at its legal form (matched on the name itself, so that
+    // the offsets are the name's).
+    if let Some(m) = LEGAL_FORM.find_iter(&name).last() {
         let rest = &name[m.end()..];
         let rest_trim = rest.trim_start_matches(|c: char| c == '.' || c.is_whitespace());
         if rest_trim.starts_with(['(', '[']) || rest_trim.chars().any(|c| c.is_ascii_digit()) {
