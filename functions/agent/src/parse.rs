@@ -629,13 +629,16 @@ static DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// How to reach the shop: a telephone or fax number, an email, a web
 /// address. The merchant's name and address are printed above them.
-static CONTACT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b")
-        .unwrap()
-});
+const CONTACT_PATTERN: &str = r"\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b";
+static CONTACT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("(?i){CONTACT_PATTERN}")).unwrap());
+/// A line past the address: the shop's contact, its registration, or the
+/// document's own details (also never an item).
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?|GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\bW{2,3}\.|\.CO[MN]\b|\bGST\s*(ID|NO|REG)|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b")
-        .unwrap()
+    Regex::new(&format!(
+        r"(?i){CONTACT_PATTERN}|\b(GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\bGST\s*(ID|NO|REG)"
+    ))
+    .unwrap()
 });
 /// A tax or company identity line (`GST ID No: 0011…`, `(GST Reg 00…)`,
 /// `Reg No: 1203194-W`): before the address it is skipped, after it it
