@@ -1,6 +1,9 @@
 //! The SQS adapter for the OCR queue.
 
-use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -194,19 +197,76 @@ impl SqsQueue {
             })
     }
 
-    /// Starts moving every message of `source_arn` (a DLQ) back to this
-    /// queue; returns the task handle.
-    pub async fn start_move_from(&self, source_arn: &str) -> Result<String, QueueError> {
-        let destination = self.arn().await?;
+    /// Receives up to ten messages without waiting, hidden for `hide`.
+    pub async fn receive(&self, hide: std::time::Duration) -> Result<Vec<Message>, QueueError> {
         let resp = self
             .client
-            .start_message_move_task()
-            .source_arn(source_arn)
-            .destination_arn(destination)
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(SQS_BATCH_MAX as i32)
+            .visibility_timeout(hide.as_secs().min(43_199) as i32)
+            .message_attribute_names("All")
             .send()
             .await
-            .map_err(sqs_error("StartMessageMoveTask"))?;
-        Ok(resp.task_handle().unwrap_or_default().to_owned())
+            .map_err(sqs_error("ReceiveMessage"))?;
+        Ok(resp.messages.unwrap_or_default())
+    }
+
+    /// Deletes received messages by receipt handle, ten to a call.
+    pub async fn delete(&self, handles: &[String]) -> Result<(), QueueError> {
+        for chunk in handles.chunks(SQS_BATCH_MAX) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| QueueError::Sqs {
+                    operation: "DeleteMessageBatch",
+                    reason: e.to_string(),
+                })?;
+            self.client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_error("DeleteMessageBatch"))?;
+        }
+        Ok(())
+    }
+
+    /// Makes received messages visible again at once.
+    pub async fn release(&self, handles: &[String]) -> Result<(), QueueError> {
+        for chunk in handles.chunks(SQS_BATCH_MAX) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .visibility_timeout(0)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| QueueError::Sqs {
+                    operation: "ChangeMessageVisibilityBatch",
+                    reason: e.to_string(),
+                })?;
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_error("ChangeMessageVisibilityBatch"))?;
+        }
+        Ok(())
     }
 
     /// The queue's approximate depth.

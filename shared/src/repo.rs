@@ -14,6 +14,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::domain::{OcrStatus, Page, ReceiptId, UserId};
 use crate::extraction::{Extraction, LineItem};
+use crate::message::OcrMessage;
 
 /// Migrations of the schema, embedded in every binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -227,11 +228,14 @@ pub enum ClaimOutcome {
     Claimed(Claim),
     /// Already `completed`: acknowledge the message without OCR.
     AlreadyCompleted,
+    /// `failed`, which is final until a retry or a redrive sets `queued`:
+    /// acknowledge the message without OCR.
+    AlreadyFailed,
     /// Held by another worker whose lease has not expired, or `pending`.
     Busy(OcrStatus),
-    /// `failed` on its last allowed receive; its message is on the way to
-    /// the DLQ and is not read again until a redrive re-queues it.
-    DeadLettered,
+    /// The message disagrees with the receipt's row on these fields (a
+    /// forged or corrupted message): refused, the receipt untouched.
+    Mismatch(Vec<&'static str>),
     NotFound,
 }
 
@@ -495,21 +499,30 @@ impl ReceiptRepository {
         Ok(c)
     }
 
-    /// A worker claims a receipt: from `queued`, from `failed` (unless its
-    /// message went to the DLQ), or from `processing` whose lease has
-    /// expired. The attempt number it returns fences every later write of
-    /// this claim.
-    pub async fn claim(&self, id: ReceiptId, lease: Duration) -> Result<ClaimOutcome, RepoError> {
+    /// A worker claims the receipt a message names: from `queued`, or from
+    /// `processing` whose lease has expired. `failed` is final until a
+    /// retry or a redrive sets `queued`. The message must agree with the
+    /// row (owner, bucket, key): a message that does not is refused and the
+    /// receipt left untouched. The attempt number it returns fences every
+    /// later write of this claim.
+    pub async fn claim(
+        &self,
+        job: &OcrMessage,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, RepoError> {
+        let id = job.receipt_id;
         let attempt: Option<i32> = sqlx::query_scalar(
             "UPDATE receipts SET ocr_status = 'processing', attempts = attempts + 1, \
                  lease_expires_at = now() + make_interval(secs => $2) \
-             WHERE id = $1 AND (ocr_status = 'queued' \
-                 OR (ocr_status = 'failed' AND dead_lettered_at IS NULL) \
-                 OR (ocr_status = 'processing' AND lease_expires_at < now())) \
+             WHERE id = $1 AND user_id = $3 AND bucket = $4 AND object_key = $5 \
+               AND (ocr_status = 'queued' OR (ocr_status = 'processing' AND lease_expires_at < now())) \
              RETURNING attempts",
         )
         .bind(id.get())
         .bind(lease.as_secs_f64())
+        .bind(job.user_id.as_str())
+        .bind(&job.bucket)
+        .bind(&job.key)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(attempt) = attempt {
@@ -518,18 +531,31 @@ impl ReceiptRepository {
                 attempt,
             }));
         }
-        let row: Option<(String, bool)> = sqlx::query_as(
-            "SELECT ocr_status, dead_lettered_at IS NOT NULL FROM receipts WHERE id = $1",
+        let row: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT ocr_status, user_id, bucket, object_key FROM receipts WHERE id = $1",
         )
         .bind(id.get())
         .fetch_optional(&self.pool)
         .await?;
-        let Some((status, dead_lettered)) = row else {
+        let Some((status, user_id, bucket, key)) = row else {
             return Ok(ClaimOutcome::NotFound);
         };
+        let mut differs = Vec::new();
+        if user_id != job.user_id.as_str() {
+            differs.push("user_id");
+        }
+        if bucket != job.bucket {
+            differs.push("bucket");
+        }
+        if key != job.key {
+            differs.push("key");
+        }
+        if !differs.is_empty() {
+            return Ok(ClaimOutcome::Mismatch(differs));
+        }
         Ok(match status.parse::<OcrStatus>() {
             Ok(OcrStatus::Completed) => ClaimOutcome::AlreadyCompleted,
-            Ok(OcrStatus::Failed) if dead_lettered => ClaimOutcome::DeadLettered,
+            Ok(OcrStatus::Failed) => ClaimOutcome::AlreadyFailed,
             Ok(st) => ClaimOutcome::Busy(st),
             Err(_) => {
                 return Err(RepoError::Corrupt(format!(
@@ -537,6 +563,20 @@ impl ReceiptRepository {
                 )));
             }
         })
+    }
+
+    /// Whether the receipt a message names agrees with it (owner, bucket,
+    /// key); `None` when there is no such receipt.
+    pub async fn message_matches(&self, job: &OcrMessage) -> Result<Option<bool>, RepoError> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id = $2 AND bucket = $3 AND object_key = $4 FROM receipts WHERE id = $1",
+        )
+        .bind(job.receipt_id.get())
+        .bind(job.user_id.as_str())
+        .bind(&job.bucket)
+        .bind(&job.key)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Saves the extraction and marks the receipt `completed` in one
@@ -708,7 +748,7 @@ impl ReceiptRepository {
     }
 
     /// `failed` → `queued` for the receipts whose message went to the DLQ
-    /// (after a redrive moved the messages back).
+    /// (a redrive, which then sends each a fresh message).
     pub async fn requeue_dead_lettered(&self) -> Result<Vec<QueuedReceipt>, RepoError> {
         let mut rows: Vec<QueuedReceipt> = sqlx::query_as(
             "UPDATE receipts SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \

@@ -10,7 +10,7 @@ use crate::domain::{
     ImageKind, InvalidInput, OcrStatus, ReceiptId, UserId, clean_file_name, upload_key,
 };
 use crate::message::OcrMessage;
-use crate::queue::{QueueDepth, QueueError, SqsQueue};
+use crate::queue::{QueueDepth, QueueError, SQS_BATCH_MAX, SqsQueue};
 use crate::repo::{
     NewReceipt, QueuedReceipt, Receipt, ReceiptRepository, RepoError, Requeue, StatusCounts,
 };
@@ -72,11 +72,15 @@ pub struct ReceiptStatus {
 /// Answer of a redrive.
 #[derive(Debug, Clone, Serialize)]
 pub struct Redrive {
-    pub task_handle: String,
-    /// Messages that were in the DLQ when the move started.
+    /// Messages in the DLQ when the redrive started.
     pub dlq_messages: i64,
-    /// Receipts put back to `queued`.
+    /// Receipts put back to `queued`, each with one fresh OCR message.
     pub receipt_ids: Vec<i64>,
+    /// DLQ messages removed: their receipt was re-queued (or is gone).
+    pub removed_from_dlq: usize,
+    /// DLQ messages kept for a person: unreadable, or not matching their
+    /// receipt.
+    pub kept_in_dlq: usize,
 }
 
 /// An upload the client performs itself.
@@ -286,27 +290,14 @@ impl ReceiptService {
         self.status(user, id).await
     }
 
-    /// Moves the OCR DLQ back to the queue (`StartMessageMoveTask`) and puts
-    /// the receipts whose message went there back to `queued`.
+    /// Gives every dead-lettered receipt another go: each goes back to
+    /// `queued` with one fresh OCR message (so a fresh receive count), and
+    /// the DLQ copies of the messages of receipts are removed, so that each
+    /// receipt is read once. Messages that name no receipt, or disagree
+    /// with its row (poison, forged), stay in the DLQ for a person to read.
     pub async fn redrive(&self) -> Result<Redrive, ServiceError> {
-        let dlq_arn = self.ocr_dlq.arn().await?;
         let depth = self.ocr_dlq.depth().await?;
-        let task_handle = match self.ocr_queue.start_move_from(&dlq_arn).await {
-            Ok(h) => h,
-            Err(QueueError::Sqs { reason, .. })
-                if reason.contains("running") || reason.contains("progress") =>
-            {
-                return Err(ServiceError::Conflict(
-                    "a redrive is already running".to_owned(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
         let requeued = self.repo.requeue_dead_lettered().await?;
-        // Each re-queued receipt also gets a fresh message: a moved message
-        // may keep its receive count and go straight back to the DLQ (as on
-        // LocalStack). The copy that arrives second finds the receipt
-        // claimed or completed and is acknowledged.
         let messages = requeued
             .iter()
             .map(message_for)
@@ -316,23 +307,66 @@ impl ReceiptService {
             // Left `queued`: the reconciler re-sends them.
             tracing::warn!(
                 count = sent.failed.len(),
-                "redrive: some fresh OCR messages were not sent"
+                "redrive: some OCR messages were not sent; the reconciler will"
             );
         }
+        let (removed, kept) = self.sweep_dlq(depth.visible).await?;
         let receipt_ids: Vec<i64> = requeued.iter().map(|r| r.id).collect();
         tracing::info!(
-            task_handle,
             dlq_messages = depth.visible,
             receipts = receipt_ids.len(),
-            "redrive started: {} messages, {} receipts back to queued",
-            depth.visible,
+            removed,
+            kept,
+            "redrive: {} receipts back to queued, {removed} DLQ messages removed, {kept} kept",
             receipt_ids.len()
         );
         Ok(Redrive {
-            task_handle,
             dlq_messages: depth.visible,
             receipt_ids,
+            removed_from_dlq: removed,
+            kept_in_dlq: kept,
         })
+    }
+
+    /// Removes from the DLQ the messages whose receipt the database now
+    /// decides (it was just re-queued, or is gone); keeps the rest. Looks at
+    /// about `expected` messages (the DLQ's depth before), each once.
+    async fn sweep_dlq(&self, expected: i64) -> Result<(usize, usize), ServiceError> {
+        // Seen messages stay hidden until the sweep ends, then kept ones
+        // are made visible again.
+        const HIDE: Duration = Duration::from_secs(120);
+        let budget = usize::try_from(expected.max(0)).unwrap_or(0) + SQS_BATCH_MAX;
+        let (mut removed, mut kept) = (0usize, Vec::new());
+        let mut seen = 0usize;
+        while seen < budget {
+            let batch = self.ocr_dlq.receive(HIDE).await?;
+            if batch.is_empty() {
+                break;
+            }
+            seen += batch.len();
+            let mut gone = Vec::new();
+            for m in batch {
+                let Some(handle) = m.receipt_handle().map(str::to_owned) else {
+                    continue;
+                };
+                let decided = match OcrMessage::parse(m.body().unwrap_or("")) {
+                    Ok(job) => self.repo.message_matches(&job).await? != Some(false),
+                    Err(_) => false,
+                };
+                if decided {
+                    gone.push(handle);
+                } else {
+                    kept.push(handle);
+                }
+            }
+            self.ocr_dlq.delete(&gone).await?;
+            removed += gone.len();
+        }
+        if let Err(e) = self.ocr_dlq.release(&kept).await {
+            // They come back on their own when HIDE runs out.
+            tracing::warn!(error = %e, "redrive: could not make kept DLQ messages visible");
+        }
+        Ok((removed, kept.len()))
     }
 
     pub async fn status(

@@ -114,8 +114,14 @@ impl S3Storage {
         })
     }
 
-    /// A presigned GET of `key` (what the agent fetches).
-    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StorageError> {
+    /// A presigned GET of `key` in `bucket` (what the agent fetches): the
+    /// bucket and key come from the receipt's row.
+    pub async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<String, StorageError> {
         let conf = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::S3 {
             operation: "presign GetObject",
             reason: e.to_string(),
@@ -123,7 +129,7 @@ impl S3Storage {
         let req = self
             .client
             .get_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(key)
             .presigned(conf)
             .await

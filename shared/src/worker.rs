@@ -1,13 +1,20 @@
 //! The OCR worker: takes a batch of OCR queue messages and answers which of
 //! them failed (SQS partial batch response), so that only those come back.
 //!
-//! Per message: parse (a poison body fails alone), claim the receipt
-//! (fenced by attempt), presign the image, call the agent, save the result
-//! in one transaction that holds only while the claim does. A passing
-//! failure comes back after a backoff that grows with the receive count;
-//! on the last allowed receive the receipt is marked `failed` and the
-//! message goes on to the DLQ. A permanent failure marks the receipt
-//! `failed` at once and acknowledges the message.
+//! Per message: parse, claim the receipt the message names (only if the
+//! message agrees with the receipt's row, fenced by attempt), presign the
+//! row's image, call the agent, save the result in one statement that
+//! holds only while the claim does. A passing failure comes back after a
+//! backoff that grows with the receive count; on the last allowed receive
+//! the receipt is marked `failed` and the message goes to the DLQ. A
+//! permanent failure marks the receipt `failed` at once and acknowledges
+//! the message. A message that cannot be read, or that disagrees with its
+//! receipt's row, goes to the DLQ at once and touches nothing.
+//!
+//! The worker puts dead messages in the DLQ itself (SendMessage, then the
+//! message is acknowledged): SQS's redrive policy would only move them
+//! after `maxReceiveCount` × the visibility timeout. The policy stays as
+//! the safety net when the DLQ cannot be reached.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -28,6 +35,8 @@ use crate::storage::S3Storage;
 pub struct WorkerSettings {
     /// The OCR queue (for ChangeMessageVisibility).
     pub queue_url: String,
+    /// Its dead-letter queue, where the worker puts dead messages itself.
+    pub dlq_url: String,
     /// Receives after which SQS moves the message to the DLQ.
     pub max_receive_count: u32,
     /// How long a claim holds: the agent timeout plus a margin.
@@ -45,6 +54,7 @@ impl WorkerSettings {
     pub fn from_config(cfg: &crate::config::Config) -> Self {
         Self {
             queue_url: cfg.ocr_queue_url.clone(),
+            dlq_url: cfg.ocr_dlq_url.clone(),
             max_receive_count: cfg.max_receive_count,
             lease: cfg.agent_timeout + Duration::from_secs(60),
             concurrency: cfg.worker_concurrency,
@@ -67,28 +77,28 @@ impl WorkerSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Completed,
-    /// Acknowledged without OCR (already completed, gone, or held by another worker).
+    /// Acknowledged without OCR: already completed or failed (a late or
+    /// duplicate message), gone, or not claimable.
     Skipped(&'static str),
     /// Marked `failed` for good; the message is acknowledged.
     Failed(String),
-    /// Comes back after a backoff (a batch item failure).
+    /// Comes back after a backoff (a batch item failure). Also what a dead
+    /// message becomes when the DLQ cannot be reached: SQS's redrive
+    /// policy then moves it.
     Retry(String),
-    /// Last receive: marked `failed`, and the message goes on to the DLQ.
+    /// Last receive: marked `failed`; the worker put the message in the DLQ
+    /// and it is acknowledged here.
     DeadLetter(String),
-    /// Not an OCR message; fails alone and ends in the DLQ.
-    Poison(String),
-    /// Delivered past its last allowed receive (the receipt is already
-    /// `failed`): handed back so that SQS moves it to the DLQ.
-    PastLastReceive,
+    /// Not an OCR message, or one that disagrees with its receipt's row:
+    /// put in the DLQ at once and acknowledged here; no receipt touched.
+    Refused(String),
 }
 
 impl Outcome {
-    /// Whether SQS should see this message again (batch item failure).
+    /// Whether SQS should see this message again (batch item failure):
+    /// only a retry. Dead messages are already in the DLQ.
     pub fn is_batch_failure(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Retry(_) | Outcome::DeadLetter(_) | Outcome::Poison(_)
-        )
+        matches!(self, Outcome::Retry(_))
     }
 }
 
@@ -136,7 +146,8 @@ impl<A: Agent> Worker<A> {
                 Outcome::Completed => completed += 1,
                 Outcome::Skipped(_) => skipped += 1,
                 Outcome::Failed(_) | Outcome::DeadLetter(_) => failed += 1,
-                Outcome::Retry(_) | Outcome::Poison(_) | Outcome::PastLastReceive => retried += 1,
+                Outcome::Retry(_) => retried += 1,
+                Outcome::Refused(_) => failed += 1,
             }
             if outcome.is_batch_failure() {
                 // A message without an id cannot be named; failing the whole
@@ -166,7 +177,8 @@ impl<A: Agent> Worker<A> {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(message_id, receive_count = rc, error = %e, "poison message");
-                return Outcome::Poison(e.to_string());
+                self.metrics.emit(&[("Refused", 1.0, Unit::Count)], &[]);
+                return self.refuse(msg, e.to_string()).await;
             }
         };
         let span = tracing::info_span!(
@@ -210,25 +222,33 @@ impl<A: Agent> Worker<A> {
                 );
             }
             Outcome::Skipped(why) => tracing::info!(why, "receipt {id} skipped: {why}"),
-            Outcome::PastLastReceive => {
-                tracing::warn!("receipt {id}: message past its last receive, on to the DLQ")
+            Outcome::Refused(reason) => {
+                tracing::error!(reason, "message for receipt {id} refused: {reason}");
+                self.metrics.emit(
+                    &[("Refused", 1.0, Unit::Count)],
+                    &[("receipt_id", json!(id.get()))],
+                );
             }
-            Outcome::Poison(_) => {}
         }
         outcome
     }
 
     async fn process(&self, job: &OcrMessage, msg: &SqsMessage, rc: u32) -> Outcome {
         let last_receive = rc >= self.settings.max_receive_count;
-        let claim = match self.repo.claim(job.receipt_id, self.settings.lease).await {
+        let claim = match self.repo.claim(job, self.settings.lease).await {
             Ok(ClaimOutcome::Claimed(c)) => c,
             Ok(ClaimOutcome::AlreadyCompleted) => return Outcome::Skipped("already completed"),
+            // `failed` is final until a retry or a redrive sets `queued` (and
+            // sends a fresh message); a late copy is not read again.
+            Ok(ClaimOutcome::AlreadyFailed) => return Outcome::Skipped("already failed"),
             Ok(ClaimOutcome::NotFound) => return Outcome::Skipped("receipt no longer exists"),
-            Ok(ClaimOutcome::DeadLettered) => {
-                // Delivered again after its last allowed receive: the receipt
-                // is `failed` already. Hand it back so that SQS moves it on.
-                self.delay(msg, Duration::ZERO).await;
-                return Outcome::PastLastReceive;
+            Ok(ClaimOutcome::Mismatch(fields)) => {
+                let reason = format!(
+                    "the message's {} differs from receipt {}'s",
+                    fields.join(", "),
+                    job.receipt_id
+                );
+                return self.refuse(msg, reason).await;
             }
             Ok(ClaimOutcome::Busy(crate::domain::OcrStatus::Processing)) if !last_receive => {
                 // Another worker holds it. Come back when its lease may have
@@ -246,7 +266,7 @@ impl<A: Agent> Worker<A> {
 
         let image_url = match self
             .storage
-            .presign_get(&job.key, self.settings.image_url_ttl)
+            .presign_get(&job.bucket, &job.key, self.settings.image_url_ttl)
             .await
         {
             Ok(url) => url,
@@ -302,12 +322,16 @@ impl<A: Agent> Worker<A> {
     ) -> Outcome {
         if rc >= self.settings.max_receive_count {
             let why = format!("{reason} (gave up after {rc} attempts)");
+            let in_dlq = self.to_dlq(msg, &why).await;
             if let Err(e) = self.repo.fail(claim, &why, true).await {
                 tracing::error!(error = %e, "could not mark the receipt failed");
             }
-            // Visible at once, so that SQS moves it to the DLQ now.
+            if in_dlq {
+                return Outcome::DeadLetter(why);
+            }
+            // Visible at once: SQS's redrive policy moves it on its next receive.
             self.delay(msg, Duration::ZERO).await;
-            return Outcome::DeadLetter(why);
+            return Outcome::Retry(why);
         }
         if let Err(e) = self.repo.release(claim, &reason).await {
             // The lease runs out and the message comes back anyway.
@@ -315,6 +339,57 @@ impl<A: Agent> Worker<A> {
         }
         self.delay(msg, self.settings.backoff(rc)).await;
         Outcome::Retry(reason)
+    }
+
+    /// A dead message: into the DLQ now, or, if the DLQ cannot be reached,
+    /// back to SQS, whose redrive policy moves it after its last receive.
+    async fn refuse(&self, msg: &SqsMessage, reason: String) -> Outcome {
+        if self.to_dlq(msg, &reason).await {
+            Outcome::Refused(reason)
+        } else {
+            self.delay(msg, self.settings.backoff(receive_count(msg)))
+                .await;
+            Outcome::Retry(reason)
+        }
+    }
+
+    /// Puts a copy of the message in the DLQ with why it is there. True when
+    /// SQS accepted it (the original may then be acknowledged).
+    async fn to_dlq(&self, msg: &SqsMessage, reason: &str) -> bool {
+        let attr = |v: &str| {
+            aws_sdk_sqs::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+        };
+        // SQS refuses an empty body; a poison message may have one.
+        let body = msg
+            .body
+            .as_deref()
+            .filter(|b| !b.is_empty())
+            .unwrap_or("(empty)");
+        let mut send = self
+            .sqs
+            .send_message()
+            .queue_url(&self.settings.dlq_url)
+            .message_body(body);
+        // Attribute values are at most 256 KiB together; a reason is short.
+        let reason: String = reason.chars().take(1000).collect();
+        for (name, value) in [
+            ("dead_letter_reason", Some(reason.as_str())),
+            ("source_message_id", msg.message_id.as_deref()),
+        ] {
+            if let Some(Ok(v)) = value.filter(|v| !v.is_empty()).map(attr) {
+                send = send.message_attributes(name, v);
+            }
+        }
+        match send.send().await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %crate::aws::describe_sdk_error(&e), "could not put the message in the DLQ");
+                false
+            }
+        }
     }
 
     /// Sets when the message is seen again.
@@ -344,6 +419,7 @@ mod tests {
     fn settings() -> WorkerSettings {
         WorkerSettings {
             queue_url: String::new(),
+            dlq_url: String::new(),
             max_receive_count: 5,
             lease: Duration::from_secs(360),
             concurrency: 10,
@@ -364,10 +440,11 @@ mod tests {
     }
 
     #[test]
-    fn only_retries_dead_letters_and_poison_are_batch_failures() {
+    fn only_retries_are_batch_failures() {
         assert!(Outcome::Retry(String::new()).is_batch_failure());
-        assert!(Outcome::DeadLetter(String::new()).is_batch_failure());
-        assert!(Outcome::Poison(String::new()).is_batch_failure());
+        // The worker put these in the DLQ itself: acknowledged here.
+        assert!(!Outcome::DeadLetter(String::new()).is_batch_failure());
+        assert!(!Outcome::Refused(String::new()).is_batch_failure());
         assert!(!Outcome::Completed.is_batch_failure());
         assert!(!Outcome::Failed(String::new()).is_batch_failure());
         assert!(!Outcome::Skipped("x").is_batch_failure());

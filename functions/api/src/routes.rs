@@ -273,8 +273,8 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
 
-/// `POST /receipts/ocr/redrive`: moves the OCR DLQ back to the queue and
-/// re-queues those receipts. For operators (`ADMIN_USERS`): the DLQ holds
+/// `POST /receipts/ocr/redrive`: re-queues the dead-lettered receipts, one
+/// fresh message each, and clears their DLQ copies. For operators (`ADMIN_USERS`): the DLQ holds
 /// every user's messages.
 async fn redrive(
     State(state): State<AppState>,
@@ -290,10 +290,11 @@ async fn redrive(
         StatusCode::ACCEPTED,
         Json(json!({
             "status": "started",
-            "task_handle": r.task_handle,
             "dlq_messages": r.dlq_messages,
             "requeued": r.receipt_ids.len(),
             "receipt_ids": r.receipt_ids,
+            "removed_from_dlq": r.removed_from_dlq,
+            "kept_in_dlq": r.kept_in_dlq,
         })),
     ))
 }

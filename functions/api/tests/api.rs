@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::domain::ReceiptId;
 use shared::extraction::Extraction;
 use testkit::{Options, Part, TestApp, png_bytes};
 
@@ -293,14 +292,13 @@ fn extraction() -> Extraction {
 /// Takes a receipt through the worker's transitions to `completed`.
 async fn complete(app: &TestApp, id: i64) {
     let repo = &app.state.service.repo;
-    let rid = ReceiptId::new(id).unwrap();
     sqlx::query("UPDATE receipts SET ocr_status = 'queued' WHERE id = $1")
         .bind(id)
         .execute(&app.pool)
         .await
         .unwrap();
     let shared::repo::ClaimOutcome::Claimed(claim) = repo
-        .claim(rid, std::time::Duration::from_secs(60))
+        .claim(&app.ocr_job(id).await, std::time::Duration::from_secs(60))
         .await
         .unwrap()
     else {

@@ -39,27 +39,121 @@ async fn a_pending_receipt_cannot_be_claimed_and_a_queued_one_only_once() {
     let app = TestApp::spawn().await;
     let repo = &app.state.service.repo;
     let id = app.seed_pending("alice", 1).await[0];
-    let rid = ReceiptId::new(id).unwrap();
+    let gone = shared::message::OcrMessage {
+        receipt_id: ReceiptId::new(999_999).unwrap(),
+        ..app.ocr_job(id).await
+    };
     assert_eq!(
-        repo.claim(rid, Duration::from_secs(60)).await.unwrap(),
+        repo.claim(&app.ocr_job(id).await, Duration::from_secs(60))
+            .await
+            .unwrap(),
         ClaimOutcome::Busy(shared::domain::OcrStatus::Pending)
     );
     app.set_status(id, "queued", None).await;
-    let ClaimOutcome::Claimed(first) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    let ClaimOutcome::Claimed(first) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
     else {
         panic!("first claim must win")
     };
     assert_eq!(first.attempt, 1);
     assert!(matches!(
-        repo.claim(rid, Duration::from_secs(60)).await.unwrap(),
+        repo.claim(&app.ocr_job(id).await, Duration::from_secs(60))
+            .await
+            .unwrap(),
         ClaimOutcome::Busy(_)
     ));
     assert_eq!(
-        repo.claim(ReceiptId::new(999_999).unwrap(), Duration::from_secs(60))
-            .await
-            .unwrap(),
+        repo.claim(&gone, Duration::from_secs(60)).await.unwrap(),
         ClaimOutcome::NotFound
     );
+}
+
+#[tokio::test]
+async fn a_failed_receipt_is_final_until_it_is_queued_again() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let id = app.seed_pending("alice", 1).await[0];
+    let job = app.ocr_job(id).await;
+    app.set_status(id, "queued", None).await;
+    let ClaimOutcome::Claimed(c) = repo.claim(&job, Duration::from_secs(60)).await.unwrap() else {
+        panic!()
+    };
+    assert!(
+        repo.fail(&c, "agent refused (422): not a receipt", false)
+            .await
+            .unwrap()
+    );
+    // A late duplicate, or the reconciler's copy, finds it failed: not claimed.
+    assert_eq!(
+        repo.claim(&job, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::AlreadyFailed
+    );
+    assert_eq!(app.status_of(id).await, "failed");
+    assert_eq!(attempts(&app, id).await, 1);
+    // A retry sets `queued`; then it may be claimed.
+    let alice = shared::domain::UserId::parse("alice").unwrap();
+    repo.requeue(&alice, job.receipt_id, false).await.unwrap();
+    assert!(matches!(
+        repo.claim(&job, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_message_that_disagrees_with_the_row_claims_nothing() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let ids = app.seed_pending("alice", 2).await;
+    app.set_status(ids[0], "queued", None).await;
+    let real = app.ocr_job(ids[0]).await;
+    let other = app.ocr_job(ids[1]).await;
+    let forged_key = shared::message::OcrMessage {
+        key: other.key.clone(),
+        ..real.clone()
+    };
+    let forged_owner = shared::message::OcrMessage {
+        user_id: shared::domain::UserId::parse("mallory").unwrap(),
+        ..real.clone()
+    };
+    let forged_bucket = shared::message::OcrMessage {
+        bucket: "another-bucket".into(),
+        ..real.clone()
+    };
+    let before = app.snapshot().await;
+    assert_eq!(
+        repo.claim(&forged_key, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        ClaimOutcome::Mismatch(vec!["key"])
+    );
+    assert_eq!(
+        repo.claim(&forged_owner, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        ClaimOutcome::Mismatch(vec!["user_id"])
+    );
+    assert_eq!(
+        repo.claim(&forged_bucket, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        ClaimOutcome::Mismatch(vec!["bucket"])
+    );
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    assert_eq!(attempts(&app, ids[0]).await, 0);
+    assert!(matches!(
+        repo.claim(&real, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
+}
+
+async fn attempts(app: &TestApp, id: i64) -> i32 {
+    sqlx::query_scalar("SELECT attempts FROM receipts WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -67,15 +161,20 @@ async fn a_claim_whose_lease_expired_is_fenced_off_by_the_next_one() {
     let app = TestApp::spawn().await;
     let repo = &app.state.service.repo;
     let id = app.seed_pending("alice", 1).await[0];
-    let rid = ReceiptId::new(id).unwrap();
     app.set_status(id, "queued", None).await;
 
-    let ClaimOutcome::Claimed(stale) = repo.claim(rid, Duration::from_millis(1)).await.unwrap()
+    let ClaimOutcome::Claimed(stale) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_millis(1))
+        .await
+        .unwrap()
     else {
         panic!()
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let ClaimOutcome::Claimed(fresh) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    let ClaimOutcome::Claimed(fresh) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
     else {
         panic!("an expired lease may be claimed again")
     };
@@ -95,7 +194,9 @@ async fn a_claim_whose_lease_expired_is_fenced_off_by_the_next_one() {
     assert!(!repo.complete(&fresh, &result("9.00", 2)).await.unwrap());
     assert_eq!(counts(&app, id).await, (1, 2));
     assert_eq!(
-        repo.claim(rid, Duration::from_secs(60)).await.unwrap(),
+        repo.claim(&app.ocr_job(id).await, Duration::from_secs(60))
+            .await
+            .unwrap(),
         ClaimOutcome::AlreadyCompleted
     );
 }
@@ -107,12 +208,20 @@ async fn failure_and_release_keep_the_reason() {
     let id = app.seed_pending("alice", 1).await[0];
     let rid = ReceiptId::new(id).unwrap();
     app.set_status(id, "queued", None).await;
-    let ClaimOutcome::Claimed(c) = repo.claim(rid, Duration::from_secs(60)).await.unwrap() else {
+    let ClaimOutcome::Claimed(c) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
         panic!()
     };
     assert!(repo.release(&c, "agent timed out").await.unwrap());
     assert_eq!(app.status_of(id).await, "queued");
-    let ClaimOutcome::Claimed(c) = repo.claim(rid, Duration::from_secs(60)).await.unwrap() else {
+    let ClaimOutcome::Claimed(c) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
         panic!()
     };
     assert_eq!(c.attempt, 2);
@@ -222,9 +331,11 @@ async fn reading_a_receipt_again_replaces_its_data_and_items() {
     let app = TestApp::spawn().await;
     let repo = &app.state.service.repo;
     let id = app.seed_pending("alice", 1).await[0];
-    let rid = ReceiptId::new(id).unwrap();
     app.set_status(id, "queued", None).await;
-    let ClaimOutcome::Claimed(first) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    let ClaimOutcome::Claimed(first) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
     else {
         panic!()
     };
@@ -233,7 +344,10 @@ async fn reading_a_receipt_again_replaces_its_data_and_items() {
 
     // Re-queued on request (retry with force), read again: fewer items.
     app.set_status(id, "queued", None).await;
-    let ClaimOutcome::Claimed(second) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    let ClaimOutcome::Claimed(second) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
     else {
         panic!()
     };
@@ -253,7 +367,10 @@ async fn reading_a_receipt_again_replaces_its_data_and_items() {
 
     // And more items than before.
     app.set_status(id, "queued", None).await;
-    let ClaimOutcome::Claimed(third) = repo.claim(rid, Duration::from_secs(60)).await.unwrap()
+    let ClaimOutcome::Claimed(third) = repo
+        .claim(&app.ocr_job(id).await, Duration::from_secs(60))
+        .await
+        .unwrap()
     else {
         panic!()
     };

@@ -124,15 +124,8 @@ async fn lasting_failures_end_failed_in_the_dlq_and_come_back_with_a_redrive() {
     );
     assert_eq!(agent.calls(), MAX_RECEIVE_COUNT as usize);
 
-    // SQS moves the message to the DLQ on the receive after the last one.
-    let deadline = std::time::Instant::now() + SOON;
-    while app.depth(&app.ocr_dlq_url).await.0 < 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the message never reached the DLQ"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The worker put it in the DLQ itself, on its last receive.
+    assert_eq!(app.depth(&app.ocr_dlq_url).await.0, 1);
     assert_eq!(app.depth(&app.ocr_queue_url).await, (0, 0));
     app.wait_for_status(id, "failed", SOON).await;
     assert_eq!(
@@ -140,8 +133,11 @@ async fn lasting_failures_end_failed_in_the_dlq_and_come_back_with_a_redrive() {
         MAX_RECEIVE_COUNT as usize,
         "not read again on its way to the DLQ"
     );
+    // Something unreadable is in the DLQ too: a redrive leaves it there.
+    send(&app, &app.ocr_dlq_url, "not an OCR message").await;
 
-    // The agent is fixed; an operator redrives.
+    // The agent is fixed (after one more passing failure); an operator redrives.
+    agent.script([Reply::Status(503)]);
     agent.set_fallback(Reply::Extract(Box::new(sample_extraction())));
     let r = app
         .post("/receipts/ocr/redrive", Some(&app.token("alice")))
@@ -152,10 +148,27 @@ async fn lasting_failures_end_failed_in_the_dlq_and_come_back_with_a_redrive() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
     assert_eq!(r.json["receipt_ids"], json!([id]));
-    assert_eq!(r.json["dlq_messages"], 1);
+    assert_eq!(r.json["dlq_messages"], 2);
+    assert_eq!(r.json["removed_from_dlq"], 1);
+    assert_eq!(r.json["kept_in_dlq"], 1);
+    // A fresh message with a fresh receive count: one failure after the
+    // redrive is retried, not dead-lettered again.
     app.wait_for_status(id, "completed", SOON).await;
     assert_eq!(item_count(&app, id).await, 2);
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_queue_url).await != (0, 0) {
+        assert!(std::time::Instant::now() < deadline, "a message was left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     running.stop().await;
+    assert_eq!(
+        agent.calls(),
+        MAX_RECEIVE_COUNT as usize + 2,
+        "one message per redriven receipt: read twice (a 503, then the answer), never by a second copy"
+    );
+    let dead = app.drain_raw(&app.ocr_dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "not an OCR message");
 }
 
 #[tokio::test]
@@ -180,7 +193,7 @@ async fn a_receipt_the_agent_refuses_fails_at_once_with_the_reason() {
 }
 
 #[tokio::test]
-async fn a_poison_message_fails_alone_and_the_rest_of_its_batch_completes() {
+async fn a_poison_message_goes_to_the_dlq_at_once_and_the_rest_of_its_batch_completes() {
     let app = TestApp::spawn().await;
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     let ids = app.seed_uploaded("alice", 9).await;
@@ -202,17 +215,25 @@ async fn a_poison_message_fails_alone_and_the_rest_of_its_batch_completes() {
     event.records = records;
 
     let resp = pipeline::worker(&app, &agent).handle(event).await;
-    let failed: Vec<&str> = resp
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
-    assert_eq!(failed, vec!["poison"]);
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "the poison message is in the DLQ already: acknowledged, not handed back"
+    );
     for id in &ids {
         assert_eq!(app.status_of(*id).await, "completed");
     }
+    let dead = app.drain_raw(&app.ocr_dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, r#"{"v":1,"receipt_id":"seventeen"}"#);
+    assert_eq!(dead[0].1["source_message_id"], "poison");
+    assert!(
+        dead[0].1["dead_letter_reason"].contains("not a valid OCR message"),
+        "{:?}",
+        dead[0].1
+    );
 
-    // Through the queue, the poison message ends in the DLQ.
+    // Through the queue: in the DLQ after one receive, not after
+    // maxReceiveCount × the visibility timeout.
     send(&app, &app.ocr_queue_url, "not json at all").await;
     let running = pipeline::start(&app, &agent).await;
     let deadline = std::time::Instant::now() + SOON;
@@ -224,6 +245,95 @@ async fn a_poison_message_fails_alone_and_the_rest_of_its_batch_completes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     running.stop().await;
+    assert_eq!(
+        app.depth(&app.ocr_queue_url).await,
+        (0, 0),
+        "gone from the queue"
+    );
+    let dead = app.drain_raw(&app.ocr_dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "not json at all");
+}
+
+#[tokio::test]
+async fn a_forged_message_touches_no_receipt_and_goes_to_the_dlq() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // Alice's receipt failed; Bob's receipt waits.
+    let a = app.seed_pending("alice", 1).await[0];
+    app.set_status(a, "failed", Some("agent refused (422): blurry"))
+        .await;
+    let b = app.seed_pending("bob", 1).await[0];
+    let bob = app.ocr_job(b).await;
+    let before = app.snapshot().await;
+    let running = pipeline::start(&app, &agent).await;
+    let forged = [
+        // A's id, B's object, another owner.
+        json!({"v": 1, "receipt_id": a, "user_id": "mallory", "bucket": bob.bucket, "key": bob.key}),
+        // A's id and owner, B's object.
+        json!({"v": 1, "receipt_id": a, "user_id": "alice", "bucket": bob.bucket, "key": bob.key}),
+        // A's id with B's owner and object (B is pending: not to be read either).
+        json!({"v": 1, "receipt_id": a, "user_id": "bob", "bucket": bob.bucket, "key": bob.key}),
+    ];
+    for body in &forged {
+        send(&app, &app.ocr_queue_url, &body.to_string()).await;
+    }
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_dlq_url).await.0 < forged.len() as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the forged messages never reached the DLQ"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.stop().await;
+    assert_eq!(agent.calls(), 0, "the agent never saw B's image for A");
+    assert_eq!(app.snapshot().await, before, "no receipt changed");
+    assert_eq!(item_count(&app, a).await, 0);
+    assert_eq!(app.depth(&app.ocr_queue_url).await, (0, 0));
+    let dead = app.drain_raw(&app.ocr_dlq_url).await;
+    assert_eq!(dead.len(), forged.len());
+    for (_, attrs) in &dead {
+        assert!(
+            attrs["dead_letter_reason"].contains(&format!("differs from receipt {a}")),
+            "{attrs:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_late_copy_of_a_failed_receipts_message_is_acknowledged_unread() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Status(422)).await;
+    let running = pipeline::start(&app, &agent).await;
+    let refused = app.upload_png("alice").await;
+    app.wait_for_status(refused, "failed", SOON).await;
+    // A dead-lettered one, too.
+    let dead = app.seed_uploaded("alice", 1).await[0];
+    sqlx::query("UPDATE receipts SET ocr_status = 'failed', last_error = 'gave up', dead_lettered_at = now() WHERE id = $1")
+        .bind(dead)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let calls = agent.calls();
+    let before = app.snapshot().await;
+    // Late duplicates (SQS at-least-once, or a reconciler's copy).
+    for id in [refused, dead] {
+        send(&app, &app.ocr_queue_url, &ocr_message(&app, id).await).await;
+    }
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_queue_url).await != (0, 0) {
+        assert!(std::time::Instant::now() < deadline, "never acknowledged");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running.stop().await;
+    assert_eq!(agent.calls(), calls, "a failed receipt is not read again");
+    assert_eq!(app.snapshot().await, before, "failed is final");
+    assert_eq!(
+        app.depth(&app.ocr_dlq_url).await.0,
+        0,
+        "a copy is acknowledged, not dead-lettered again"
+    );
 }
 
 #[tokio::test]
@@ -276,7 +386,7 @@ async fn a_worker_that_dies_after_its_claim_does_not_lose_the_receipt() {
     assert_eq!(got.messages().len(), 1);
     let repo = &app.state.service.repo;
     let claim = repo
-        .claim(shared::domain::ReceiptId::new(id).unwrap(), pipeline::LEASE)
+        .claim(&app.ocr_job(id).await, pipeline::LEASE)
         .await
         .unwrap();
     assert!(matches!(claim, shared::repo::ClaimOutcome::Claimed(_)));
@@ -486,20 +596,22 @@ async fn the_sqs_event_fixture_of_aws_lambda_events_runs_through_the_handler() {
     let app = TestApp::spawn().await;
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     let resp = pipeline::worker(&app, &agent).handle(event.clone()).await;
-    // Its bodies are not OCR messages: each fails alone, by its id.
-    let mut failed: Vec<String> = resp
-        .batch_item_failures
+    // Its bodies are not OCR messages: each goes to the DLQ, by its id.
+    assert!(resp.batch_item_failures.is_empty());
+    let mut dead: Vec<String> = app
+        .drain_raw(&app.ocr_dlq_url)
+        .await
         .into_iter()
-        .map(|f| f.item_identifier)
+        .map(|(_, attrs)| attrs["source_message_id"].clone())
         .collect();
-    failed.sort();
+    dead.sort();
     let mut expected: Vec<String> = event
         .records
         .iter()
         .map(|r| r.message_id.clone().unwrap())
         .collect();
     expected.sort();
-    assert_eq!(failed, expected);
+    assert_eq!(dead, expected);
     assert_eq!(agent.calls(), 0);
 }
 

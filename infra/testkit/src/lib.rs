@@ -3,7 +3,7 @@
 //! Nothing is mocked: the settings come from `.local/env` (written by
 //! `infra/up.sh`, which `infra/test.sh` runs first).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -492,6 +492,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The OCR message the system sends for a receipt (from its row).
+    pub async fn ocr_job(&self, id: i64) -> shared::message::OcrMessage {
+        let (user, bucket, key): (String, String, String) =
+            sqlx::query_as("SELECT user_id, bucket, object_key FROM receipts WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+        shared::message::OcrMessage::new(
+            shared::domain::ReceiptId::new(id).unwrap(),
+            shared::domain::UserId::parse(&user).unwrap(),
+            bucket,
+            key,
+        )
+    }
+
     /// Every (id, status, updated_at) row: to check that nothing changed.
     pub async fn snapshot(&self) -> Vec<(i64, String, chrono::DateTime<chrono::Utc>)> {
         sqlx::query_as("SELECT id, ocr_status, updated_at FROM receipts ORDER BY id")
@@ -512,7 +528,17 @@ impl TestApp {
 
     /// Receives every message on `queue_url` (and deletes it); returns bodies.
     pub async fn drain(&self, queue_url: &str) -> Vec<Value> {
-        let mut bodies = Vec::new();
+        self.drain_raw(queue_url)
+            .await
+            .into_iter()
+            .map(|(body, _)| serde_json::from_str(&body).unwrap())
+            .collect()
+    }
+
+    /// Receives every message on `queue_url` (and deletes it); returns each
+    /// body with its string message attributes.
+    pub async fn drain_raw(&self, queue_url: &str) -> Vec<(String, BTreeMap<String, String>)> {
+        let mut out = Vec::new();
         let mut empty_polls = 0;
         while empty_polls < 2 {
             let resp = self
@@ -521,6 +547,7 @@ impl TestApp {
                 .queue_url(queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
+                .message_attribute_names("All")
                 .send()
                 .await
                 .unwrap();
@@ -530,7 +557,15 @@ impl TestApp {
                 continue;
             }
             for m in msgs {
-                bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                let attrs = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((m.body().unwrap_or_default().to_owned(), attrs));
                 self.sqs
                     .delete_message()
                     .queue_url(queue_url)
@@ -540,7 +575,7 @@ impl TestApp {
                     .unwrap();
             }
         }
-        bodies
+        out
     }
 
     pub async fn object_keys(&self) -> Vec<String> {

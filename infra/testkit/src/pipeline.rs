@@ -27,6 +27,7 @@ pub const LEASE: Duration = Duration::from_secs(3);
 pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     WorkerSettings {
         queue_url: app.ocr_queue_url.clone(),
+        dlq_url: app.ocr_dlq_url.clone(),
         max_receive_count: app.config.max_receive_count,
         lease: LEASE,
         concurrency: 10,
