@@ -1,8 +1,15 @@
 //! The reconciler: nothing may stay `queued` or `processing` forever. It
-//! finds receipts whose claim's lease has run out (the worker died) or that
-//! have been `queued` too long (the message was lost), and sends their OCR
-//! message again. A duplicate message is harmless: the claim lets one
-//! worker through and the others see `completed`.
+//! re-sends the OCR message of receipts whose message was lost, and only
+//! those: a receipt `queued` for long may just be waiting behind a backlog.
+//!
+//! Every `queued` or `processing` receipt has a message in the OCR queue
+//! (waiting, in flight or delayed) unless it was lost, so at most
+//! (receipts in flight − messages in the queue) messages are lost. The
+//! reconciler re-sends that many, taken from the receipts `queued` longer
+//! than the threshold or `processing` past their lease, oldest first. With
+//! a backlog and nothing lost, the queue holds as many messages as there
+//! are receipts in flight, and nothing is re-sent. A duplicate is harmless
+//! anyway: the claim lets one worker through and the others see it done.
 
 use std::time::Duration;
 
@@ -15,6 +22,16 @@ use crate::repo::{ReceiptRepository, RepoError};
 pub struct ReconcileReport {
     pub requeued: Vec<i64>,
     pub not_sent: usize,
+    /// Receipts `queued` or `processing`, and messages in the OCR queue,
+    /// when the pass began; the difference bounds the lost messages.
+    pub in_flight: i64,
+    pub in_queue: i64,
+}
+
+/// At most how many messages can be lost: receipts in flight that the
+/// queue does not hold a message for.
+pub fn lost_at_most(receipts_in_flight: i64, messages_in_queue: i64) -> i64 {
+    (receipts_in_flight - messages_in_queue).max(0)
 }
 
 pub struct Reconciler {
@@ -29,12 +46,27 @@ impl Reconciler {
     /// be sent stay `queued` and are found again by a later pass.
     pub async fn run_once(&self) -> Result<ReconcileReport, RepoError> {
         let mut report = ReconcileReport::default();
-        loop {
-            let stuck = self.repo.take_stuck(self.queued_after, self.batch).await?;
+        // Messages first, then receipts: a receipt queued in between counts
+        // as possibly lost, never the other way round (it is not stale yet).
+        let depth = match self.ocr_queue.depth().await {
+            Ok(d) => d,
+            Err(e) => {
+                // Nothing could be sent anyway.
+                tracing::warn!(error = %e, "reconciler: OCR queue unavailable; nothing re-sent");
+                return Ok(report);
+            }
+        };
+        report.in_queue = depth.visible + depth.in_flight + depth.delayed;
+        report.in_flight = self.repo.count_in_flight().await?;
+        let mut budget = lost_at_most(report.in_flight, report.in_queue);
+        while budget > 0 {
+            let take = u32::try_from(budget).unwrap_or(u32::MAX).min(self.batch);
+            let stuck = self.repo.take_stuck(self.queued_after, take).await?;
             if stuck.is_empty() {
                 break;
             }
             let n = stuck.len();
+            budget -= n as i64;
             let messages: Vec<OcrMessage> = stuck
                 .iter()
                 .filter_map(|r| {
@@ -49,7 +81,7 @@ impl Reconciler {
             let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
             report.not_sent += sent.failed.len();
             report.requeued.extend(sent.sent);
-            if n < self.batch as usize || !report.requeued.is_empty() && report.not_sent > 0 {
+            if n < take as usize || report.not_sent > 0 {
                 break;
             }
         }
@@ -57,10 +89,26 @@ impl Reconciler {
             tracing::warn!(
                 requeued = report.requeued.len(),
                 not_sent = report.not_sent,
+                in_flight = report.in_flight,
+                in_queue = report.in_queue,
                 "reconciler re-sent {} stuck receipts",
                 report.requeued.len()
             );
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backlog_holding_every_message_has_nothing_lost() {
+        assert_eq!(lost_at_most(2000, 2000), 0);
+        // Duplicates and poison in the queue make it hold more.
+        assert_eq!(lost_at_most(2000, 2010), 0);
+        assert_eq!(lost_at_most(2000, 1998), 2);
+        assert_eq!(lost_at_most(3, 0), 3);
     }
 }

@@ -761,10 +761,20 @@ impl ReceiptRepository {
         Ok(rows)
     }
 
-    /// Receipts stuck in flight: `processing` past their lease (the worker
-    /// died), or `queued` for longer than `queued_for` (the message was
-    /// lost). Moves up to `limit` of them to a fresh `queued` and returns
-    /// them, to be sent again.
+    /// Receipts `queued` or `processing`: each has a message in the OCR
+    /// queue unless it was lost.
+    pub async fn count_in_flight(&self) -> Result<i64, RepoError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM receipts WHERE ocr_status IN ('queued', 'processing')",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Receipts that may have lost their message: `processing` past their
+    /// lease (the worker died), or `queued` for longer than `queued_for`.
+    /// Moves up to `limit` of them, oldest first, to a fresh `queued` and
+    /// returns them, to be sent again.
     pub async fn take_stuck(
         &self,
         queued_for: Duration,
@@ -775,7 +785,7 @@ impl ReceiptRepository {
                  SELECT id FROM receipts \
                  WHERE (ocr_status = 'processing' AND lease_expires_at < now()) \
                     OR (ocr_status = 'queued' AND queued_at < now() - make_interval(secs => $1)) \
-                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 ORDER BY coalesce(lease_expires_at, queued_at), id LIMIT $2 FOR UPDATE SKIP LOCKED) \
              UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), lease_expires_at = NULL \
              FROM stuck WHERE r.id = stuck.id \
              RETURNING r.id, r.user_id, r.bucket, r.object_key",

@@ -450,6 +450,110 @@ async fn the_reconciler_resends_receipts_whose_message_was_lost() {
 }
 
 #[tokio::test]
+async fn the_reconciler_does_not_resend_receipts_waiting_behind_a_backlog() {
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // A backlog: 30 receipts queued an hour ago, each with its message
+    // still waiting in the queue (no worker is running).
+    let ids = app.seed_uploaded("alice", 30).await;
+    for id in &ids {
+        sqlx::query("UPDATE receipts SET ocr_status = 'queued', queued_at = now() - interval '1 hour' WHERE id = $1")
+            .bind(id)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        send(&app, &app.ocr_queue_url, &ocr_message(&app, *id).await).await;
+    }
+    let report = pipeline::reconciler(&app, Duration::from_secs(600))
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.requeued, Vec::<i64>::new(), "{report:?}");
+    assert_eq!((report.in_flight, report.in_queue), (30, 30));
+    assert_eq!(
+        app.depth(&app.ocr_queue_url).await,
+        (30, 0),
+        "no duplicates"
+    );
+
+    // The two newest receipts' messages are lost. Two receipts are re-sent,
+    // no more: the two oldest, which were only waiting (duplicates).
+    let lost = [ids[28], ids[29]];
+    let mut held = Vec::new();
+    while held.len() < 30 {
+        let got = app
+            .sqs
+            .receive_message()
+            .queue_url(&app.ocr_queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            held.push((
+                body["receipt_id"].as_i64().unwrap(),
+                m.receipt_handle().unwrap().to_owned(),
+            ));
+        }
+    }
+    for (id, handle) in held {
+        if lost.contains(&id) {
+            app.sqs
+                .delete_message()
+                .queue_url(&app.ocr_queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
+        } else {
+            app.sqs
+                .change_message_visibility()
+                .queue_url(&app.ocr_queue_url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(app.depth(&app.ocr_queue_url).await, (28, 0));
+    let report = pipeline::reconciler(&app, Duration::from_secs(600))
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.requeued, vec![ids[0], ids[1]], "{report:?}");
+    assert_eq!(app.depth(&app.ocr_queue_url).await, (30, 0));
+
+    // The backlog drains; the two duplicates are acknowledged unread.
+    let running = pipeline::start(&app, &agent).await;
+    for id in &ids[..28] {
+        app.wait_for_status(*id, "completed", SOON).await;
+    }
+    let deadline = std::time::Instant::now() + SOON;
+    while app.depth(&app.ocr_queue_url).await != (0, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backlog never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.status_of(lost[0]).await, "queued");
+    // With the queue empty, the lost ones can only be lost: re-sent.
+    let report = pipeline::reconciler(&app, Duration::from_secs(600))
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(report.requeued, lost.to_vec(), "{report:?}");
+    for id in lost {
+        app.wait_for_status(id, "completed", SOON).await;
+    }
+    running.stop().await;
+    assert_eq!(agent.calls(), 30, "each receipt read once");
+}
+
+#[tokio::test]
 async fn a_direct_presigned_upload_is_registered_and_processed() {
     let app = TestApp::spawn().await;
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
