@@ -20,14 +20,20 @@ pub enum AuthError {
 struct Claims {
     sub: String,
     exp: u64,
+    #[serde(default)]
     iat: u64,
+    /// Not valid before (seconds since the epoch), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<String>,
 }
 
-/// Verifies an HS256 token and returns its subject.
+/// Verifies an HS256 token and returns its subject: the signature, `exp`
+/// (required, in the future), `nbf` (if given, in the past), `sub`, and the
+/// issuer and audience when configured; 30 s of leeway for clocks.
 pub fn verify_hs256(
     token: &str,
     secret: &Secret,
@@ -37,6 +43,8 @@ pub fn verify_hs256(
     let mut v = Validation::new(Algorithm::HS256);
     v.leeway = 30;
     v.set_required_spec_claims(&["exp", "sub"]);
+    v.validate_exp = true;
+    v.validate_nbf = true;
     if let Some(iss) = issuer {
         v.set_issuer(&[iss]);
     }
@@ -76,6 +84,7 @@ pub fn mint_hs256(
         sub: sub.as_str().to_owned(),
         iat: now,
         exp: now + ttl.as_secs(),
+        nbf: None,
         iss: issuer.map(str::to_owned),
         aud: audience.map(str::to_owned),
     };
@@ -119,6 +128,7 @@ mod tests {
                 sub: "alice".into(),
                 iat: 1,
                 exp: 2,
+                nbf: None,
                 iss: None,
                 aud: None,
             },
@@ -127,6 +137,42 @@ mod tests {
         .unwrap();
         assert_eq!(
             verify_hs256(&expired, &secret(), None, None),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    fn signed(claims: &serde_json::Value) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret().expose().as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf_and_without_an_exp() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let later =
+            signed(&serde_json::json!({"sub": "alice", "exp": now + 7200, "nbf": now + 3600}));
+        assert_eq!(
+            verify_hs256(&later, &secret(), None, None),
+            Err(AuthError::Invalid)
+        );
+        let begun =
+            signed(&serde_json::json!({"sub": "alice", "exp": now + 7200, "nbf": now - 10}));
+        assert!(verify_hs256(&begun, &secret(), None, None).is_ok());
+        let forever = signed(&serde_json::json!({"sub": "alice", "iat": now}));
+        assert_eq!(
+            verify_hs256(&forever, &secret(), None, None),
+            Err(AuthError::Invalid)
+        );
+        let no_subject = signed(&serde_json::json!({"exp": now + 60}));
+        assert_eq!(
+            verify_hs256(&no_subject, &secret(), None, None),
             Err(AuthError::Invalid)
         );
     }
@@ -154,6 +200,7 @@ mod tests {
                 sub: "../bob".into(),
                 iat: 1,
                 exp: u64::MAX / 2,
+                nbf: None,
                 iss: None,
                 aud: None,
             },

@@ -270,6 +270,15 @@ pub fn owner_of_key(prefix: &str, key: &str) -> Option<UserId> {
 }
 
 /// A file name as the user gave it, made safe to store and show.
+/// Characters that change how a name is shown without being seen:
+/// bidirectional controls (U+202E makes `gpj.exe` read `exe.jpg`),
+/// zero-width characters and the byte order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 pub fn clean_file_name(raw: Option<&str>, kind: ImageKind) -> String {
     let base = raw
         .unwrap_or("")
@@ -277,11 +286,11 @@ pub fn clean_file_name(raw: Option<&str>, kind: ImageKind) -> String {
         .next()
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_invisible_format(*c))
         .take(255)
         .collect::<String>();
     let base = base.trim();
-    if base.is_empty() {
+    if base.chars().all(|c| c == '.' || c.is_whitespace()) {
         format!("receipt.{}", kind.extension())
     } else {
         base.to_owned()
@@ -357,8 +366,14 @@ impl Page {
 
 /// A purchase date given by the user, `YYYY-MM-DD`.
 pub fn parse_purchase_date(raw: &str) -> Result<chrono::NaiveDate, InvalidInput> {
-    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| InvalidInput::new("purchase_date", "must be a date as YYYY-MM-DD"))
+    let raw = raw.trim();
+    // Four digits of year, as the format says: chrono alone would take a
+    // sign and more digits (`-5000-01-01`), which Postgres cannot store.
+    let four_digit_year = raw.len() == 10 && raw.as_bytes()[..4].iter().all(u8::is_ascii_digit);
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|_| four_digit_year)
+        .ok_or_else(|| InvalidInput::new("purchase_date", "must be a date as YYYY-MM-DD"))
 }
 
 #[cfg(test)]
@@ -372,6 +387,25 @@ mod tests {
         assert!(UserId::parse("bob@example.com").is_ok());
         for bad in ["", "a/b", "..", ".hidden", "a b", "é", &"x".repeat(129)] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn purchase_dates_are_four_digit_years_that_postgres_stores() {
+        assert_eq!(
+            parse_purchase_date(" 2026-11-29 ").unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+        );
+        for bad in [
+            "-5000-01-01",
+            "+12345-01-01",
+            "262143-01-01",
+            "2026-02-30",
+            "2026-1-5",
+            "29/11/2026",
+            "",
+        ] {
+            assert!(parse_purchase_date(bad).is_err(), "{bad:?}");
         }
     }
 
@@ -470,6 +504,28 @@ mod tests {
         assert_eq!(
             clean_file_name(Some("a\u{0}b.jpg"), ImageKind::Jpeg),
             "ab.jpg"
+        );
+        assert_eq!(
+            clean_file_name(Some("invoice\u{202E}gpj.exe"), ImageKind::Jpeg),
+            "invoicegpj.exe"
+        );
+        assert_eq!(
+            clean_file_name(
+                Some("\u{2067}r\u{200B}e\u{FEFF}.png\u{2069}"),
+                ImageKind::Png
+            ),
+            "re.png"
+        );
+        for dots in ["..", ".", "...", " . . ", "uploads/..", "\u{202E}.."] {
+            assert_eq!(
+                clean_file_name(Some(dots), ImageKind::Png),
+                "receipt.png",
+                "{dots:?}"
+            );
+        }
+        assert_eq!(
+            clean_file_name(Some(".hidden.png"), ImageKind::Png),
+            ".hidden.png"
         );
     }
 

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::domain::{ImageKind, OcrStatus, ReceiptId, UserId, owner_of_key};
+use crate::domain::{ImageKind, OcrStatus, ReceiptId, UserId, clean_file_name, owner_of_key};
 use crate::message::OcrMessage;
 use crate::metrics::{Metrics, Unit};
 use crate::queue::SqsQueue;
@@ -187,7 +187,7 @@ impl Ingest {
             tracing::info!(key = upload.key, "skipping a file of an unsupported type");
             return Ok(None);
         };
-        let file_name = upload.key.rsplit('/').next().unwrap_or("receipt");
+        let file_name = clean_file_name(Some(&upload.key), kind);
         let registered = self
             .repo
             .register_upload(
@@ -195,7 +195,7 @@ impl Ingest {
                     user_id: &owner,
                     bucket: &upload.bucket,
                     object_key: &upload.key,
-                    file_name,
+                    file_name: &file_name,
                     content_type: kind.mime(),
                     size_bytes: upload.size,
                     purchase_date: None,

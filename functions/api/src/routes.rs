@@ -2,7 +2,8 @@ use std::collections::HashMap;
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -47,6 +48,21 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// The receipt id of the path. Every rejection, a segment that is not
+/// UTF-8 once decoded (`%FF`) included, is the JSON error naming `id`.
+struct IdPath(ReceiptId);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| InvalidInput::new("id", "must be a positive integer"))?;
+        Ok(IdPath(ReceiptId::parse(&raw, "id")?))
+    }
 }
 
 /// Query parameters, decoded; the last of a repeated name wins.
@@ -198,9 +214,8 @@ async fn list(
 async fn get_receipt(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = ReceiptId::parse(&id, "id")?;
     let detail = state
         .service
         .repo
@@ -263,10 +278,9 @@ async fn queue_status(
 async fn retry(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = ReceiptId::parse(&id, "id")?;
     let q = query_params(raw);
     let force = parse_bool("force", q.get("force"))?;
     let st = state.service.retry(&user, id, force).await?;

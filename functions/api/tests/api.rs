@@ -28,6 +28,77 @@ async fn unknown_routes_and_methods_get_the_json_error() {
 }
 
 #[tokio::test]
+async fn every_rejection_is_the_json_error_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let token = app.token("alice");
+    let id = app.seed_pending("alice", 1).await[0];
+    let before = app.snapshot().await;
+    for (method, path, field) in [
+        ("GET", "/receipts/%FF", "id"),
+        ("GET", "/receipts/%C0%AF", "id"),
+        ("GET", "/receipts/0", "id"),
+        ("POST", "/receipts/%FF/ocr/retry", "id"),
+        ("POST", "/receipts/%C0%AF/ocr/retry?force=true", "id"),
+        (
+            "POST",
+            &format!("/receipts/{id}/ocr/retry?force=maybe"),
+            "force",
+        ),
+        ("GET", "/receipts?page=%FF", "page"),
+        ("GET", "/receipts?status=%C0%AF", "status"),
+        (
+            "GET",
+            "/receipts/ocr/queue-status?receipt_id=%FF",
+            "receipt_id",
+        ),
+        ("POST", "/receipts/ocr/process-all?limit=%FF", "limit"),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {}",
+            r.json
+        );
+        assert_eq!(r.error_code(), "invalid_input", "{method} {path}");
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{method} {path}: {message}");
+    }
+    // JSON bodies: not JSON, the wrong shape, a missing field.
+    for body in ["{", "[]", "{}"] {
+        let req = http::Request::post("/receipts/upload-url")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.json);
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("content_type")
+        );
+    }
+    // A multipart body whose boundary is broken.
+    let req = http::Request::post("/receipts")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "multipart/form-data; boundary=xyz")
+        .body(axum::body::Body::from("--abc\r\nnot a part"))
+        .unwrap();
+    let r = app.send(req).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    r.error_code();
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+}
+
+#[tokio::test]
 async fn every_protected_endpoint_needs_a_valid_token() {
     let app = TestApp::spawn().await;
     let id = app.seed_pending("alice", 1).await[0];
@@ -211,6 +282,22 @@ async fn bad_uploads_get_a_clear_4xx_and_leave_nothing_behind() {
                 Part::Text {
                     name: "purchase_date",
                     value: "19/01/2026",
+                },
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "purchase date Postgres cannot store",
+            vec![
+                Part::File {
+                    name: "file",
+                    file_name: "r.png",
+                    content_type: "image/png",
+                    bytes: &png,
+                },
+                Part::Text {
+                    name: "purchase_date",
+                    value: "-5000-01-01",
                 },
             ],
             StatusCode::BAD_REQUEST,
