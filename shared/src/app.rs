@@ -21,6 +21,8 @@ pub struct Clients {
     pub pool: PgPool,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The SDK's credentials (presigned POSTs are signed with them).
+    pub credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
 }
 
 impl Clients {
@@ -32,6 +34,7 @@ impl Clients {
             pool,
             s3: crate::aws::s3_client(&sdk, cfg.aws_endpoint_url.is_some()),
             sqs: crate::aws::sqs_client(&sdk),
+            credentials: sdk.credentials_provider(),
         })
     }
 }
@@ -60,6 +63,7 @@ pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
         ocr_queue: SqsQueue::new(c.sqs.clone(), cfg.ocr_queue_url.clone()),
         bucket: cfg.receipts_bucket.clone(),
         upload_prefix: cfg.upload_prefix.clone(),
+        max_bytes: cfg.max_direct_upload_bytes.max(cfg.max_upload_bytes),
         auto_ocr: cfg.auto_ocr,
         metrics: Metrics::new("ingest"),
     }

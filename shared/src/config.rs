@@ -84,6 +84,10 @@ pub struct Config {
     pub process_all_max: u32,
     pub auto_ocr: bool,
     pub max_upload_bytes: u64,
+    /// Cap of a direct (presigned POST) upload, enforced by S3 through the
+    /// policy and again by ingest (`MAX_DIRECT_UPLOAD_BYTES`, default
+    /// `MAX_UPLOAD_BYTES`).
+    pub max_direct_upload_bytes: u64,
     pub presign_ttl: Duration,
     pub auth: AuthConfig,
     pub aws_endpoint_url: Option<Url>,
@@ -260,6 +264,11 @@ impl Config {
             DEFAULT_MAX_UPLOAD_BYTES,
             positive_int(1, 5 * 1024 * 1024 * 1024),
         );
+        let max_direct_upload_bytes = r.parsed(
+            "MAX_DIRECT_UPLOAD_BYTES",
+            max_upload_bytes,
+            positive_int(1, 5 * 1024 * 1024 * 1024),
+        );
         let presign_ttl = Duration::from_secs(r.parsed(
             "PRESIGN_TTL_SECS",
             DEFAULT_PRESIGN_TTL_SECS,
@@ -354,6 +363,7 @@ impl Config {
             process_all_max,
             auto_ocr,
             max_upload_bytes,
+            max_direct_upload_bytes,
             presign_ttl,
             auth,
             aws_endpoint_url,

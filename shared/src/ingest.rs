@@ -79,6 +79,10 @@ pub struct Ingest {
     pub ocr_queue: SqsQueue,
     pub bucket: String,
     pub upload_prefix: String,
+    /// Objects larger than this are refused: no receipt, an error log line
+    /// and an `IngestRefused` metric (the presigned POST's policy already
+    /// keeps them out; this catches any other way in).
+    pub max_bytes: u64,
     pub auto_ocr: bool,
     pub metrics: Metrics,
 }
@@ -187,6 +191,17 @@ impl Ingest {
             tracing::info!(key = upload.key, "skipping a file of an unsupported type");
             return Ok(None);
         };
+        if u64::try_from(upload.size).map_or(true, |size| size > self.max_bytes) {
+            tracing::error!(
+                key = upload.key,
+                size = upload.size,
+                max_bytes = self.max_bytes,
+                "refusing an upload over the size cap: no receipt is registered"
+            );
+            self.metrics
+                .emit(&[("IngestRefused", 1.0, Unit::Count)], &[]);
+            return Ok(None);
+        }
         let file_name = clean_file_name(Some(&upload.key), kind);
         let registered = self
             .repo

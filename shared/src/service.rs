@@ -83,14 +83,17 @@ pub struct Redrive {
     pub kept_in_dlq: usize,
 }
 
-/// An upload the client performs itself.
+/// An upload the client performs itself: a `multipart/form-data` POST to
+/// `upload_url` with every one of `fields`, then the file as `file`. S3
+/// refuses a file over `max_bytes`, or of another content type.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadUrl {
     pub upload_url: String,
     pub method: String,
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub fields: std::collections::BTreeMap<String, String>,
     pub bucket: String,
     pub key: String,
+    pub max_bytes: u64,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -108,6 +111,7 @@ pub struct ReceiptService {
     pub ocr_dlq: SqsQueue,
     pub upload_prefix: String,
     pub max_upload_bytes: u64,
+    pub max_direct_upload_bytes: u64,
     pub presign_ttl: Duration,
 }
 
@@ -132,7 +136,7 @@ impl ReceiptService {
         let size = upload.bytes.len() as u64;
         if size > self.max_upload_bytes {
             return Err(ServiceError::TooLarge {
-                max_bytes: self.max_upload_bytes,
+                max_bytes: self.max_direct_upload_bytes,
             });
         }
         if size == 0 {
@@ -164,7 +168,9 @@ impl ReceiptService {
         Ok(receipt)
     }
 
-    /// A presigned PUT for a direct upload; the S3 event registers it.
+    /// A presigned POST for a direct upload of at most
+    /// `max_direct_upload_bytes`;
+    /// the S3 event registers it.
     pub async fn upload_url(
         &self,
         user: &UserId,
@@ -177,21 +183,22 @@ impl ReceiptService {
             )
         })?;
         let key = upload_key(&self.upload_prefix, user, kind);
-        let req = self
+        let post = self
             .storage
-            .presign_put(&key, kind.mime(), self.presign_ttl)
+            .presign_post(
+                &key,
+                kind.mime(),
+                self.max_direct_upload_bytes,
+                self.presign_ttl,
+            )
             .await?;
-        let mut headers: std::collections::BTreeMap<String, String> =
-            req.headers.into_iter().collect();
-        headers
-            .entry("content-type".to_owned())
-            .or_insert_with(|| kind.mime().to_owned());
         Ok(UploadUrl {
-            upload_url: req.url,
-            method: req.method,
-            headers,
+            upload_url: post.url,
+            method: "POST".to_owned(),
+            fields: post.fields,
             bucket: self.storage.bucket().to_owned(),
             key,
+            max_bytes: self.max_upload_bytes,
             expires_at: Utc::now()
                 + chrono::Duration::from_std(self.presign_ttl)
                     .unwrap_or(chrono::Duration::minutes(15)),

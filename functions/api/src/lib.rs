@@ -9,12 +9,12 @@ mod routes;
 use std::sync::Arc;
 
 use axum::Router;
+use shared::app::Clients;
 use shared::config::Config;
 use shared::queue::SqsQueue;
 use shared::repo::ReceiptRepository;
 use shared::service::ReceiptService;
 use shared::storage::S3Storage;
-use sqlx::PgPool;
 
 pub use routes::router;
 
@@ -25,20 +25,23 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires the service from a pool and SDK clients built once in `main`.
-    pub fn new(
-        config: Config,
-        pool: PgPool,
-        s3: aws_sdk_s3::Client,
-        sqs: aws_sdk_sqs::Client,
-    ) -> Self {
+    /// Wires the service from the pool and SDK clients built once in `main`.
+    pub fn new(config: Config, clients: Clients) -> Self {
+        let Clients {
+            pool,
+            s3,
+            sqs,
+            credentials,
+        } = clients;
         let service = ReceiptService {
             repo: ReceiptRepository::new(pool),
-            storage: S3Storage::new(s3, config.receipts_bucket.clone()),
+            storage: S3Storage::new(s3, config.receipts_bucket.clone())
+                .with_credentials(credentials),
             ocr_queue: SqsQueue::new(sqs.clone(), config.ocr_queue_url.clone()),
             ocr_dlq: SqsQueue::new(sqs, config.ocr_dlq_url.clone()),
             upload_prefix: config.upload_prefix.clone(),
             max_upload_bytes: config.max_upload_bytes,
+            max_direct_upload_bytes: config.max_direct_upload_bytes,
             presign_ttl: config.presign_ttl,
         };
         Self {
@@ -49,15 +52,8 @@ impl AppState {
 
     /// Connects to Postgres and builds the AWS clients from the config.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let pool = shared::repo::connect(
-            config.database_url.expose(),
-            config.database_max_connections,
-        )
-        .await?;
-        let sdk = shared::aws::sdk_config(&config).await;
-        let s3 = shared::aws::s3_client(&sdk, config.aws_endpoint_url.is_some());
-        let sqs = shared::aws::sqs_client(&sdk);
-        Ok(Self::new(config, pool, s3, sqs))
+        let clients = Clients::connect(&config).await?;
+        Ok(Self::new(config, clients))
     }
 
     pub fn router(self) -> Router {

@@ -336,27 +336,55 @@ async fn bad_uploads_get_a_clear_4xx_and_leave_nothing_behind() {
 }
 
 #[tokio::test]
-async fn upload_url_gives_a_working_presigned_put_under_the_owners_prefix() {
-    let app = TestApp::spawn().await;
+async fn upload_url_gives_a_presigned_post_bounded_in_size_key_and_type() {
+    let app = TestApp::spawn_with(Options {
+        max_upload_bytes: 4096,
+        ..Options::default()
+    })
+    .await;
     let token = app.token("alice");
-    let r = app
-        .post_json(
-            "/receipts/upload-url",
-            Some(&token),
-            &json!({"content_type": "image/png"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-    let key = r.json["key"].as_str().unwrap().to_owned();
+    let ask = || async {
+        let r = app
+            .post_json(
+                "/receipts/upload-url",
+                Some(&token),
+                &json!({"content_type": "image/png"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        r.json
+    };
+    let upload = ask().await;
+    let key = upload["key"].as_str().unwrap().to_owned();
     assert!(
         key.starts_with("uploads/alice/") && key.ends_with(".png"),
         "{key}"
     );
-    assert_eq!(r.json["method"], "PUT");
-    assert_eq!(r.json["bucket"], app.bucket);
+    assert_eq!(upload["method"], "POST");
+    assert_eq!(upload["bucket"], app.bucket);
+    assert_eq!(upload["max_bytes"], 4096);
+    assert!(
+        !upload["upload_url"].as_str().unwrap().contains("Signature"),
+        "the signature travels in the form, not the URL"
+    );
 
-    let status = testkit::put_presigned(&r.json, png_bytes()).await;
-    assert!(status.is_success(), "presigned PUT: {status}");
+    // One byte over the cap: S3 refuses it, nothing is stored.
+    let mut big = png_bytes();
+    big.resize(4097, 0);
+    let status = testkit::post_presigned(&upload, big).await;
+    assert!(status.is_client_error(), "over the cap: {status}");
+    assert!(app.object_keys().await.is_empty());
+    // Another key, or another content type, than the policy's: refused.
+    for (field, value) in [("key", "uploads/bob/x.png"), ("Content-Type", "text/html")] {
+        let mut tampered = ask().await;
+        tampered["fields"][field] = json!(value);
+        let status = testkit::post_presigned(&tampered, png_bytes()).await;
+        assert!(status.is_client_error(), "{field} changed: {status}");
+    }
+    assert!(app.object_keys().await.is_empty());
+
+    let status = testkit::post_presigned(&upload, png_bytes()).await;
+    assert!(status.is_success(), "presigned POST: {status}");
     assert_eq!(app.object_keys().await, vec![key]);
 
     for bad in [json!({"content_type": "text/plain"}), json!({}), json!("x")] {

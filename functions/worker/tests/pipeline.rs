@@ -617,6 +617,45 @@ async fn the_same_s3_event_twice_gives_one_receipt_and_one_ocr_run() {
 }
 
 #[tokio::test]
+async fn an_object_over_the_direct_upload_cap_registers_no_receipt() {
+    let app = TestApp::spawn_with(Options {
+        max_upload_bytes: 4096,
+        ..Options::default()
+    })
+    .await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    // Stored some other way than the presigned POST (which S3 would refuse).
+    let mut big = png_bytes();
+    big.resize(4097, 0);
+    let running = pipeline::start(&app, &agent).await;
+    app.s3
+        .put_object()
+        .bucket(&app.bucket)
+        .key("uploads/alice/big.png")
+        .body(big.into())
+        .send()
+        .await
+        .unwrap();
+    // The same way, one within the cap: registered and read.
+    app.put_png("uploads/alice/small.png").await;
+    let ids = app.wait_for_receipts(1, SOON).await;
+    app.wait_for_status(ids[0], "completed", SOON).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.stop().await;
+    let rows: Vec<String> = sqlx::query_scalar("SELECT object_key FROM receipts")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, vec!["uploads/alice/small.png"]);
+    assert_eq!(agent.calls(), 1);
+    assert_eq!(
+        app.depth(&app.ingest_queue_url).await,
+        (0, 0),
+        "refused, not retried"
+    );
+}
+
+#[tokio::test]
 async fn uploads_outside_the_prefix_or_of_other_types_are_skipped() {
     let app = TestApp::spawn().await;
     let ingest = pipeline::ingest(&app);

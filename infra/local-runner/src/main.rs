@@ -146,12 +146,7 @@ async fn run() -> anyhow::Result<()> {
     }
     if with_api {
         let bind = config.api_bind;
-        let state = AppState::new(
-            config.clone(),
-            clients.pool.clone(),
-            clients.s3.clone(),
-            clients.sqs.clone(),
-        );
+        let state = AppState::new(config.clone(), clients.clone());
         let listener = tokio::net::TcpListener::bind(bind).await?;
         tracing::info!(addr = %listener.local_addr()?, "API listening");
         let stop = stop.clone();

@@ -307,6 +307,7 @@ impl TestApp {
         config.ocr_dlq_url = res.ocr_dlq_url.clone();
         config.receipts_bucket = res.bucket.clone();
         config.max_upload_bytes = opts.max_upload_bytes;
+        config.max_direct_upload_bytes = opts.max_upload_bytes;
         config.process_all_max = opts.process_all_max;
         config.auth = opts.auth;
         config.auto_ocr = opts.auto_ocr;
@@ -314,7 +315,15 @@ impl TestApp {
         config.max_receive_count = res.max_receive_count;
         config.admin_users = vec![ADMIN.to_owned()];
 
-        let state = AppState::new(config.clone(), pool.clone(), s3.clone(), sqs.clone());
+        let state = AppState::new(
+            config.clone(),
+            shared::app::Clients {
+                pool: pool.clone(),
+                s3: s3.clone(),
+                sqs: sqs.clone(),
+                credentials: sdk.credentials_provider(),
+            },
+        );
         let router = state.clone().router();
         calls.reset();
         Self {
@@ -480,7 +489,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
-        assert!(put_presigned(&r.json, png_bytes()).await.is_success());
+        assert!(post_presigned(&r.json, png_bytes()).await.is_success());
         r.json
     }
 
@@ -646,18 +655,24 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
         .expect("a queue has an ARN")
 }
 
-/// PUTs `body` to a presigned upload (an upload-url answer) with the
-/// headers it names; returns S3's status.
-pub async fn put_presigned(upload: &Value, body: Vec<u8>) -> reqwest::StatusCode {
-    let mut put = reqwest::Client::new()
-        .put(upload["upload_url"].as_str().expect("upload_url"))
-        .body(body);
-    for (k, v) in upload["headers"].as_object().expect("headers") {
-        put = put.header(k, v.as_str().unwrap());
+/// POSTs `body` to a presigned upload (an upload-url answer) as the form
+/// S3 expects: every field it names, then the file. Returns S3's status.
+pub async fn post_presigned(upload: &Value, body: Vec<u8>) -> reqwest::StatusCode {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in upload["fields"].as_object().expect("fields") {
+        form = form.text(k.clone(), v.as_str().unwrap().to_owned());
     }
-    put.send()
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(body).file_name("upload"),
+    );
+    assert_eq!(upload["method"], "POST");
+    reqwest::Client::new()
+        .post(upload["upload_url"].as_str().expect("upload_url"))
+        .multipart(form)
+        .send()
         .await
-        .expect("S3 answers the presigned PUT")
+        .expect("S3 answers the presigned POST")
         .status()
 }
 

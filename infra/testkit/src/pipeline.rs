@@ -55,6 +55,7 @@ pub fn ingest(app: &TestApp) -> Ingest {
         ocr_queue: SqsQueue::new(app.sqs.clone(), app.ocr_queue_url.clone()),
         bucket: app.bucket.clone(),
         upload_prefix: "uploads/".into(),
+        max_bytes: app.config.max_direct_upload_bytes,
         auto_ocr: app.config.auto_ocr,
         metrics: Metrics::disabled("ingest"),
     }
