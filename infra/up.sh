@@ -36,6 +36,9 @@ fi
     echo "API_BIND=${API_BIND:-127.0.0.1:3000}"
     echo "AUTO_OCR=${AUTO_OCR:-true}"
     echo "AGENT_URL=${AGENT_URL:-http://127.0.0.1:8002}"
+    # Local mode: the agent fetches images from LocalStack on 127.0.0.1
+    # (AWS_ENDPOINT_URL's host, trusted by default); off on AWS.
+    echo "AGENT_FETCH_ALLOW_INTERNAL=true"
     echo "ADMIN_USERS=${ADMIN_USERS:-admin}"
 } >"$STATE_DIR/env"
 chmod 600 "$STATE_DIR/env"

@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod repo;
 pub mod runner;
 pub mod service;
+pub mod ssrf;
 pub mod storage;
 pub mod telemetry;
 pub mod worker;

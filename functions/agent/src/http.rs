@@ -17,6 +17,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use shared::ssrf::FetchPolicy;
+
 use crate::extract::ExtractError;
 use crate::pool::EnginePool;
 use crate::prep::PrepError;
@@ -26,13 +28,45 @@ pub struct AgentState {
     pub pool: EnginePool,
     pub http: reqwest::Client,
     pub max_image_bytes: usize,
+    /// Where `image_url` may point.
+    pub fetch: FetchPolicy,
     /// The bearer token callers must send, if any.
     pub token: Option<String>,
 }
 
+/// The hosts an `image_url` may name when `AGENT_FETCH_HOSTS` is not set:
+/// the receipts bucket's S3 endpoints (virtual-host and path style), and
+/// the S3 endpoint of `AWS_ENDPOINT_URL` when one is set (an emulator).
+pub fn default_fetch_hosts(
+    bucket: Option<&str>,
+    region: Option<&str>,
+    endpoint: Option<&str>,
+) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(bucket) = bucket {
+        if let Some(region) = region {
+            hosts.push(format!("{bucket}.s3.{region}.amazonaws.com"));
+            hosts.push(format!("s3.{region}.amazonaws.com"));
+        }
+        hosts.push(format!("{bucket}.s3.amazonaws.com"));
+    }
+    if let Some(url) = endpoint.and_then(|e| reqwest::Url::parse(e).ok())
+        && let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default())
+    {
+        hosts.push(format!("{host}:{port}"));
+    }
+    hosts
+}
+
 impl AgentState {
-    pub fn new(pool: EnginePool, max_image_bytes: usize, fetch_timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    pub fn new(
+        pool: EnginePool,
+        max_image_bytes: usize,
+        fetch_timeout: Duration,
+        fetch: FetchPolicy,
+    ) -> Self {
+        let http = fetch
+            .client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(fetch_timeout)
             .build()
@@ -41,6 +75,7 @@ impl AgentState {
             pool,
             http,
             max_image_bytes,
+            fetch,
             token: None,
         }
     }
@@ -234,7 +269,29 @@ async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
             "image_url must be http(s)",
         ));
     }
-    let resp = state.http.get(parsed).send().await.map_err(|e| {
+    // 403, like a wrong token: the caller's configuration (the hosts the
+    // agent trusts) is at fault, not the receipt, so the worker retries.
+    let forbidden = |why: String| {
+        tracing::warn!(url = %parsed.origin().ascii_serialization(), %why, "image_url refused");
+        AgentError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_url",
+            format!("image_url refused: {why}"),
+        )
+    };
+    state
+        .fetch
+        .check(&parsed)
+        .map_err(|e| forbidden(e.to_string()))?;
+    let resp = state.http.get(parsed.clone()).send().await.map_err(|e| {
+        // The resolver refused every address the name has.
+        if format!("{e:?}").contains(shared::ssrf::RESOLVED_INSIDE) {
+            return forbidden(format!(
+                "{} {}",
+                parsed.host_str().unwrap_or(""),
+                shared::ssrf::RESOLVED_INSIDE
+            ));
+        }
         AgentError::new(
             StatusCode::BAD_GATEWAY,
             "fetch_failed",
@@ -256,6 +313,12 @@ async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
             "image_not_found",
             format!("there is no image at image_url ({})", resp.status()),
         ));
+    }
+    if resp.status().is_redirection() {
+        return Err(forbidden(format!(
+            "it answered {} and redirects are not followed",
+            resp.status()
+        )));
     }
     if !resp.status().is_success() {
         return Err(AgentError::new(

@@ -25,6 +25,28 @@ fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> 
     }
 }
 
+/// Where `image_url` may point: `AGENT_FETCH_HOSTS` (comma-separated;
+/// `host`, `host:port`, `*.domain`, `*`), by default the receipts bucket's
+/// S3 endpoints; internal addresses only with `AGENT_FETCH_ALLOW_INTERNAL`
+/// (local mode, off by default).
+fn fetch_policy() -> anyhow::Result<shared::ssrf::FetchPolicy> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+    let hosts = match var("AGENT_FETCH_HOSTS") {
+        Some(list) => list.split(',').map(str::to_owned).collect(),
+        None => agent::http::default_fetch_hosts(
+            var("RECEIPTS_BUCKET").as_deref(),
+            var("AWS_REGION").as_deref(),
+            var("AWS_ENDPOINT_URL").as_deref(),
+        ),
+    };
+    let internal = match var("AGENT_FETCH_ALLOW_INTERNAL").as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(v) => anyhow::bail!("AGENT_FETCH_ALLOW_INTERNAL must be true or false, not {v:?}"),
+    };
+    Ok(shared::ssrf::FetchPolicy::new(hosts, internal))
+}
+
 fn main() -> ExitCode {
     shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,7 +89,9 @@ async fn serve() -> anyhow::Result<()> {
     let pool = EnginePool::from_env(engines)?;
     let pool_version = pool.version.clone();
     let token = std::env::var("AGENT_TOKEN").ok();
-    let state = AgentState::new(pool, max_bytes, Duration::from_secs(30)).with_token(token);
+    let fetch = fetch_policy()?;
+    tracing::info!(hosts = ?fetch.hosts(), internal = fetch.allows_internal(), "image_url may point at these hosts");
+    let state = AgentState::new(pool, max_bytes, Duration::from_secs(30), fetch).with_token(token);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!(engines, engine = %pool_version, "agent on Lambda");
         return lambda_http::run(router(state))

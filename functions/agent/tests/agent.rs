@@ -8,13 +8,14 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
-use agent::http::{AgentState, router};
+use agent::http::{AgentState, default_fetch_hosts, router};
 use agent::ocr::{EngineConfig, ModelFiles};
 use agent::pool::EnginePool;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use image::{GrayImage, ImageFormat, Luma};
 use serde_json::Value;
+use shared::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
@@ -354,11 +355,13 @@ fn a_blank_page_answers_nulls_and_says_so() {
 
 // ---- HTTP ----
 
+/// The test's image servers run on loopback: local mode, that host only.
 fn app(max_image_bytes: usize) -> axum::Router {
     router(AgentState::new(
         pool(),
         max_image_bytes,
         Duration::from_secs(5),
+        FetchPolicy::new(["127.0.0.1".to_owned()], true),
     ))
 }
 
@@ -472,6 +475,96 @@ async fn bad_input_gets_a_4xx_with_the_json_error() {
     assert_eq!(error_code(&v), "too_large");
 }
 
+/// A server that counts its requests and answers each with a redirect to
+/// `to`; returns its base URL and the counter.
+async fn counting_redirect(to: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let (h, to) = (hits.clone(), to.to_owned());
+    let app = axum::Router::new().fallback(move || {
+        h.fetch_add(1, Ordering::SeqCst);
+        let to = to.clone();
+        async move { (http::StatusCode::FOUND, [(http::header::LOCATION, to)], "") }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+#[tokio::test]
+async fn image_url_is_fetched_only_from_trusted_hosts_outside_the_network() {
+    use std::sync::atomic::Ordering;
+    let (inside, hits) = counting_redirect("http://169.254.169.254/latest/meta-data/").await;
+    let port = inside.rsplit(':').next().unwrap().to_owned();
+    let agent = |fetch: FetchPolicy| {
+        router(AgentState::new(
+            pool(),
+            1 << 22,
+            Duration::from_secs(5),
+            fetch,
+        ))
+    };
+    // Trusted names, but each is inside the network: refused without local mode.
+    let strict = || {
+        FetchPolicy::new(
+            [
+                "127.0.0.1".to_owned(),
+                "localhost".to_owned(),
+                "169.254.169.254".to_owned(),
+                "[::1]".to_owned(),
+            ],
+            false,
+        )
+    };
+    for url in [
+        format!("{inside}/image"),
+        format!("http://localhost:{port}/image"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        format!("http://[::1]:{port}/image"),
+        // Not a trusted host at all.
+        "https://attacker.example/receipt.png".to_owned(),
+    ] {
+        let body = serde_json::json!({"image_url": url}).to_string();
+        let (status, v) = call(agent(strict()), "application/json", body.into_bytes()).await;
+        assert_eq!(status, 403, "{url}: {v}");
+        assert_eq!(error_code(&v), "forbidden_url", "{url}");
+    }
+    // Local mode trusts the emulator's host and port, nothing else on it.
+    let local = || FetchPolicy::new([format!("127.0.0.1:{port}")], true);
+    let body = serde_json::json!({"image_url": "http://127.0.0.1:3000/health"}).to_string();
+    let (status, v) = call(agent(local()), "application/json", body.into_bytes()).await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing was fetched so far");
+    // A trusted host that redirects: not followed.
+    let body = serde_json::json!({"image_url": format!("{inside}/image")}).to_string();
+    let (status, v) = call(agent(local()), "application/json", body.into_bytes()).await;
+    assert_eq!(status, 403, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("redirect"),
+        "{v}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "asked once, the redirect not followed"
+    );
+
+    // By default, the receipts bucket's S3 endpoints.
+    assert_eq!(
+        default_fetch_hosts(Some("receipts-prod"), Some("eu-west-1"), None),
+        vec![
+            "receipts-prod.s3.eu-west-1.amazonaws.com",
+            "s3.eu-west-1.amazonaws.com",
+            "receipts-prod.s3.amazonaws.com"
+        ]
+    );
+    assert_eq!(
+        default_fetch_hosts(Some("b"), None, Some("http://127.0.0.1:4566")),
+        vec!["b.s3.amazonaws.com", "127.0.0.1:4566"]
+    );
+}
+
 #[tokio::test]
 async fn an_image_url_that_cannot_be_fetched_is_worth_retrying() {
     let failing = image_server(503, Vec::new()).await;
@@ -553,7 +646,13 @@ fn the_command_line_prints_the_same_json() {
 async fn with_a_token_the_agent_answers_only_callers_that_send_it() {
     const TOKEN: &str = "agent-token-0123456789-0123456789-xyz";
     let app = router(
-        AgentState::new(pool(), 1 << 22, Duration::from_secs(5)).with_token(Some(TOKEN.into())),
+        AgentState::new(
+            pool(),
+            1 << 22,
+            Duration::from_secs(5),
+            FetchPolicy::default(),
+        )
+        .with_token(Some(TOKEN.into())),
     );
     let png = encode(&render(&RECEIPT), ImageFormat::Png);
     let send = |auth: Option<String>| {
