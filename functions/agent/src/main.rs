@@ -94,6 +94,7 @@ async fn serve() -> anyhow::Result<()> {
     let state = AgentState::new(pool, max_bytes, Duration::from_secs(30), fetch).with_token(token);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!(engines, engine = %pool_version, "agent on Lambda");
+        shared::metrics::Metrics::new("agent").cold_start();
         return lambda_http::run(router(state))
             .await
             .map_err(|e| anyhow::anyhow!(e));

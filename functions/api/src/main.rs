@@ -43,6 +43,7 @@ async fn serve() -> anyhow::Result<()> {
     let bind = config.api_bind;
     let state = AppState::connect(config).await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        shared::metrics::Metrics::new("api").cold_start();
         return lambda_http::run(state.lambda_service())
             .await
             .map_err(|e| anyhow::anyhow!(e));

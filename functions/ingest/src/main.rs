@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(Role::Background)?;
     let clients = shared::app::Clients::connect(&config).await?;
     let ingest = Arc::new(shared::app::ingest(&config, &clients));
+    shared::metrics::Metrics::new("ingest").cold_start();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let ingest = ingest.clone();
         async move { Ok::<SqsBatchResponse, Error>(ingest.handle(event.payload).await) }

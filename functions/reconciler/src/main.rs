@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(Role::Background)?;
     let clients = shared::app::Clients::connect(&config).await?;
     let reconciler = Arc::new(shared::app::reconciler(&config, &clients));
+    shared::metrics::Metrics::new("reconciler").cold_start();
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let reconciler = reconciler.clone();
         async move {

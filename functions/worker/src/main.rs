@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let clients = shared::app::Clients::connect(&config).await?;
     let agent = shared::app::http_agent(&config).ok_or("AGENT_URL is not set")?;
     let worker = Arc::new(shared::app::worker(&config, &clients, agent));
+    shared::metrics::Metrics::new("worker").cold_start();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move { Ok::<SqsBatchResponse, Error>(worker.handle(event.payload).await) }

@@ -337,6 +337,76 @@ async fn a_late_copy_of_a_failed_receipts_message_is_acknowledged_unread() {
 }
 
 #[tokio::test]
+async fn the_worker_and_ingest_emit_metrics_in_the_embedded_metric_format() {
+    use shared::metrics::{METRIC_NAMES, Metrics, check_emf};
+    let app = TestApp::spawn().await;
+    let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
+    agent.script([Reply::Status(500)]);
+    let ids = app.seed_uploaded("alice", 2).await;
+    let mut event = SqsEvent::default();
+    for (i, id) in ids.iter().enumerate() {
+        app.set_status(*id, "queued", None).await;
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m{i}"));
+        m.body = Some(ocr_message(&app, *id).await);
+        event.records.push(m);
+    }
+    let mut poison = SqsMessage::default();
+    poison.message_id = Some("poison".into());
+    poison.body = Some("{}".into());
+    event.records.push(poison);
+    let mut worker = pipeline::worker(&app, &agent);
+    let (metrics, lines) = Metrics::capture("worker");
+    worker.metrics = metrics;
+    worker.handle(event).await;
+
+    let mut ingest = pipeline::ingest(&app);
+    let (metrics, ingest_lines) = Metrics::capture("ingest");
+    ingest.metrics = metrics;
+    let mut m = SqsMessage::default();
+    m.message_id = Some("s3".into());
+    m.body = Some(s3_event(&app.bucket, "uploads/alice/new.png"));
+    let mut event = SqsEvent::default();
+    event.records.push(m);
+    ingest.handle(event).await;
+
+    let lines: Vec<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(ingest_lines.lock().unwrap().iter())
+        .cloned()
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for line in &lines {
+        check_emf(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["service"], "receipt-ocr");
+        for m in v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+        {
+            let name = m["Name"].as_str().unwrap().to_owned();
+            assert!(
+                METRIC_NAMES.contains(&name.as_str()),
+                "{name} is not in METRIC_NAMES"
+            );
+            seen.insert(name);
+        }
+    }
+    for name in [
+        "Processed",
+        "ProcessingTime",
+        "AgentLatency",
+        "Retried",
+        "Refused",
+        "Ingested",
+    ] {
+        assert!(seen.contains(name), "{name} not emitted: {lines:?}");
+    }
+}
+
+#[tokio::test]
 async fn the_same_message_delivered_twice_at_once_is_read_once() {
     let app = TestApp::spawn().await;
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;

@@ -37,6 +37,20 @@ fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// template.yaml after the SAM transform (`infra/sam_translate.py`).
+pub fn translate() -> serde_json::Value {
+    let out = std::env::temp_dir().join(format!("translated-{}.json", uuid::Uuid::new_v4()));
+    run(&[
+        "infra/sam_translate.py",
+        "template.yaml",
+        out.to_str().unwrap(),
+    ]);
+    let template = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+        .expect("the translated template is JSON");
+    let _ = std::fs::remove_file(&out);
+    template
+}
+
 pub struct Stack {
     pub name: String,
     /// The stack's outputs as settings (OCR_QUEUE_URL=…), as up.sh writes them.

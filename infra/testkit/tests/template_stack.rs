@@ -141,3 +141,150 @@ async fn a_stack_from_the_template_runs_the_pipeline_from_upload_to_completed() 
         .await;
     assert!(gone.is_err(), "the OCR queue outlived its stack");
 }
+
+/// The dashboard's body with every `${…}` of its Fn::Sub replaced by the
+/// name inside it, parsed.
+fn dashboard_body(template: &Value) -> Value {
+    let sub = &template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+    let text = sub[0].as_str().expect("the body is a Fn::Sub string");
+    let re = regex::Regex::new(r"\$\{([A-Za-z0-9:.]+)\}").unwrap();
+    let filled = re.replace_all(text, |c: &regex::Captures| {
+        // The one number in it: the alarm line.
+        if &c[1] == "OldestMessageAlarmSeconds" {
+            "900".to_owned()
+        } else {
+            c[1].to_owned()
+        }
+    });
+    serde_json::from_str(&filled).unwrap_or_else(|e| panic!("dashboard body: {e}\n{filled}"))
+}
+
+#[test]
+fn operators_get_a_dashboard_and_alarms_on_what_the_functions_emit() {
+    use shared::metrics::METRIC_NAMES;
+    let t = testkit::stack::translate();
+    let res = &t["Resources"];
+    let body = dashboard_body(&t);
+    let mut own = std::collections::BTreeSet::new();
+    let mut queues = std::collections::BTreeSet::new();
+    for w in body["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().into_iter().flatten() {
+            let m = m.as_array().unwrap();
+            match m[0].as_str() {
+                Some("ReceiptOcr") => {
+                    let name = m[1].as_str().unwrap();
+                    assert!(
+                        METRIC_NAMES.contains(&name),
+                        "the functions never emit {name}"
+                    );
+                    assert!(
+                        m.iter().any(|v| v == "service"),
+                        "{name} without the service dimension"
+                    );
+                    own.insert(name.to_owned());
+                }
+                Some("AWS/SQS") => {
+                    queues.insert((
+                        m[1].as_str().unwrap().to_owned(),
+                        m[3].as_str().unwrap().to_owned(),
+                    ));
+                }
+                _ => {} // a metric-math expression
+            }
+        }
+    }
+    for name in [
+        "Processed",
+        "Failed",
+        "ProcessingTime",
+        "AgentLatency",
+        "ColdStart",
+    ] {
+        assert!(own.contains(name), "the dashboard does not show {name}");
+    }
+    for q in [
+        "OcrQueueName",
+        "IngestQueueName",
+        "OcrDlqName",
+        "IngestDlqName",
+    ] {
+        assert!(
+            queues.contains(&("ApproximateAgeOfOldestMessage".to_owned(), q.to_owned())),
+            "no oldest-message age for {q}"
+        );
+    }
+    for q in ["OcrDlqName", "IngestDlqName"] {
+        assert!(queues.contains(&(
+            "ApproximateNumberOfMessagesVisible".to_owned(),
+            q.to_owned()
+        )));
+    }
+    let widgets = body["widgets"].as_array().unwrap();
+    let stats: Vec<&str> = widgets
+        .iter()
+        .filter(|w| {
+            w["properties"]["title"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Processing time")
+        })
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap())
+        .filter_map(|m| m.as_array().unwrap().last().unwrap()["stat"].as_str())
+        .collect();
+    assert_eq!(stats, ["p50", "p95"]);
+    assert!(
+        widgets.iter().any(|w| w["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|m| m[0]["expression"]
+                .as_str()
+                .is_some_and(|e| e.contains("processed")))),
+        "the success rate is metric math"
+    );
+
+    // Alarms: any message in either DLQ; the oldest message's age; the failure rate.
+    let alarm = |name: &str| res[name]["Properties"].clone();
+    for name in ["OcrDeadLetterAlarm", "IngestDeadLetterAlarm"] {
+        let a = alarm(name);
+        assert_eq!(
+            a["MetricName"], "ApproximateNumberOfMessagesVisible",
+            "{name}"
+        );
+        assert_eq!(
+            (a["Threshold"].as_i64(), a["ComparisonOperator"].as_str()),
+            (Some(0), Some("GreaterThanThreshold"))
+        );
+    }
+    for name in ["OcrQueueAgeAlarm", "IngestQueueAgeAlarm"] {
+        let a = alarm(name);
+        assert_eq!(a["MetricName"], "ApproximateAgeOfOldestMessage", "{name}");
+        assert_eq!(a["Threshold"], json!({"Ref": "OldestMessageAlarmSeconds"}));
+    }
+    let rate = alarm("FailureRateAlarm");
+    assert_eq!(rate["Threshold"], json!({"Ref": "FailureRateAlarmPercent"}));
+    let names: Vec<&str> = rate["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["MetricStat"]["Metric"]["MetricName"].as_str())
+        .collect();
+    assert_eq!(names, ["Processed", "Failed"]);
+    // An optional e-mail topic receives every alarm.
+    assert_eq!(res["AlarmTopic"]["Condition"], "WithAlarmEmail");
+    // Every function emits under the stack's service name.
+    for f in [
+        "ApiFunction",
+        "WorkerFunction",
+        "IngestFunction",
+        "ReconcilerFunction",
+    ] {
+        let env = &res[f]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            env["POWERTOOLS_SERVICE_NAME"],
+            json!({"Ref": "AWS::StackName"}),
+            "{f}"
+        );
+        assert_eq!(env["POWERTOOLS_METRICS_NAMESPACE"], "ReceiptOcr", "{f}");
+    }
+}
