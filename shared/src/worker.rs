@@ -211,14 +211,14 @@ impl<A: Agent> Worker<A> {
                 );
                 self.metrics.emit(
                     &[("Failed", 1.0, Unit::Count)],
-                    &[("receipt_id", json!(id.get()))],
+                    &[("receipt_id", json!(id.get())), ("reason", json!(reason))],
                 );
             }
             Outcome::Retry(reason) => {
                 tracing::warn!(reason, "receipt {id} will be retried: {reason}");
                 self.metrics.emit(
                     &[("Retried", 1.0, Unit::Count)],
-                    &[("receipt_id", json!(id.get()))],
+                    &[("receipt_id", json!(id.get())), ("reason", json!(reason))],
                 );
             }
             Outcome::Skipped(why) => tracing::info!(why, "receipt {id} skipped: {why}"),

@@ -27,8 +27,15 @@ pub enum Reply {
     Stall(Duration),
 }
 
+/// Chooses the reply to a receipt's `n`-th call (from 1); takes precedence
+/// over the script.
+pub type Plan = Arc<dyn Fn(i64, usize) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 pub struct AgentState {
+    plan: Mutex<Option<Plan>>,
+    /// Calls per receipt id.
+    per_receipt: Mutex<std::collections::HashMap<i64, usize>>,
     /// Whether the agent fetches the image URL (a bench stub does not).
     fetch: std::sync::atomic::AtomicBool,
     calls: AtomicUsize,
@@ -119,6 +126,22 @@ impl FakeAgent {
     pub fn calls(&self) -> usize {
         self.state.calls.load(Ordering::SeqCst)
     }
+
+    /// Answers by receipt and call number from now on.
+    pub fn plan(&self, plan: Plan) {
+        *self.state.plan.lock().unwrap() = Some(plan);
+    }
+
+    /// How many times a receipt was sent to the agent.
+    pub fn calls_for(&self, receipt_id: i64) -> usize {
+        self.state
+            .per_receipt
+            .lock()
+            .unwrap()
+            .get(&receipt_id)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 async fn extract(
@@ -134,6 +157,12 @@ async fn extract(
             .map(str::to_owned),
     );
     let receipt_id = req["receipt_id"].as_i64().unwrap_or(0);
+    let nth = {
+        let mut per = state.per_receipt.lock().unwrap();
+        let n = per.entry(receipt_id).or_default();
+        *n += 1;
+        *n
+    };
     let Some(image_url) = req["image_url"].as_str() else {
         return (
             StatusCode::BAD_REQUEST,
@@ -174,7 +203,11 @@ async fn extract(
         }
     };
     state.fetched.lock().unwrap().push((receipt_id, image));
-    let mut reply = state.script.lock().unwrap().pop_front();
+    let planned = state.plan.lock().unwrap().clone();
+    let mut reply = match planned {
+        Some(plan) => Some(plan(receipt_id, nth)),
+        None => state.script.lock().unwrap().pop_front(),
+    };
     loop {
         let r = reply.take().unwrap_or_else(|| {
             state

@@ -117,6 +117,8 @@ pub struct Options {
     pub auto_ocr: bool,
     /// Run on these instead of fresh per-test queues and bucket.
     pub resources: Option<Resources>,
+    /// maxReceiveCount of fresh queues.
+    pub max_receive_count: u32,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             },
             auto_ocr: true,
             resources: None,
+            max_receive_count: MAX_RECEIVE_COUNT,
         }
     }
 }
@@ -151,10 +154,16 @@ pub struct Resources {
 impl Resources {
     /// Fresh queues (with DLQs and redrive policies) and a bucket notifying
     /// the ingest queue of uploads, named for one test.
-    async fn create(sqs: &aws_sdk_sqs::Client, s3: &aws_sdk_s3::Client) -> Self {
+    async fn create(
+        sqs: &aws_sdk_sqs::Client,
+        s3: &aws_sdk_s3::Client,
+        max_receive_count: u32,
+    ) -> Self {
         let name = unique("t-").replace('_', "-");
-        let (ocr_url, dlq_url) = queue_with_dlq(sqs, &format!("{name}-ocr")).await;
-        let (ingest_url, ingest_dlq_url) = queue_with_dlq(sqs, &format!("{name}-ingest")).await;
+        let (ocr_url, dlq_url) =
+            queue_with_dlq(sqs, &format!("{name}-ocr"), max_receive_count).await;
+        let (ingest_url, ingest_dlq_url) =
+            queue_with_dlq(sqs, &format!("{name}-ingest"), max_receive_count).await;
         let ingest_arn = queue_arn(sqs, &ingest_url).await;
         let bucket = name.to_lowercase();
         s3.create_bucket()
@@ -203,7 +212,7 @@ impl Resources {
             ocr_dlq_url: dlq_url,
             ingest_queue_url: ingest_url,
             ingest_dlq_url,
-            max_receive_count: MAX_RECEIVE_COUNT,
+            max_receive_count,
         }
     }
 }
@@ -300,7 +309,7 @@ impl TestApp {
 
         let res = match opts.resources {
             Some(res) => res,
-            None => Resources::create(&sqs, &s3).await,
+            None => Resources::create(&sqs, &s3, opts.max_receive_count).await,
         };
         let mut config = base;
         config.ocr_queue_url = res.ocr_queue_url.clone();
@@ -604,7 +613,11 @@ impl TestApp {
 
 /// A queue `name` with the test timeouts, redriving to `name-dlq` after
 /// [`MAX_RECEIVE_COUNT`] receives; returns (queue URL, DLQ URL).
-async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receive_count: u32,
+) -> (String, String) {
     use aws_sdk_sqs::types::QueueAttributeName as Attr;
     let create = |name: String| async move {
         sqs.create_queue()
@@ -623,7 +636,7 @@ async fn queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, Strin
         .attributes(
             Attr::RedrivePolicy,
             format!(
-                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
+                r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#
             ),
         )
         .attributes(Attr::VisibilityTimeout, VISIBILITY_TIMEOUT_SECS.to_string())

@@ -11,7 +11,7 @@ use shared::metrics::Metrics;
 use shared::queue::SqsQueue;
 use shared::reconcile::Reconciler;
 use shared::repo::ReceiptRepository;
-use shared::runner::{Poller, PollerSettings};
+use shared::runner::{Poller, PollerSettings, PollerStats};
 use shared::storage::S3Storage;
 use shared::worker::{Worker, WorkerSettings};
 use tokio_util::sync::CancellationToken;
@@ -74,12 +74,24 @@ pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
 pub struct Running {
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The worker's poller's counters, then ingest's.
+    pub stats: Vec<Arc<PollerStats>>,
 }
 
 impl Running {
     pub async fn stop(mut self) {
         self.stop.cancel();
         for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+
+    /// Kills the pollers mid-batch, as a crashed process would be: batches
+    /// in hand are dropped unfinished (their messages come back after the
+    /// visibility timeout, their claims' leases run out).
+    pub async fn kill(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
             let _ = t.await;
         }
     }
@@ -107,11 +119,15 @@ pub async fn poller(app: &TestApp, queue_url: &str, concurrency: usize) -> Polle
 
 /// Starts the worker (on the OCR queue) and ingest (on the ingest queue).
 pub async fn start(app: &TestApp, agent: &FakeAgent) -> Running {
+    start_with(app, Arc::new(worker(app, agent)), Arc::new(ingest(app))).await
+}
+
+/// Starts these handlers on the test's queues.
+pub async fn start_with(app: &TestApp, w: Arc<Worker<HttpAgent>>, i: Arc<Ingest>) -> Running {
     let stop = CancellationToken::new();
-    let w = Arc::new(worker(app, agent));
-    let i = Arc::new(ingest(app));
     let wp = poller(app, &app.ocr_queue_url, 2).await;
     let ip = poller(app, &app.ingest_queue_url, 1).await;
+    let stats = vec![wp.stats.clone(), ip.stats.clone()];
     let mut tasks = Vec::new();
     {
         let stop = stop.clone();
@@ -139,7 +155,7 @@ pub async fn start(app: &TestApp, agent: &FakeAgent) -> Running {
             .await;
         }));
     }
-    Running { stop, tasks }
+    Running { stop, tasks, stats }
 }
 
 impl TestApp {
