@@ -565,18 +565,23 @@ impl ReceiptRepository {
         })
     }
 
-    /// Whether the receipt a message names agrees with it (owner, bucket,
-    /// key); `None` when there is no such receipt.
-    pub async fn message_matches(&self, job: &OcrMessage) -> Result<Option<bool>, RepoError> {
-        Ok(sqlx::query_scalar(
-            "SELECT user_id = $2 AND bucket = $3 AND object_key = $4 FROM receipts WHERE id = $1",
+    /// Whether a dead-lettered copy of this message is of no more use: its
+    /// receipt is gone, or agrees with it (owner, bucket, key) and is no
+    /// longer dead-lettered (re-queued, or since decided). A copy that does
+    /// not agree with its row, or whose receipt is dead-lettered, is not.
+    pub async fn dead_letter_obsolete(&self, job: &OcrMessage) -> Result<bool, RepoError> {
+        let row: Option<bool> = sqlx::query_scalar(
+            "SELECT user_id = $2 AND bucket = $3 AND object_key = $4 \
+                    AND NOT (ocr_status = 'failed' AND dead_lettered_at IS NOT NULL) \
+             FROM receipts WHERE id = $1",
         )
         .bind(job.receipt_id.get())
         .bind(job.user_id.as_str())
         .bind(&job.bucket)
         .bind(&job.key)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.unwrap_or(true))
     }
 
     /// Saves the extraction and marks the receipt `completed` in one

@@ -336,7 +336,8 @@ impl ReceiptService {
     }
 
     /// Removes from the DLQ the messages whose receipt the database now
-    /// decides (it was just re-queued, or is gone); keeps the rest. Looks at
+    /// decides (it was just re-queued, or is gone); keeps the rest, a
+    /// receipt dead-lettered again meanwhile included. Looks at
     /// about `expected` messages (the DLQ's depth before), each once.
     async fn sweep_dlq(&self, expected: i64) -> Result<(usize, usize), ServiceError> {
         // Seen messages stay hidden until the sweep ends, then kept ones
@@ -357,7 +358,7 @@ impl ReceiptService {
                     continue;
                 };
                 let decided = match OcrMessage::parse(m.body().unwrap_or("")) {
-                    Ok(job) => self.repo.message_matches(&job).await? != Some(false),
+                    Ok(job) => self.repo.dead_letter_obsolete(&job).await?,
                     Err(_) => false,
                 };
                 if decided {

@@ -177,8 +177,11 @@ impl<A: Agent> Worker<A> {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(message_id, receive_count = rc, error = %e, "poison message");
-                self.metrics.emit(&[("Refused", 1.0, Unit::Count)], &[]);
-                return self.refuse(msg, e.to_string()).await;
+                let outcome = self.refuse(msg, e.to_string()).await;
+                if matches!(outcome, Outcome::Refused(_)) {
+                    self.metrics.emit(&[("Refused", 1.0, Unit::Count)], &[]);
+                }
+                return outcome;
             }
         };
         let span = tracing::info_span!(
