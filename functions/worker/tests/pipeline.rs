@@ -37,14 +37,9 @@ async fn send(app: &TestApp, queue_url: &str, body: &str) {
         .unwrap();
 }
 
+/// The body of the OCR message the system sends for a receipt.
 async fn ocr_message(app: &TestApp, id: i64) -> String {
-    let (user, bucket, key): (String, String, String) =
-        sqlx::query_as("SELECT user_id, bucket, object_key FROM receipts WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    json!({"v": 1, "receipt_id": id, "user_id": user, "bucket": bucket, "key": key}).to_string()
+    app.ocr_job(id).await.to_body()
 }
 
 #[tokio::test]
