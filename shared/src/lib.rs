@@ -8,6 +8,7 @@ pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod extraction;
 pub mod ingest;
 pub mod message;

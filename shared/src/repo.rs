@@ -19,6 +19,43 @@ use crate::message::OcrMessage;
 /// Migrations of the schema, embedded in every binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// The outbox, appended to every statement that changes a receipt's status.
+/// The statement's CTE `moved` returns one row per event it makes
+/// (`id, user_id, ev_type, ocr_status, attempts, last_error, ev_rank`;
+/// `ev_rank` orders two events of one receipt). The events are numbered
+/// per user under the lock of the user's `receipt_event_seq` row (taken in
+/// user order, held to commit) and written, with one webhook delivery per
+/// enabled endpoint of the user subscribed to the event's type. A
+/// transition that did not happen returns no row, so it writes nothing.
+const OUTBOX: &str = "\
+ ev_seq AS ( \
+     INSERT INTO receipt_event_seq AS s (user_id, last_seq) \
+     SELECT user_id, count(*) FROM moved GROUP BY user_id ORDER BY user_id \
+     ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq \
+     RETURNING user_id, last_seq), \
+ numbered AS ( \
+     SELECT m.user_id, m.id, m.ev_type, m.ocr_status, now() AS at, \
+         ev_seq.last_seq - count(*) OVER (PARTITION BY m.user_id) \
+             + row_number() OVER (PARTITION BY m.user_id ORDER BY m.id, m.ev_rank) AS seq, \
+         jsonb_build_object('receipt_id', m.id, 'status', m.ocr_status, 'attempts', m.attempts, \
+             'error', m.last_error) AS data \
+     FROM moved m JOIN ev_seq USING (user_id)), \
+ ev_rows AS ( \
+     INSERT INTO receipt_events (user_id, seq, receipt_id, type, status, data, created_at) \
+     SELECT user_id, seq, id, ev_type, ocr_status, data, at FROM numbered), \
+ ev_deliveries AS ( \
+     INSERT INTO webhook_deliveries (endpoint_id, user_id, event_type, event_seq, payload) \
+     SELECT e.id, n.user_id, n.ev_type, n.seq, jsonb_build_object('type', n.ev_type, \
+         'timestamp', to_char(n.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+         'data', n.data || jsonb_build_object('event_id', n.seq)) \
+     FROM numbered n JOIN webhook_endpoints e \
+         ON e.user_id = n.user_id AND e.enabled AND n.ev_type = ANY (e.event_types)) ";
+
+/// `WITH {ctes}, <the outbox> {main}`: `ctes` defines `moved`.
+fn with_outbox(ctes: &str, main: &str) -> String {
+    format!("WITH {ctes}, {OUTBOX} {main}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("database error: {0}")]
@@ -254,9 +291,15 @@ impl ReceiptRepository {
     }
 
     pub async fn insert_pending(&self, new: NewReceipt<'_>) -> Result<Receipt, RepoError> {
-        let row: ReceiptRow = sqlx::query_as(&format!(
-            "INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, purchase_date) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RECEIPT_COLUMNS}"
+        let row: ReceiptRow = sqlx::query_as(&with_outbox(
+            &format!(
+                "ins AS (INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, \
+                     size_bytes, purchase_date) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RECEIPT_COLUMNS}), \
+                 moved AS (SELECT id, user_id, 'receipt.created' AS ev_type, ocr_status, attempts, \
+                     last_error, 0 AS ev_rank FROM ins)"
+            ),
+            &format!("SELECT {RECEIPT_COLUMNS} FROM ins"),
         ))
         .bind(new.user_id.as_str())
         .bind(new.bucket)
@@ -272,11 +315,17 @@ impl ReceiptRepository {
 
     /// Removes a receipt that never got its object (the S3 upload failed).
     pub async fn delete_pending(&self, id: ReceiptId) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM receipts WHERE id = $1 AND ocr_status = 'pending'")
-            .bind(id.get())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let deleted: i64 = sqlx::query_scalar(&with_outbox(
+            "gone AS (DELETE FROM receipts WHERE id = $1 AND ocr_status = 'pending' \
+                 RETURNING id, user_id, attempts, last_error), \
+             moved AS (SELECT id, user_id, 'receipt.deleted' AS ev_type, 'deleted' AS ocr_status, \
+                 attempts, last_error, 0 AS ev_rank FROM gone)",
+            "SELECT count(*) FROM gone",
+        ))
+        .bind(id.get())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(deleted == 1)
     }
 
     pub async fn get(&self, user: &UserId, id: ReceiptId) -> Result<Option<Receipt>, RepoError> {
@@ -401,12 +450,17 @@ impl ReceiptRepository {
         let rows: Vec<QueuedReceipt> = sqlx::query_as(
             // The CTE is materialized once (a locking subquery under `IN`
             // may be re-scanned by a nested loop, and its LIMIT with it).
-            "WITH picked AS MATERIALIZED ( \
-                 SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
-                 ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             UPDATE receipts r SET ocr_status = 'queued', queued_at = now() \
-             FROM picked WHERE r.id = picked.id AND r.ocr_status = 'pending' \
-             RETURNING r.id, r.user_id, r.bucket, r.object_key",
+            &with_outbox(
+                "picked AS MATERIALIZED ( \
+                     SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
+                     ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now() \
+                     FROM picked WHERE r.id = picked.id AND r.ocr_status = 'pending' \
+                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.ocr_status, r.attempts, r.last_error), \
+                 moved AS (SELECT id, user_id, 'receipt.queued' AS ev_type, ocr_status, attempts, \
+                     last_error, 0 AS ev_rank FROM done)",
+                "SELECT id, user_id, bucket, object_key FROM done",
+            ),
         )
         .bind(user.as_str())
         .bind(i64::from(limit))
@@ -422,15 +476,19 @@ impl ReceiptRepository {
         if ids.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(
-            "UPDATE receipts SET ocr_status = $2, queued_at = NULL \
-             WHERE id = ANY($1) AND ocr_status = 'queued'",
-        )
+        let done: i64 = sqlx::query_scalar(&with_outbox(
+            "done AS (UPDATE receipts SET ocr_status = $2, queued_at = NULL \
+                 WHERE id = ANY($1) AND ocr_status = 'queued' \
+                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+             moved AS (SELECT id, user_id, 'receipt.unqueued' AS ev_type, ocr_status, attempts, \
+                 last_error, 0 AS ev_rank FROM done)",
+            "SELECT count(*) FROM done",
+        ))
         .bind(ids)
         .bind(status.as_str())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done as u64)
     }
 
     /// `failed` or `pending` (or `completed`, when `allow_completed`) →
@@ -446,10 +504,17 @@ impl ReceiptRepository {
             from.push("completed");
         }
         let row: Option<(String, i64, String, String, String)> = sqlx::query_as(
-            "WITH prev AS (SELECT id, ocr_status FROM receipts WHERE id = $1 AND user_id = $2 FOR UPDATE) \
-             UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
-             FROM prev WHERE r.id = prev.id AND r.ocr_status = ANY($3) \
-             RETURNING prev.ocr_status, r.id, r.user_id, r.bucket, r.object_key",
+            &with_outbox(
+                "prev AS (SELECT id, ocr_status FROM receipts WHERE id = $1 AND user_id = $2 FOR UPDATE), \
+                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
+                     FROM prev WHERE r.id = prev.id AND r.ocr_status = ANY($3) \
+                     RETURNING prev.ocr_status AS previous, r.id, r.user_id, r.bucket, r.object_key, \
+                         r.ocr_status, r.attempts, r.last_error), \
+                 moved AS (SELECT id, user_id, \
+                     CASE WHEN previous = 'pending' THEN 'receipt.queued' ELSE 'receipt.requeued' END AS ev_type, \
+                     ocr_status, attempts, last_error, 0 AS ev_rank FROM done)",
+                "SELECT previous, id, user_id, bucket, object_key FROM done",
+            ),
         )
         .bind(id.get())
         .bind(user.as_str())
@@ -511,13 +576,16 @@ impl ReceiptRepository {
         lease: Duration,
     ) -> Result<ClaimOutcome, RepoError> {
         let id = job.receipt_id;
-        let attempt: Option<i32> = sqlx::query_scalar(
-            "UPDATE receipts SET ocr_status = 'processing', attempts = attempts + 1, \
+        let attempt: Option<i32> = sqlx::query_scalar(&with_outbox(
+            "done AS (UPDATE receipts SET ocr_status = 'processing', attempts = attempts + 1, \
                  lease_expires_at = now() + make_interval(secs => $2) \
-             WHERE id = $1 AND user_id = $3 AND bucket = $4 AND object_key = $5 \
-               AND (ocr_status = 'queued' OR (ocr_status = 'processing' AND lease_expires_at < now())) \
-             RETURNING attempts",
-        )
+                 WHERE id = $1 AND user_id = $3 AND bucket = $4 AND object_key = $5 \
+                   AND (ocr_status = 'queued' OR (ocr_status = 'processing' AND lease_expires_at < now())) \
+                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+             moved AS (SELECT id, user_id, 'receipt.processing' AS ev_type, ocr_status, attempts, \
+                 last_error, 0 AS ev_rank FROM done)",
+            "SELECT attempts FROM done",
+        ))
         .bind(id.get())
         .bind(lease.as_secs_f64())
         .bind(job.user_id.as_str())
@@ -611,10 +679,13 @@ impl ReceiptRepository {
         let unit_prices: Vec<Option<Decimal>> = e.items.iter().map(|i| i.unit_price).collect();
         let amounts: Vec<Option<Decimal>> = e.items.iter().map(|i| i.amount).collect();
         let held: i64 = sqlx::query_scalar(
-            "WITH held AS ( \
+            &with_outbox("held AS ( \
                  UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
                      processed_at = now(), dead_lettered_at = NULL \
-                 WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 RETURNING id), \
+                 WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 \
+                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+             moved AS (SELECT id, user_id, 'receipt.completed' AS ev_type, ocr_status, attempts, \
+                 last_error, 0 AS ev_rank FROM held), \
              meta AS ( \
                  INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, \
                      currency, subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms) \
@@ -632,9 +703,9 @@ impl ReceiptRepository {
                  SELECT held.id, u.* FROM held, \
                      UNNEST($15::int[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[]) AS u \
                  ON CONFLICT (receipt_id, position) DO UPDATE SET name = EXCLUDED.name, \
-                     quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount) \
-             SELECT count(*) FROM held",
-        )
+                     quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount)",
+            "SELECT count(*) FROM held",
+        ))
         .bind(claim.receipt_id.get())
         .bind(claim.attempt)
         .bind(&e.merchant.name)
@@ -668,34 +739,43 @@ impl ReceiptRepository {
         reason: &str,
         dead_lettered: bool,
     ) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE receipts SET ocr_status = 'failed', last_error = $3, lease_expires_at = NULL, \
+        let done: i64 = sqlx::query_scalar(&with_outbox(
+            "done AS (UPDATE receipts SET ocr_status = 'failed', last_error = $3, lease_expires_at = NULL, \
                  processed_at = now(), dead_lettered_at = CASE WHEN $4 THEN now() END \
-             WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
-        )
+                 WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 \
+                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+             moved AS (SELECT id, user_id, \
+                 CASE WHEN $4 THEN 'receipt.dead_lettered' ELSE 'receipt.failed' END AS ev_type, \
+                 ocr_status, attempts, last_error, 0 AS ev_rank FROM done)",
+            "SELECT count(*) FROM done",
+        ))
         .bind(claim.receipt_id.get())
         .bind(claim.attempt)
         .bind(reason)
         .bind(dead_lettered)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// `processing` → `queued` after a passing failure, keeping the error,
     /// if the claim still holds (the message will come back).
     pub async fn release(&self, claim: &Claim, error: &str) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE receipts SET ocr_status = 'queued', last_error = $3, lease_expires_at = NULL, \
+        let done: i64 = sqlx::query_scalar(&with_outbox(
+            "done AS (UPDATE receipts SET ocr_status = 'queued', last_error = $3, lease_expires_at = NULL, \
                  queued_at = now() \
-             WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2",
-        )
+                 WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 \
+                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+             moved AS (SELECT id, user_id, 'receipt.requeued' AS ev_type, ocr_status, attempts, \
+                 last_error, 0 AS ev_rank FROM done)",
+            "SELECT count(*) FROM done",
+        ))
         .bind(claim.receipt_id.get())
         .bind(claim.attempt)
         .bind(error)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 }
 
@@ -712,22 +792,33 @@ impl ReceiptRepository {
         queue: bool,
     ) -> Result<Option<Registered>, RepoError> {
         let row: Option<(i64, String, String, String, bool, bool)> = sqlx::query_as(
-            "WITH created AS ( \
-                 INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, \
-                                       ocr_status, queued_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, \
-                         CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END) \
-                 ON CONFLICT (bucket, object_key) DO NOTHING \
-                 RETURNING id, user_id, bucket, object_key, ocr_status), \
-             found AS ( \
-                 SELECT id, user_id, bucket, object_key FROM receipts \
-                 WHERE bucket = $2 AND object_key = $3 AND NOT EXISTS (SELECT 1 FROM created)), \
-             queued AS ( \
-                 UPDATE receipts r SET ocr_status = 'queued', queued_at = now() FROM found \
-                 WHERE $7 AND r.id = found.id AND r.ocr_status = 'pending' RETURNING r.id) \
-             SELECT id, user_id, bucket, object_key, true, ocr_status = 'queued' FROM created \
-             UNION ALL \
-             SELECT id, user_id, bucket, object_key, false, EXISTS (SELECT 1 FROM queued) FROM found",
+            &with_outbox(
+                "created AS ( \
+                     INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, \
+                                           ocr_status, queued_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, \
+                             CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END) \
+                     ON CONFLICT (bucket, object_key) DO NOTHING \
+                     RETURNING id, user_id, bucket, object_key, ocr_status, attempts, last_error), \
+                 found AS ( \
+                     SELECT id, user_id, bucket, object_key FROM receipts \
+                     WHERE bucket = $2 AND object_key = $3 AND NOT EXISTS (SELECT 1 FROM created)), \
+                 queued AS ( \
+                     UPDATE receipts r SET ocr_status = 'queued', queued_at = now() FROM found \
+                     WHERE $7 AND r.id = found.id AND r.ocr_status = 'pending' \
+                     RETURNING r.id, r.user_id, r.ocr_status, r.attempts, r.last_error), \
+                 moved AS ( \
+                     SELECT id, user_id, 'receipt.created' AS ev_type, 'pending' AS ocr_status, attempts, \
+                         last_error, 0 AS ev_rank FROM created \
+                     UNION ALL \
+                     SELECT id, user_id, 'receipt.queued', ocr_status, attempts, last_error, 1 \
+                         FROM created WHERE ocr_status = 'queued' \
+                     UNION ALL \
+                     SELECT id, user_id, 'receipt.queued', ocr_status, attempts, last_error, 1 FROM queued)",
+                "SELECT id, user_id, bucket, object_key, true, ocr_status = 'queued' FROM created \
+                 UNION ALL \
+                 SELECT id, user_id, bucket, object_key, false, EXISTS (SELECT 1 FROM queued) FROM found",
+            ),
         )
         .bind(new.user_id.as_str())
         .bind(new.bucket)
@@ -756,9 +847,14 @@ impl ReceiptRepository {
     /// (a redrive, which then sends each a fresh message).
     pub async fn requeue_dead_lettered(&self) -> Result<Vec<QueuedReceipt>, RepoError> {
         let mut rows: Vec<QueuedReceipt> = sqlx::query_as(
-            "UPDATE receipts SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
-             WHERE dead_lettered_at IS NOT NULL AND ocr_status = 'failed' \
-             RETURNING id, user_id, bucket, object_key",
+            &with_outbox(
+                "done AS (UPDATE receipts SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
+                     WHERE dead_lettered_at IS NOT NULL AND ocr_status = 'failed' \
+                     RETURNING id, user_id, bucket, object_key, ocr_status, attempts, last_error), \
+                 moved AS (SELECT id, user_id, 'receipt.requeued' AS ev_type, ocr_status, attempts, \
+                     last_error, 0 AS ev_rank FROM done)",
+                "SELECT id, user_id, bucket, object_key FROM done",
+            ),
         )
         .fetch_all(&self.pool)
         .await?;
@@ -786,14 +882,19 @@ impl ReceiptRepository {
         limit: u32,
     ) -> Result<Vec<QueuedReceipt>, RepoError> {
         let mut rows: Vec<QueuedReceipt> = sqlx::query_as(
-            "WITH stuck AS MATERIALIZED ( \
-                 SELECT id FROM receipts \
-                 WHERE (ocr_status = 'processing' AND lease_expires_at < now()) \
-                    OR (ocr_status = 'queued' AND queued_at < now() - make_interval(secs => $1)) \
-                 ORDER BY coalesce(lease_expires_at, queued_at), id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), lease_expires_at = NULL \
-             FROM stuck WHERE r.id = stuck.id \
-             RETURNING r.id, r.user_id, r.bucket, r.object_key",
+            &with_outbox(
+                "stuck AS MATERIALIZED ( \
+                     SELECT id FROM receipts \
+                     WHERE (ocr_status = 'processing' AND lease_expires_at < now()) \
+                        OR (ocr_status = 'queued' AND queued_at < now() - make_interval(secs => $1)) \
+                     ORDER BY coalesce(lease_expires_at, queued_at), id LIMIT $2 FOR UPDATE SKIP LOCKED), \
+                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), lease_expires_at = NULL \
+                     FROM stuck WHERE r.id = stuck.id \
+                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.ocr_status, r.attempts, r.last_error), \
+                 moved AS (SELECT id, user_id, 'receipt.requeued' AS ev_type, ocr_status, attempts, \
+                     last_error, 0 AS ev_rank FROM done)",
+                "SELECT id, user_id, bucket, object_key FROM done",
+            ),
         )
         .bind(queued_for.as_secs_f64())
         .bind(i64::from(limit))

@@ -378,3 +378,108 @@ async fn reading_a_receipt_again_replaces_its_data_and_items() {
     assert_eq!(counts(&app, id).await, (1, 4));
     assert_eq!(app.status_of(id).await, "completed");
 }
+
+async fn events_of(app: &TestApp, user: &str) -> Vec<(i64, String, i64, String)> {
+    let log = shared::events::EventLog::new(app.pool.clone());
+    let user = shared::domain::UserId::parse(user).unwrap();
+    log.after(&user, 0, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id, e.event_type, e.receipt_id, e.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_transition_writes_its_event_and_one_that_did_not_happen_writes_none() {
+    let app = TestApp::spawn().await;
+    let repo = &app.state.service.repo;
+    let user = shared::domain::UserId::parse("alice").unwrap();
+    let ids = app.seed_uploaded("alice", 2).await;
+    let before = events_of(&app, "alice").await.len();
+
+    // pending → queued (process-all), then a claim, a release, a claim
+    // and a completion; and a second claim, refused, that writes nothing.
+    let queued = repo.mark_queued_batch(&user, 1).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let id = queued[0].id;
+    let job = app.ocr_job(id).await;
+    let ClaimOutcome::Claimed(c1) = repo.claim(&job, Duration::from_secs(60)).await.unwrap() else {
+        panic!("claim")
+    };
+    assert!(matches!(
+        repo.claim(&job, Duration::from_secs(60)).await.unwrap(),
+        ClaimOutcome::Busy(_)
+    ));
+    assert!(repo.release(&c1, "agent answered 503").await.unwrap());
+    assert!(!repo.release(&c1, "late").await.unwrap(), "fenced off");
+    let ClaimOutcome::Claimed(c2) = repo.claim(&job, Duration::from_secs(60)).await.unwrap() else {
+        panic!("claim")
+    };
+    assert!(repo.complete(&c2, &result("9.99", 1)).await.unwrap());
+    assert!(!repo.complete(&c1, &result("1.00", 1)).await.unwrap());
+    assert!(!repo.fail(&c1, "late", false).await.unwrap());
+
+    let events: Vec<_> = events_of(&app, "alice").await.split_off(before);
+    let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
+    let first = seqs[0];
+    assert_eq!(
+        seqs,
+        (first..first + 5).collect::<Vec<_>>(),
+        "numbered 1, 2, 3… per user"
+    );
+    let kinds: Vec<(&str, i64, &str)> = events
+        .iter()
+        .map(|(_, t, r, s)| (t.as_str(), *r, s.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("receipt.queued", id, "queued"),
+            ("receipt.processing", id, "processing"),
+            ("receipt.requeued", id, "queued"),
+            ("receipt.processing", id, "processing"),
+            ("receipt.completed", id, "completed"),
+        ]
+    );
+    // The other receipt did not move and has no event past its creation.
+    assert!(
+        events
+            .iter()
+            .all(|e| e.2 != ids[1] || e.1 == "receipt.created")
+    );
+    assert!(events_of(&app, "bob").await.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_transitions_of_one_user_number_their_events_without_gaps() {
+    let app = TestApp::spawn().await;
+    let user = shared::domain::UserId::parse("alice").unwrap();
+    app.seed_uploaded("alice", 60).await;
+    let base = events_of(&app, "alice").await.len() as i64;
+    // Six process-all calls racing, each queueing up to 10.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let repo = app.state.service.repo.clone();
+        let user = user.clone();
+        tasks.push(tokio::spawn(async move {
+            repo.mark_queued_batch(&user, 10).await.unwrap().len()
+        }));
+    }
+    let mut queued = 0;
+    for t in tasks {
+        queued += t.await.unwrap();
+    }
+    assert_eq!(queued, 60);
+    let events = events_of(&app, "alice").await;
+    let seqs: Vec<i64> = events.iter().map(|e| e.0).collect();
+    assert_eq!(seqs, (1..=base + 60).collect::<Vec<_>>());
+    let mut receipts: Vec<i64> = events
+        .iter()
+        .filter(|e| e.1 == "receipt.queued")
+        .map(|e| e.2)
+        .collect();
+    receipts.sort();
+    receipts.dedup();
+    assert_eq!(receipts.len(), 60, "one queued event per receipt");
+}
