@@ -101,6 +101,53 @@ pub struct Config {
     pub reconcile_queued_after: Duration,
     /// Subjects allowed to run operator actions (redrive).
     pub admin_users: Vec<String>,
+    /// Events and webhook deliveries older than this are pruned by the
+    /// reconciler (`EVENT_RETENTION_HOURS`, default 7 days).
+    pub event_retention: Duration,
+    /// How often an open event stream looks for new events.
+    pub events_poll: Duration,
+    /// A comment line at least this often keeps an idle stream open
+    /// (API Gateway closes one idle for 5 minutes).
+    pub events_keepalive: Duration,
+    /// A stream ends after this long (below the stream function's
+    /// timeout); the client reconnects with `Last-Event-ID`.
+    pub events_stream_max: Duration,
+    /// The webhook queue (`WEBHOOK_QUEUE_URL`); without it no delivery
+    /// leaves (they wait in the database).
+    pub webhook_queue_url: Option<String>,
+    /// Local mode: plain http to a loopback address is allowed for webhook
+    /// URLs (`WEBHOOK_ALLOW_HTTP_LOOPBACK`, off by default).
+    pub webhook_allow_http_loopback: bool,
+    /// Waits between tries of a delivery (`WEBHOOK_RETRY_SCHEDULE`,
+    /// Standard Webhooks' `5s,5m,30m,2h,5h,10h,10h`).
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// An endpoint whose deliveries have all failed for this long is
+    /// disabled (`WEBHOOK_DISABLE_AFTER_HOURS`, default 5 days).
+    pub webhook_disable_after: Duration,
+    /// One try's time limit (`WEBHOOK_TIMEOUT_SECS`, default 15).
+    pub webhook_timeout: Duration,
+}
+
+/// Standard Webhooks' retry schedule, after the first try.
+pub const DEFAULT_WEBHOOK_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
+
+/// `5s`, `5m`, `2h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (num, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
 }
 
 /// Everything wrong with the environment, in one message.
@@ -343,6 +390,39 @@ impl Config {
             })
             .unwrap_or_default();
 
+        let event_retention = Duration::from_secs(
+            3600 * r.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
+        );
+        let events_poll =
+            Duration::from_millis(r.parsed("EVENTS_POLL_MILLIS", 500, positive_int(50, 60_000)));
+        let events_keepalive =
+            Duration::from_secs(r.parsed("EVENTS_KEEPALIVE_SECS", 15, positive_int(1, 240)));
+        let events_stream_max = Duration::from_secs(r.parsed(
+            "EVENTS_STREAM_MAX_SECS",
+            840,
+            positive_int(1, 24 * 3600),
+        ));
+        let webhook_queue_url = r.optional("WEBHOOK_QUEUE_URL");
+        let webhook_allow_http_loopback = r.parsed("WEBHOOK_ALLOW_HTTP_LOOPBACK", false, boolean);
+        let webhook_retry_schedule = r.parsed(
+            "WEBHOOK_RETRY_SCHEDULE",
+            parse_schedule(DEFAULT_WEBHOOK_RETRY_SCHEDULE).unwrap_or_default(),
+            |raw| {
+                parse_schedule(raw).ok_or_else(|| {
+                    "must be a comma-separated list of waits like 5s,5m,2h (at most 20)".to_owned()
+                })
+            },
+        );
+        let webhook_disable_after = Duration::from_secs(
+            3600 * r.parsed(
+                "WEBHOOK_DISABLE_AFTER_HOURS",
+                5 * 24,
+                positive_int(1, 24 * 365),
+            ),
+        );
+        let webhook_timeout =
+            Duration::from_secs(r.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
+
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -373,8 +453,26 @@ impl Config {
             retry_backoff_base,
             reconcile_queued_after,
             admin_users,
+            event_retention,
+            events_poll,
+            events_keepalive,
+            events_stream_max,
+            webhook_queue_url,
+            webhook_allow_http_loopback,
+            webhook_retry_schedule,
+            webhook_disable_after,
+            webhook_timeout,
         })
     }
+}
+
+fn parse_schedule(raw: &str) -> Option<Vec<Duration>> {
+    let waits: Option<Vec<Duration>> = raw
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(parse_duration)
+        .collect();
+    waits.filter(|w| w.len() <= 20 && w.iter().all(|d| *d <= Duration::from_secs(86_400)))
 }
 
 #[cfg(test)]
@@ -415,6 +513,29 @@ mod tests {
         assert_eq!(cfg.process_all_max, DEFAULT_PROCESS_ALL_MAX);
         assert_eq!(cfg.upload_prefix, "uploads/");
         assert!(matches!(cfg.auth, AuthConfig::Jwt { .. }));
+        assert_eq!(
+            cfg.webhook_retry_schedule,
+            [5, 300, 1800, 7200, 18000, 36000, 36000].map(Duration::from_secs)
+        );
+        assert!(!cfg.webhook_allow_http_loopback);
+        assert_eq!(cfg.events_keepalive, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn a_bad_webhook_schedule_is_refused() {
+        let mut env = base();
+        env.insert("WEBHOOK_RETRY_SCHEDULE", "5s,soon".to_owned());
+        let err = load(&env).unwrap_err();
+        assert!(err.to_string().contains("WEBHOOK_RETRY_SCHEDULE"), "{err}");
+        env.insert("WEBHOOK_RETRY_SCHEDULE", "1s, 2s,500ms".to_owned());
+        assert_eq!(
+            load(&env).unwrap().webhook_retry_schedule,
+            [
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_millis(500)
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+mod events;
 mod routes;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use shared::app::Clients;
 use shared::config::Config;
+use shared::events::EventLog;
 use shared::queue::SqsQueue;
 use shared::repo::ReceiptRepository;
 use shared::service::ReceiptService;
@@ -22,6 +24,7 @@ pub use routes::router;
 pub struct AppState {
     pub config: Arc<Config>,
     pub service: ReceiptService,
+    pub events: EventLog,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
             sqs,
             credentials,
         } = clients;
+        let events = EventLog::new(pool.clone());
         let service = ReceiptService {
             repo: ReceiptRepository::new(pool),
             storage: S3Storage::new(s3, config.receipts_bucket.clone())
@@ -47,6 +51,7 @@ impl AppState {
         Self {
             config: Arc::new(config),
             service,
+            events,
         }
     }
 

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/receipts/ocr/process-all", post(process_all))
         .route("/receipts/ocr/queue-status", get(queue_status))
         .route("/receipts/ocr/redrive", post(redrive))
+        .route("/receipts/events", get(crate::events::events))
         .route("/receipts/{id}", get(get_receipt))
         .route("/receipts/{id}/ocr/retry", post(retry))
         .fallback(not_found)
@@ -66,7 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 }
 
 /// Query parameters, decoded; the last of a repeated name wins.
-fn query_params(raw: Option<String>) -> HashMap<String, String> {
+pub(crate) fn query_params(raw: Option<String>) -> HashMap<String, String> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()

@@ -26,6 +26,7 @@ use tower::ServiceExt;
 
 pub mod agent;
 pub mod pipeline;
+pub mod sse;
 pub mod stack;
 
 pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";

@@ -1,0 +1,212 @@
+//! `GET /receipts/events`: the caller's receipt events.
+//!
+//! - As `text/event-stream` (the default): `id:` is the event's number,
+//!   `event:` its type, `data:` the event as JSON. It starts after
+//!   `Last-Event-ID` (the header a reconnecting client sends; 0 replays
+//!   everything retained) or, without one, with what happens from now on.
+//!   A comment line every `EVENTS_KEEPALIVE_SECS` keeps it open while idle;
+//!   it ends after `EVENTS_STREAM_MAX_SECS` and the client reconnects.
+//! - As JSON with `?after=N` (or `Accept: application/json`): one page of
+//!   events after N, for clients that cannot stream.
+//!
+//! The token travels in the `Authorization` header only: browsers read the
+//! stream with `fetch` (an `EventSource` cannot send the header).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::Serialize;
+use shared::domain::{InvalidInput, ReceiptId, UserId};
+use shared::events::{EventLog, ReceiptEvent};
+use tokio::time::Instant;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::routes::query_params;
+
+/// Events per JSON page, and per read of a stream.
+const PAGE_MAX: u32 = 500;
+const PAGE_DEFAULT: u32 = 100;
+
+/// A page of events (`GET /receipts/events?after=N`).
+#[derive(Debug, Serialize)]
+pub struct EventsPage {
+    pub events: Vec<ReceiptEvent>,
+    /// Pass as `after` to read on (the last event's id, or `after` itself).
+    pub next_after: i64,
+    pub has_more: bool,
+}
+
+fn parse_cursor(field: &'static str, raw: &str) -> Result<i64, InvalidInput> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| InvalidInput::new(field, "must be an event id (an integer, 0 or more)"))
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("application/json") && !accept.contains("text/event-stream")
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = query_params(raw);
+    let receipt = q
+        .get("receipt_id")
+        .map(|r| ReceiptId::parse(r, "receipt_id"))
+        .transpose()?;
+    if let Some(id) = receipt {
+        // Another user's receipt is as absent as one that never was.
+        state
+            .service
+            .repo
+            .get(&user, id)
+            .await
+            .map_err(shared::service::ServiceError::from)?
+            .ok_or(ApiError::NotFound)?;
+    }
+    let log = state.events.clone();
+    if q.contains_key("after") || wants_json(&headers) {
+        let after = q
+            .get("after")
+            .map(|a| parse_cursor("after", a))
+            .transpose()?
+            .unwrap_or(0);
+        let limit = match q.get("limit") {
+            None => PAGE_DEFAULT,
+            Some(l) => l
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=PAGE_MAX).contains(n))
+                .ok_or_else(|| {
+                    InvalidInput::new("limit", format!("must be an integer from 1 to {PAGE_MAX}"))
+                })?,
+        };
+        let mut events = log
+            .after(&user, after, receipt, limit + 1)
+            .await
+            .map_err(shared::service::ServiceError::from)?;
+        let has_more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        let next_after = events.last().map_or(after, |e| e.id);
+        return Ok(Json(EventsPage {
+            events,
+            next_after,
+            has_more,
+        })
+        .into_response());
+    }
+    let last = headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| InvalidInput::new("Last-Event-ID", "must be an event id"))
+                .and_then(|s| parse_cursor("Last-Event-ID", s))
+        })
+        .transpose()?;
+    let after = match last {
+        Some(n) => n,
+        None => log
+            .latest(&user)
+            .await
+            .map_err(shared::service::ServiceError::from)?,
+    };
+    let cfg = &state.config;
+    let stream = event_stream(Tail {
+        log,
+        user,
+        receipt,
+        after,
+        poll: cfg.events_poll,
+        until: Instant::now() + cfg.events_stream_max,
+        buffered: VecDeque::new(),
+        started: false,
+    });
+    let mut resp = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(cfg.events_keepalive))
+        .into_response();
+    // No proxy (nginx, a CDN) may hold the frames back.
+    resp.headers_mut().insert(
+        "x-accel-buffering",
+        axum::http::HeaderValue::from_static("no"),
+    );
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    Ok(resp)
+}
+
+/// Where an open stream is.
+struct Tail {
+    log: EventLog,
+    user: UserId,
+    receipt: Option<ReceiptId>,
+    after: i64,
+    poll: Duration,
+    until: Instant,
+    buffered: VecDeque<ReceiptEvent>,
+    started: bool,
+}
+
+/// How long a client waits before reconnecting after the stream ends.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+fn event_stream(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(tail, |mut t| async move {
+        if !t.started {
+            // Sent at once: the client knows the stream is open (and API
+            // Gateway has a first frame to send), and when to come back.
+            t.started = true;
+            let hello = Event::default()
+                .retry(RECONNECT_AFTER)
+                .comment(format!("receipt events after {}", t.after));
+            return Some((Ok(hello), t));
+        }
+        loop {
+            if let Some(e) = t.buffered.pop_front() {
+                t.after = e.id;
+                return Some((Ok(frame(&e)), t));
+            }
+            if Instant::now() >= t.until {
+                return None;
+            }
+            match t.log.after(&t.user, t.after, t.receipt, PAGE_MAX).await {
+                Ok(events) if !events.is_empty() => t.buffered.extend(events),
+                Ok(_) => {
+                    tokio::time::sleep_until((Instant::now() + t.poll).min(t.until)).await;
+                }
+                Err(e) => {
+                    // The client reconnects with the last id it saw.
+                    tracing::warn!(error = %e, user = %t.user, "event stream ends: database error");
+                    return None;
+                }
+            }
+        }
+    })
+}
+
+fn frame(e: &ReceiptEvent) -> Event {
+    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
+    Event::default()
+        .id(e.id.to_string())
+        .event(e.event_type.as_str())
+        .data(data)
+}
