@@ -75,10 +75,37 @@ impl AppState {
         Error = std::convert::Infallible,
         Future = impl Send,
     > + Clone {
-        tower::ServiceBuilder::new()
-            .map_request(without_stage)
-            .service(router(self))
+        on_lambda(router(self))
     }
+
+    /// The event stream alone (`GET /receipts/events`), as the streaming
+    /// function serves it with `lambda_http::run_with_streaming_response`:
+    /// a buffered handler under the streaming runner answers empty bodies
+    /// (aws-lambda-rust-runtime#967), so the stream has a function of its
+    /// own and the rest of the API stays buffered.
+    pub fn lambda_stream_service(
+        self,
+    ) -> impl tower::Service<
+        lambda_http::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone {
+        on_lambda(routes::events_router(self))
+    }
+}
+
+fn on_lambda(
+    router: Router,
+) -> impl tower::Service<
+    lambda_http::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    tower::ServiceBuilder::new()
+        .map_request(without_stage)
+        .service(router)
 }
 
 /// Puts the path API Gateway received (without the stage prefix that

@@ -43,6 +43,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The event stream's route alone, for the streaming function.
+pub fn events_router(state: AppState) -> Router {
+    Router::new()
+        .route("/receipts/events", get(crate::events::events))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }

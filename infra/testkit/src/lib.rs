@@ -26,6 +26,7 @@ use tower::ServiceExt;
 
 pub mod agent;
 pub mod pipeline;
+pub mod runtime;
 pub mod sse;
 pub mod stack;
 
@@ -350,6 +351,17 @@ impl TestApp {
             ingest_dlq_url: res.ingest_dlq_url,
             config,
         }
+    }
+
+    /// The URL of this test's database (for a process the test starts).
+    pub async fn database_url(&self) -> String {
+        let name: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&required("DATABASE_URL")).expect("DATABASE_URL parses");
+        url.set_path(&format!("/{name}"));
+        url.to_string()
     }
 
     pub fn token(&self, sub: &str) -> String {

@@ -1,0 +1,17 @@
+//! The event stream function: `GET /receipts/events` behind API Gateway's
+//! REST API with `ResponseTransferMode: RESPONSE_STREAM`. `main` builds the
+//! config and the pool once; the route is the API's own
+//! ([`api::AppState::lambda_stream_service`]). The function's timeout bounds
+//! one stream (`EVENTS_STREAM_MAX_SECS` ends it a minute before).
+
+use api::AppState;
+use shared::config::{Config, Role};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let config = Config::from_env(Role::Api)?;
+    let state = AppState::connect(config).await?;
+    shared::metrics::Metrics::new("events").cold_start();
+    lambda_http::run_with_streaming_response(state.lambda_stream_service()).await
+}
