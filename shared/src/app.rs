@@ -7,12 +7,15 @@ use sqlx::PgPool;
 
 use crate::agent::Agent;
 use crate::config::Config;
+use crate::events::EventLog;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::queue::SqsQueue;
 use crate::reconcile::Reconciler;
 use crate::repo::ReceiptRepository;
+use crate::ssrf::WebhookUrlPolicy;
 use crate::storage::S3Storage;
+use crate::webhooks::{Relay, Sender, SenderSettings};
 use crate::worker::{Worker, WorkerSettings};
 
 /// The pool and SDK clients of a process.
@@ -54,7 +57,31 @@ pub fn worker<A: Agent>(cfg: &Config, c: &Clients, agent: A) -> Worker<A> {
         agent,
         settings: WorkerSettings::from_config(cfg),
         metrics: Metrics::new("worker"),
+        relay: relay(cfg, c),
     }
+}
+
+/// The webhook relay, with `WEBHOOK_QUEUE_URL`.
+pub fn relay(cfg: &Config, c: &Clients) -> Option<Relay> {
+    let url = cfg.webhook_queue_url.as_ref()?;
+    Some(Relay::new(
+        c.pool.clone(),
+        SqsQueue::new(c.sqs.clone(), url.clone()),
+    ))
+}
+
+/// The webhooks function's handler; `None` without `WEBHOOK_QUEUE_URL`.
+pub fn webhook_sender(cfg: &Config, c: &Clients) -> Result<Option<Sender>, reqwest::Error> {
+    let Some(url) = cfg.webhook_queue_url.as_ref() else {
+        return Ok(None);
+    };
+    Sender::new(
+        c.pool.clone(),
+        SqsQueue::new(c.sqs.clone(), url.clone()),
+        WebhookUrlPolicy::new(cfg.webhook_allow_http_loopback),
+        SenderSettings::from_config(cfg),
+    )
+    .map(Some)
 }
 
 pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
@@ -66,6 +93,7 @@ pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
         max_bytes: cfg.max_direct_upload_bytes.max(cfg.max_upload_bytes),
         auto_ocr: cfg.auto_ocr,
         metrics: Metrics::new("ingest"),
+        relay: relay(cfg, c),
     }
 }
 
@@ -75,6 +103,9 @@ pub fn reconciler(cfg: &Config, c: &Clients) -> Reconciler {
         ocr_queue: SqsQueue::new(c.sqs.clone(), cfg.ocr_queue_url.clone()),
         queued_after: cfg.reconcile_queued_after,
         batch: 500,
+        events: EventLog::new(c.pool.clone()),
+        event_retention: cfg.event_retention,
+        relay: relay(cfg, c),
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Ingest {
     pub max_bytes: u64,
     pub auto_ocr: bool,
     pub metrics: Metrics,
+    /// Sends the batch's new webhook deliveries on (with `WEBHOOK_QUEUE_URL`).
+    pub relay: Option<crate::webhooks::Relay>,
 }
 
 impl Ingest {
@@ -164,6 +166,7 @@ impl Ingest {
             ],
             &[],
         );
+        crate::webhooks::Relay::kick(self.relay.as_ref()).await;
         let mut response = SqsBatchResponse::default();
         for id in failed {
             let mut f = BatchItemFailure::default();

@@ -21,4 +21,5 @@ pub mod service;
 pub mod ssrf;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;

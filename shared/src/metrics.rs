@@ -28,6 +28,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "Ingested",
     "IngestFailed",
     "IngestRefused",
+    "WebhookDelivered",
+    "WebhookRetried",
+    "WebhookFailed",
+    "WebhookLatency",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

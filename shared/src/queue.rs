@@ -93,9 +93,19 @@ impl SqsQueue {
 
     /// Sends raw bodies keyed by receipt id (ids must be distinct).
     pub async fn send_bodies(&self, entries: &[(i64, String)]) -> SendOutcome {
+        let entries: Vec<(i64, String, i32)> = entries
+            .iter()
+            .map(|(id, body)| (*id, body.clone(), 0))
+            .collect();
+        self.send_delayed(&entries).await
+    }
+
+    /// Sends raw bodies keyed by id (distinct), each hidden for its delay
+    /// in seconds (0–900, SQS's limit; clamped).
+    pub async fn send_delayed(&self, entries: &[(i64, String, i32)]) -> SendOutcome {
         // Owned chunks and an owned adapter per call keep the futures 'static
         // (and so Send for any caller).
-        let chunks: Vec<Vec<(i64, String)>> =
+        let chunks: Vec<Vec<(i64, String, i32)>> =
             entries.chunks(SQS_BATCH_MAX).map(<[_]>::to_vec).collect();
         let results: Vec<SendOutcome> = stream::iter(chunks)
             .map(|chunk| {
@@ -116,24 +126,25 @@ impl SqsQueue {
         out
     }
 
-    async fn send_chunk(&self, chunk: &[(i64, String)]) -> SendOutcome {
+    async fn send_chunk(&self, chunk: &[(i64, String, i32)]) -> SendOutcome {
         let mut out = SendOutcome {
             batch_calls: 1,
             ..Default::default()
         };
         let entries: Result<Vec<_>, _> = chunk
             .iter()
-            .map(|(id, body)| {
+            .map(|(id, body, delay)| {
                 SendMessageBatchRequestEntry::builder()
                     .id(id.to_string())
                     .message_body(body)
+                    .set_delay_seconds((*delay > 0).then_some((*delay).min(900)))
                     .build()
             })
             .collect();
         let entries = match entries {
             Ok(e) => e,
             Err(e) => {
-                out.failed = chunk.iter().map(|(id, _)| (*id, e.to_string())).collect();
+                out.failed = chunk.iter().map(|(id, ..)| (*id, e.to_string())).collect();
                 return out;
             }
         };
@@ -148,7 +159,7 @@ impl SqsQueue {
             Err(err) => {
                 let reason = describe_sdk_error(&err);
                 tracing::warn!(queue = %self.url, %reason, count = chunk.len(), "SendMessageBatch failed");
-                out.failed = chunk.iter().map(|(id, _)| (*id, reason.clone())).collect();
+                out.failed = chunk.iter().map(|(id, ..)| (*id, reason.clone())).collect();
             }
             Ok(resp) => {
                 let mut answered = std::collections::HashSet::new();
@@ -168,7 +179,7 @@ impl SqsQueue {
                     }
                 }
                 // An entry SQS said nothing about cannot be assumed sent.
-                for (id, _) in chunk {
+                for (id, ..) in chunk {
                     if !answered.contains(id) {
                         out.failed
                             .push((*id, "no result for this entry".to_owned()));

@@ -26,6 +26,12 @@ pub struct ReconcileReport {
     /// when the pass began; the difference bounds the lost messages.
     pub in_flight: i64,
     pub in_queue: i64,
+    /// Webhook deliveries found lost and handed to the relay, and how many
+    /// messages the relay sent.
+    pub deliveries_released: u64,
+    pub deliveries_sent: usize,
+    /// Events older than the retention, deleted.
+    pub events_pruned: u64,
 }
 
 /// At most how many messages can be lost: receipts in flight that the
@@ -39,6 +45,11 @@ pub struct Reconciler {
     pub ocr_queue: SqsQueue,
     pub queued_after: Duration,
     pub batch: u32,
+    /// Prunes events and finished webhook deliveries past their retention.
+    pub events: crate::events::EventLog,
+    pub event_retention: Duration,
+    /// Hands lost webhook deliveries to the webhook queue again.
+    pub relay: Option<crate::webhooks::Relay>,
 }
 
 impl Reconciler {
@@ -85,6 +96,7 @@ impl Reconciler {
                 break;
             }
         }
+        self.webhooks_and_events(&mut report).await?;
         if !report.requeued.is_empty() || report.not_sent > 0 {
             tracing::warn!(
                 requeued = report.requeued.len(),
@@ -96,6 +108,29 @@ impl Reconciler {
             );
         }
         Ok(report)
+    }
+}
+
+impl Reconciler {
+    /// Lost webhook deliveries back to the queue; old events pruned.
+    async fn webhooks_and_events(&self, report: &mut ReconcileReport) -> Result<(), RepoError> {
+        if let Some(relay) = &self.relay {
+            report.deliveries_released = relay
+                .store
+                .release_lost(crate::webhooks::LOST_AFTER)
+                .await?;
+            report.deliveries_sent = relay.run().await?;
+        }
+        report.events_pruned = self.events.prune(self.event_retention, 10_000).await?;
+        if report.deliveries_released > 0 || report.events_pruned > 0 {
+            tracing::info!(
+                deliveries_released = report.deliveries_released,
+                deliveries_sent = report.deliveries_sent,
+                events_pruned = report.events_pruned,
+                "reconciler: webhook deliveries and events"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -142,25 +142,162 @@ impl FetchPolicy {
         if self.allow_internal {
             builder
         } else {
-            builder.dns_resolver(Arc::new(PublicOnly))
+            builder.dns_resolver(Arc::new(PublicOnly {
+                lookup: Arc::new(SystemLookup),
+                allow_loopback: false,
+            }))
         }
+    }
+}
+
+/// Resolves a host name to its addresses: the system's resolver, or a
+/// stand-in in tests (no traffic goes to what it answers).
+pub trait Lookup: Send + Sync + 'static {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
+}
+
+/// The system's resolver.
+pub struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(
+        &self,
+        host: String,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
+
+/// Which webhook URLs deliveries may go to: https only, to addresses on
+/// the internet; plain http (and https) to a loopback address only in
+/// local mode (`WEBHOOK_ALLOW_HTTP_LOOPBACK`). Checked at registration and
+/// again at every delivery, where the client's resolver checks each
+/// address right before connecting (DNS rebinding). No redirect is followed.
+#[derive(Clone)]
+pub struct WebhookUrlPolicy {
+    allow_loopback: bool,
+    lookup: Arc<dyn Lookup>,
+}
+
+impl std::fmt::Debug for WebhookUrlPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookUrlPolicy")
+            .field("allow_loopback", &self.allow_loopback)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a webhook URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefused {
+    #[error("must be an absolute https URL")]
+    NotHttps,
+    #[error("must not carry a user name or password")]
+    Credentials,
+    #[error("has no host")]
+    NoHost,
+    #[error(
+        "{0} is inside the network (loopback, private, link-local, CGNAT, unique-local, multicast or unspecified)"
+    )]
+    Internal(String),
+    #[error("{0} does not resolve")]
+    Unresolved(String),
+}
+
+impl WebhookUrlPolicy {
+    pub fn new(allow_loopback: bool) -> Self {
+        Self::with_lookup(allow_loopback, Arc::new(SystemLookup))
+    }
+
+    pub fn with_lookup(allow_loopback: bool, lookup: Arc<dyn Lookup>) -> Self {
+        Self {
+            allow_loopback,
+            lookup,
+        }
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        !is_internal(ip) || (self.allow_loopback && ip.is_loopback())
+    }
+
+    /// Parses and checks a URL: scheme, credentials, and every address its
+    /// host resolves to (all must be allowed).
+    pub async fn check(&self, raw: &str) -> Result<Url, UrlRefused> {
+        let url = Url::parse(raw.trim()).map_err(|_| UrlRefused::NotHttps)?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlRefused::Credentials);
+        }
+        let host = url.host().ok_or(UrlRefused::NoHost)?.to_owned();
+        let ips: Vec<IpAddr> = match &host {
+            url::Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
+            url::Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
+            url::Host::Domain(d) => self
+                .lookup
+                .lookup(d.to_string())
+                .await
+                .map_err(|_| UrlRefused::Unresolved(d.to_string()))?,
+        };
+        if ips.is_empty() {
+            return Err(UrlRefused::Unresolved(host.to_string()));
+        }
+        if let Some(bad) = ips.iter().find(|ip| !self.allowed(**ip)) {
+            return Err(UrlRefused::Internal(match &host {
+                url::Host::Domain(d) => format!("{d} (resolves to {bad})"),
+                _ => bad.to_string(),
+            }));
+        }
+        let all_loopback = ips.iter().all(|ip| ip.is_loopback());
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if self.allow_loopback && all_loopback => Ok(url),
+            _ => Err(UrlRefused::NotHttps),
+        }
+    }
+
+    /// A client for deliveries: no redirects, and its resolver connects
+    /// only to allowed addresses.
+    pub fn client(&self, timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .user_agent(concat!("receipt-ocr-webhooks/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(PublicOnly {
+                lookup: self.lookup.clone(),
+                allow_loopback: self.allow_loopback,
+            }))
+            .build()
     }
 }
 
 /// What the resolver's error says when a name has only internal addresses.
 pub const RESOLVED_INSIDE: &str = "resolves only to addresses inside the network";
 
-/// Resolves names with the system resolver and keeps only internet
-/// addresses; a name with none left does not resolve.
-struct PublicOnly;
+/// Resolves names and keeps only internet addresses (and loopback ones
+/// when allowed); a name with none left does not resolve.
+struct PublicOnly {
+    lookup: Arc<dyn Lookup>,
+    allow_loopback: bool,
+}
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
+        let lookup = self.lookup.lookup(host.clone());
+        let allow_loopback = self.allow_loopback;
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let addrs: Vec<SocketAddr> = lookup
                 .await?
-                .filter(|a| !is_internal(a.ip()))
+                .into_iter()
+                .filter(|ip| !is_internal(*ip) || (allow_loopback && ip.is_loopback()))
+                .map(|ip| SocketAddr::new(ip, 0))
                 .collect();
             if addrs.is_empty() {
                 return Err(format!("{host} {RESOLVED_INSIDE}").into());

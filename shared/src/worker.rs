@@ -109,6 +109,8 @@ pub struct Worker<A> {
     pub agent: A,
     pub settings: WorkerSettings,
     pub metrics: Metrics,
+    /// Sends the batch's new webhook deliveries on (with `WEBHOOK_QUEUE_URL`).
+    pub relay: Option<crate::webhooks::Relay>,
 }
 
 fn receive_count(msg: &SqsMessage) -> u32 {
@@ -166,6 +168,7 @@ impl<A: Agent> Worker<A> {
             duration_ms = started.elapsed().as_millis() as u64,
             "batch done: {completed} processed, {failed} failed, {retried} to retry, {skipped} skipped"
         );
+        crate::webhooks::Relay::kick(self.relay.as_ref()).await;
         response
     }
 

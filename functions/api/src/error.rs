@@ -9,6 +9,7 @@ use serde_json::json;
 use shared::auth::AuthError;
 use shared::domain::InvalidInput;
 use shared::service::ServiceError;
+use shared::webhooks::WebhookError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -63,6 +64,17 @@ impl From<ServiceError> for ApiError {
                 ApiError::Unavailable("receipt storage is unavailable, try again later".into())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Invalid(i) => ApiError::Invalid(i),
+            WebhookError::NotFound => ApiError::NotFound,
+            WebhookError::Conflict(m) => ApiError::Conflict(m),
+            WebhookError::Repo(r) => ServiceError::from(r).into(),
         }
     }
 }

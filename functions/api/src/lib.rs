@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod events;
 mod routes;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -16,7 +17,9 @@ use shared::events::EventLog;
 use shared::queue::SqsQueue;
 use shared::repo::ReceiptRepository;
 use shared::service::ReceiptService;
+use shared::ssrf::WebhookUrlPolicy;
 use shared::storage::S3Storage;
+use shared::webhooks::{Relay, WebhookStore};
 
 pub use routes::router;
 
@@ -25,6 +28,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub service: ReceiptService,
     pub events: EventLog,
+    pub webhooks: WebhookStore,
+    /// Checks webhook URLs at registration.
+    pub webhook_policy: WebhookUrlPolicy,
+    /// Sends new webhook deliveries to the webhook queue after a change
+    /// (none without `WEBHOOK_QUEUE_URL`).
+    pub relay: Option<Relay>,
 }
 
 impl AppState {
@@ -37,6 +46,12 @@ impl AppState {
             credentials,
         } = clients;
         let events = EventLog::new(pool.clone());
+        let webhooks = WebhookStore::new(pool.clone());
+        let relay = config
+            .webhook_queue_url
+            .as_ref()
+            .map(|url| Relay::new(pool.clone(), SqsQueue::new(sqs.clone(), url.clone())));
+        let webhook_policy = WebhookUrlPolicy::new(config.webhook_allow_http_loopback);
         let service = ReceiptService {
             repo: ReceiptRepository::new(pool),
             storage: S3Storage::new(s3, config.receipts_bucket.clone())
@@ -52,6 +67,9 @@ impl AppState {
             config: Arc::new(config),
             service,
             events,
+            webhooks,
+            webhook_policy,
+            relay,
         }
     }
 

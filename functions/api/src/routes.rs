@@ -6,7 +6,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, RawQuer
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +19,8 @@ use tower_http::trace::TraceLayer;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::webhooks;
+use shared::webhooks::Relay;
 
 /// Room for the multipart envelope around a file of the maximum size.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -35,6 +37,11 @@ pub fn router(state: AppState) -> Router {
         .route("/receipts/ocr/redrive", post(redrive))
         .route("/receipts/events", get(crate::events::events))
         .route("/receipts/{id}", get(get_receipt))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/webhooks/{id}", delete(webhooks::delete))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/deliveries/{id}/resend", post(webhooks::resend))
         .route("/receipts/{id}/ocr/retry", post(retry))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -63,7 +70,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// The receipt id of the path. Every rejection, a segment that is not
 /// UTF-8 once decoded (`%FF`) included, is the JSON error naming `id`.
-struct IdPath(ReceiptId);
+pub(crate) struct IdPath(pub ReceiptId);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
@@ -156,6 +163,7 @@ async fn upload(
             },
         )
         .await?;
+    Relay::kick(state.relay.as_ref()).await;
     let id = receipt.id;
     let detail = shared::repo::ReceiptDetail {
         receipt,
@@ -249,6 +257,7 @@ async fn process_all(
     let limit =
         parse_process_all_limit(requested.map(String::as_str), state.config.process_all_max)?;
     let out = state.service.process_all(&user, limit).await?;
+    Relay::kick(state.relay.as_ref()).await;
     let message = if out.queued == 0 {
         "no pending receipts to queue".to_owned()
     } else {
@@ -295,6 +304,7 @@ async fn retry(
     let q = query_params(raw);
     let force = parse_bool("force", q.get("force"))?;
     let st = state.service.retry(&user, id, force).await?;
+    Relay::kick(state.relay.as_ref()).await;
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
 
@@ -311,6 +321,7 @@ async fn redrive(
         ));
     }
     let r = state.service.redrive().await?;
+    Relay::kick(state.relay.as_ref()).await;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({

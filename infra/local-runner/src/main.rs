@@ -144,6 +144,35 @@ async fn run() -> anyhow::Result<()> {
             }
         });
     }
+    // Webhook deliveries, when the stack has a webhook queue.
+    if let Some(sender) = shared::app::webhook_sender(&config, &clients)? {
+        let sender = Arc::new(sender);
+        let poller = Poller::new(
+            clients.sqs.clone(),
+            PollerSettings {
+                queue_url: sender.queue.url().to_owned(),
+                batch_size: 10,
+                wait: Duration::from_secs(10),
+                concurrency: 2,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            poller
+                .run(
+                    |ev| {
+                        let s = sender.clone();
+                        async move { s.handle(ev).await }
+                    },
+                    stop,
+                )
+                .await;
+        });
+    } else {
+        tracing::warn!("WEBHOOK_QUEUE_URL is not set: webhook deliveries wait in the database");
+    }
     if with_api {
         let bind = config.api_bind;
         let state = AppState::new(config.clone(), clients.clone());

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use api::AppState;
 use aws_sdk_sqs::config::interceptors::BeforeSerializationInterceptorContextRef;
@@ -121,7 +121,18 @@ pub struct Options {
     pub resources: Option<Resources>,
     /// maxReceiveCount of fresh queues.
     pub max_receive_count: u32,
+    /// A webhook queue (and its DLQ) for the test, with the retry schedule
+    /// `WEBHOOK_SCHEDULE` and local mode on (webhook receivers in tests
+    /// listen on 127.0.0.1 over plain http).
+    pub webhooks: bool,
 }
+
+/// The webhook retry schedule in tests.
+pub const WEBHOOK_SCHEDULE: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(1),
+    Duration::from_secs(1),
+];
 
 impl Default for Options {
     fn default() -> Self {
@@ -136,6 +147,7 @@ impl Default for Options {
             auto_ocr: true,
             resources: None,
             max_receive_count: MAX_RECEIVE_COUNT,
+            webhooks: false,
         }
     }
 }
@@ -325,6 +337,14 @@ impl TestApp {
         config.ingest_queue_url = Some(res.ingest_queue_url.clone());
         config.max_receive_count = res.max_receive_count;
         config.admin_users = vec![ADMIN.to_owned()];
+        if opts.webhooks {
+            let name = unique("t-").replace('_', "-");
+            let (url, _dlq) =
+                queue_with_dlq(&sqs, &format!("{name}-webhooks"), MAX_RECEIVE_COUNT).await;
+            config.webhook_queue_url = Some(url);
+            config.webhook_allow_http_loopback = true;
+            config.webhook_retry_schedule = WEBHOOK_SCHEDULE.to_vec();
+        }
 
         let state = AppState::new(
             config.clone(),

@@ -46,6 +46,7 @@ pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
             .with_bearer(app.config.agent_token.clone()),
         settings: worker_settings(app),
         metrics: Metrics::disabled("worker"),
+        relay: app.state.relay.clone(),
     }
 }
 
@@ -58,6 +59,7 @@ pub fn ingest(app: &TestApp) -> Ingest {
         max_bytes: app.config.max_direct_upload_bytes,
         auto_ocr: app.config.auto_ocr,
         metrics: Metrics::disabled("ingest"),
+        relay: app.state.relay.clone(),
     }
 }
 
@@ -67,6 +69,61 @@ pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
         ocr_queue: SqsQueue::new(app.sqs.clone(), app.ocr_queue_url.clone()),
         queued_after,
         batch: 100,
+        events: shared::events::EventLog::new(app.pool.clone()),
+        event_retention: app.config.event_retention,
+        relay: app.state.relay.clone(),
+    }
+}
+
+/// The webhook sender of a test app made with `Options { webhooks: true }`,
+/// resolving names with `lookup` (the system's when `None`).
+pub fn webhook_sender(
+    app: &TestApp,
+    lookup: Option<Arc<dyn shared::ssrf::Lookup>>,
+) -> shared::webhooks::Sender {
+    let cfg = &app.config;
+    let url = cfg
+        .webhook_queue_url
+        .clone()
+        .expect("a test app with a webhook queue");
+    let policy = match lookup {
+        Some(l) => shared::ssrf::WebhookUrlPolicy::with_lookup(cfg.webhook_allow_http_loopback, l),
+        None => shared::ssrf::WebhookUrlPolicy::new(cfg.webhook_allow_http_loopback),
+    };
+    let mut sender = shared::webhooks::Sender::new(
+        app.pool.clone(),
+        SqsQueue::new(app.sqs.clone(), url),
+        policy,
+        shared::webhooks::SenderSettings::from_config(cfg),
+    )
+    .expect("HTTP client");
+    sender.metrics = Metrics::disabled("webhooks");
+    sender
+}
+
+/// Starts the webhook sender on the test's webhook queue.
+pub async fn start_webhooks(app: &TestApp) -> Running {
+    let sender = Arc::new(webhook_sender(app, None));
+    let stop = CancellationToken::new();
+    let p = poller(app, sender.queue.url(), 2).await;
+    let stats = vec![p.stats.clone()];
+    let task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            p.run(
+                |ev| {
+                    let s = sender.clone();
+                    async move { s.handle(ev).await }
+                },
+                stop,
+            )
+            .await;
+        })
+    };
+    Running {
+        stop,
+        tasks: vec![task],
+        stats,
     }
 }
 

@@ -31,11 +31,11 @@ pub enum Reply {
     Error(String),
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Shared {
     events: Arc<Mutex<VecDeque<(String, Value)>>>,
     more: Arc<Notify>,
-    replies: Arc<Mutex<Option<mpsc::UnboundedSender<(String, Reply)>>>>,
+    replies: mpsc::UnboundedSender<(String, Reply)>,
 }
 
 pub struct FakeRuntime {
@@ -48,8 +48,9 @@ impl FakeRuntime {
     pub async fn start() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Shared {
-            replies: Arc::new(Mutex::new(Some(tx))),
-            ..Shared::default()
+            events: Arc::default(),
+            more: Arc::default(),
+            replies: tx,
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -120,9 +121,7 @@ async fn next(State(s): State<Shared>) -> Response {
 }
 
 fn send(s: &Shared, id: &str, reply: Reply) {
-    if let Some(tx) = s.replies.lock().unwrap().as_ref() {
-        let _ = tx.send((id.to_owned(), reply));
-    }
+    let _ = s.replies.send((id.to_owned(), reply));
 }
 
 async fn response(

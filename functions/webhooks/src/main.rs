@@ -1,0 +1,25 @@
+//! The webhooks Lambda (SQS event source on the webhook queue,
+//! `ReportBatchItemFailures`). `main` builds config, the pool and the
+//! guarded HTTP client once; the logic is `shared::webhooks::Sender`.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::config::{Config, Role};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let config = Config::from_env(Role::Background)?;
+    let clients = shared::app::Clients::connect(&config).await?;
+    let sender = Arc::new(
+        shared::app::webhook_sender(&config, &clients)?.ok_or("WEBHOOK_QUEUE_URL is not set")?,
+    );
+    shared::metrics::Metrics::new("webhooks").cold_start();
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let sender = sender.clone();
+        async move { Ok::<SqsBatchResponse, Error>(sender.handle(event.payload).await) }
+    }))
+    .await
+}
