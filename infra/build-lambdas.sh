@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the four Rust functions for Lambda with cargo lambda (release) and
+# Builds the six Rust functions for Lambda with cargo lambda (release) and
 # prints each one's size: the bootstrap binary and the zip Lambda receives.
 #   ./infra/build-lambdas.sh            x86_64 (what CI builds)
 #   ./infra/build-lambdas.sh --arm64    arm64 (what template.yaml deploys)
@@ -10,7 +10,7 @@ ensure_tools_venv
 
 arch="--x86-64"
 [ "${1:-}" = "--arm64" ] && arch="--arm64"
-FUNCTIONS=(api worker ingest reconciler)
+FUNCTIONS=(api worker ingest reconciler events webhooks)
 pkgs=()
 for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
 

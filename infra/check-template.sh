@@ -20,6 +20,7 @@ python infra/sam_translate.py template.yaml "$STATE_DIR/template.aws.json"
 # ReportBatchItemFailures, must be refused.
 sed -e 's/QueueVisibilitySecs: 1980/QueueVisibilitySecs: 600/' \
     -e 's/FunctionResponseTypes: \[ReportBatchItemFailures\]/FunctionResponseTypes: []/' \
+    -e 's/responseTransferMode: STREAM/responseTransferMode: BUFFERED/' \
     template.yaml >"$STATE_DIR/template.broken.yaml"
 cmp -s template.yaml "$STATE_DIR/template.broken.yaml" && die "the negative control did not change the template"
 if python infra/sam_translate.py "$STATE_DIR/template.broken.yaml" 2>"$STATE_DIR/template.broken.err"; then
@@ -27,6 +28,7 @@ if python infra/sam_translate.py "$STATE_DIR/template.broken.yaml" 2>"$STATE_DIR
 fi
 grep -q "under 6x the function timeout" "$STATE_DIR/template.broken.err" \
     && grep -q "no ReportBatchItemFailures" "$STATE_DIR/template.broken.err" \
+    && grep -q "responseTransferMode is not STREAM" "$STATE_DIR/template.broken.err" \
     || die "sam_translate.py refused the broken copy for the wrong reasons: $(cat "$STATE_DIR/template.broken.err")"
 log "cfn-lint on the translated template"
 cfn-lint "$STATE_DIR/template.aws.json"

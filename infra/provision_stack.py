@@ -30,6 +30,8 @@ SETTINGS = {
     "OcrDeadLetterQueueUrl": "OCR_DLQ_URL",
     "IngestQueueUrl": "INGEST_QUEUE_URL",
     "IngestDeadLetterQueueUrl": "INGEST_DLQ_URL",
+    "WebhookQueueUrl": "WEBHOOK_QUEUE_URL",
+    "WebhookDeadLetterQueueUrl": "WEBHOOK_DLQ_URL",
     "ReceiptsBucketName": "RECEIPTS_BUCKET",
     "UploadPrefix": "UPLOAD_PREFIX",
     "MaxReceiveCount": "MAX_RECEIVE_COUNT",

@@ -87,7 +87,64 @@ def check(translated):
         redrive = qprops.get("RedrivePolicy")
         if not redrive:
             problems.append(f"{queue}: no RedrivePolicy (dead-letter queue)")
+    problems.extend(check_stream_route(resources))
     return problems
+
+
+def check_stream_route(resources, needs_authorizer=True):
+    """GET /receipts/events must stream: the REST API's integration has
+    responseTransferMode STREAM and the response-streaming-invocations URI,
+    and the route keeps the authorizer of the rest of the API."""
+    apis = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    if not apis:
+        return []
+    problems = []
+    for api in apis:
+        paths = api["Properties"].get("Body", {}).get("paths", {})
+        get = paths.get("/receipts/events", {}).get("get")
+        if not get:
+            problems.append("the REST API has no GET /receipts/events")
+            continue
+        integration = get.get("x-amazon-apigateway-integration", {})
+        if integration.get("responseTransferMode") != "STREAM":
+            problems.append("GET /receipts/events: responseTransferMode is not STREAM")
+        if "response-streaming-invocations" not in json.dumps(integration.get("uri")):
+            problems.append("GET /receipts/events: the integration URI is not response-streaming-invocations")
+        if needs_authorizer and json.dumps(get.get("security")) != json.dumps(paths.get("/{proxy+}", {}).get("x-amazon-apigateway-any-method", {}).get("security")):
+            problems.append("GET /receipts/events: its authorizer differs from the rest of the API's")
+    return problems
+
+
+def check_pinned_sam_streams():
+    """The pinned SAM translates an Api event's ResponseTransferMode:
+    RESPONSE_STREAM into what template.yaml writes by hand for the event
+    stream (see the comment there)."""
+    tiny = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "CodeUri": "s3://placeholder-bucket/fn.zip",
+                    "Runtime": "provided.al2023",
+                    "Handler": "bootstrap",
+                    "Events": {
+                        "Stream": {
+                            "Type": "Api",
+                            "Properties": {
+                                "Path": "/receipts/events",
+                                "Method": "get",
+                                "ResponseTransferMode": "RESPONSE_STREAM",
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    }
+    out = transform(tiny, {}, NoManagedPolicies())
+    problems = check_stream_route(out["Resources"], needs_authorizer=False)
+    return [f"the pinned SAM: {p}" for p in problems]
 
 
 def resolve_for_checks(template, translated):
@@ -175,6 +232,7 @@ def main(argv):
         with open(out, "w") as f:
             json.dump(translated, f, indent=2, sort_keys=True)
     problems = check(resolve_for_checks(template, json.loads(json.dumps(translated))))
+    problems.extend(check_pinned_sam_streams())
     for p in problems:
         print(f"template check failed: {p}", file=sys.stderr)
     if problems:

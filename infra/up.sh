@@ -39,6 +39,9 @@ fi
     # Local mode: the agent fetches images from LocalStack on 127.0.0.1
     # (AWS_ENDPOINT_URL's host, trusted by default); off on AWS.
     echo "AGENT_FETCH_ALLOW_INTERNAL=true"
+    # Local mode: webhook receivers on 127.0.0.1 over plain http (a
+    # receiver you run next to the stack); off on AWS.
+    echo "WEBHOOK_ALLOW_HTTP_LOOPBACK=true"
     echo "ADMIN_USERS=${ADMIN_USERS:-admin}"
 } >"$STATE_DIR/env"
 chmod 600 "$STATE_DIR/env"

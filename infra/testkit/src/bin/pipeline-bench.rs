@@ -4,7 +4,14 @@
 //! SendMessageBatch / ReceiveMessage / DeleteMessageBatch loop with the same
 //! concurrency), so the pipeline's rate is reported as a ratio of it.
 //!
-//!   ./infra/bench.sh [--receipts N]
+//! Three runs side by side, each on fresh queues and a fresh database:
+//! the receipts of ten users (as before events existed); of one user (all
+//! transitions number their events under that user's row lock: the worst
+//! case of the outbox); and of one user with one webhook endpoint
+//! subscribed to `receipt.completed`, the webhook sender running and a
+//! receiver answering 204.
+//!
+//!   ./infra/bench.sh [--receipts N] [--only ten-users|one-user|webhook]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +20,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use futures::stream::{self, StreamExt};
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
-use testkit::{TestApp, pipeline, png_bytes};
+use testkit::{Options, TestApp, pipeline, png_bytes};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -111,33 +118,71 @@ async fn bare_sqs_loop(app: &TestApp, n: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-#[tokio::main]
-async fn main() {
-    let mut n: usize = 2000;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--receipts" | "-n" => {
-                n = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--receipts N")
-            }
-            other => panic!("unknown argument {other}; usage: pipeline-bench [--receipts N]"),
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    TenUsers,
+    OneUser,
+    Webhook,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::TenUsers => "ten-users",
+            Scenario::OneUser => "one-user",
+            Scenario::Webhook => "webhook",
         }
     }
-    let queries = Arc::new(AtomicU64::new(0));
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(QueryCounter(queries.clone())),
-    )
-    .unwrap();
+    fn user(self, i: usize) -> String {
+        match self {
+            Scenario::TenUsers => format!("bench{}", i % 10),
+            _ => "bench".to_owned(),
+        }
+    }
+}
 
-    let app = TestApp::spawn().await;
+/// A receiver that answers 204 and counts.
+async fn receiver() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let hits = Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, Ordering::Relaxed);
+                http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+async fn run(n: usize, scenario: Scenario, queries: &Arc<AtomicU64>, ceiling: Option<f64>) {
+    let app = TestApp::spawn_with(Options {
+        webhooks: scenario == Scenario::Webhook,
+        ..Options::default()
+    })
+    .await;
     let agent = FakeAgent::start_stub(Reply::Extract(Box::new(sample_extraction()))).await;
     let rss_before = peak_rss_kib();
-
-    // The emulator's ceiling, in the same run, with the same clients.
-    let ceiling = bare_sqs_loop(&app, n).await;
+    let hits = if scenario == Scenario::Webhook {
+        let (addr, hits) = receiver().await;
+        let r = app
+            .post_json(
+                "/webhooks",
+                Some(&app.token("bench")),
+                &serde_json::json!({"url": format!("http://{addr}/hook"), "events": ["receipt.completed"]}),
+            )
+            .await;
+        assert_eq!(r.status, http::StatusCode::CREATED, "{}", r.json);
+        Some(hits)
+    } else {
+        None
+    };
 
     // N uploads; their S3 events wait in the ingest queue.
     let png = png_bytes();
@@ -147,7 +192,7 @@ async fn main() {
             async move {
                 s3.put_object()
                     .bucket(bucket)
-                    .key(format!("uploads/bench{}/r{i}.png", i % 10))
+                    .key(format!("uploads/{}/r{i}.png", scenario.user(i)))
                     .body(body.into())
                     .send()
                     .await
@@ -172,27 +217,48 @@ async fn main() {
     let ingest = Arc::new(pipeline::ingest(&app));
     let wp = pipeline::poller(&app, &app.ocr_queue_url, CONCURRENCY).await;
     let ip = pipeline::poller(&app, &app.ingest_queue_url, CONCURRENCY).await;
-    let (s1, s2) = (stop.clone(), stop.clone());
-    let t1 = tokio::spawn(async move {
-        wp.run(
-            |ev| {
-                let w = worker.clone();
-                async move { w.handle(ev).await }
-            },
-            s1,
-        )
-        .await;
-    });
-    let t2 = tokio::spawn(async move {
-        ip.run(
-            |ev| {
-                let i = ingest.clone();
-                async move { i.handle(ev).await }
-            },
-            s2,
-        )
-        .await;
-    });
+    let mut tasks = Vec::new();
+    {
+        let s = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            wp.run(
+                |ev| {
+                    let w = worker.clone();
+                    async move { w.handle(ev).await }
+                },
+                s,
+            )
+            .await;
+        }));
+    }
+    {
+        let s = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            ip.run(
+                |ev| {
+                    let i = ingest.clone();
+                    async move { i.handle(ev).await }
+                },
+                s,
+            )
+            .await;
+        }));
+    }
+    if scenario == Scenario::Webhook {
+        let sender = Arc::new(pipeline::webhook_sender(&app, None));
+        let p = pipeline::poller(&app, sender.queue.url(), CONCURRENCY).await;
+        let s = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            p.run(
+                |ev| {
+                    let x = sender.clone();
+                    async move { x.handle(ev).await }
+                },
+                s,
+            )
+            .await;
+        }));
+    }
     let mut polls = 0u64;
     loop {
         polls += 1;
@@ -208,9 +274,21 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     // The progress polls above are the bench's own; they are taken out below.
-    let statements = queries.load(Ordering::Relaxed);
+    let statements = queries.load(Ordering::Relaxed).saturating_sub(polls);
+    let delivered = match &hits {
+        Some(h) => {
+            while (h.load(Ordering::Relaxed) as usize) < n {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Some(started.elapsed().as_secs_f64())
+        }
+        None => None,
+    };
+    let all_statements = queries.load(Ordering::Relaxed).saturating_sub(polls);
     stop.cancel();
-    let _ = tokio::join!(t1, t2);
+    for t in tasks {
+        let _ = t.await;
+    }
 
     let rate = n as f64 / elapsed;
     let ops = [
@@ -222,20 +300,32 @@ async fn main() {
     ];
     let sqs_calls: usize = ops.iter().map(|o| app.calls.get(o)).sum();
     println!(
-        "pipeline benchmark: {n} receipts, S3 event -> ingest -> OCR queue -> worker -> stub agent"
+        "[{}] {n} receipts, S3 event -> ingest -> OCR queue -> worker -> stub agent{}",
+        scenario.name(),
+        if scenario == Scenario::Webhook {
+            " -> webhook -> receiver"
+        } else {
+            ""
+        }
     );
     println!("  pipeline rate             {rate:>10.1} receipts/s ({elapsed:.2} s)");
+    if let Some(c) = ceiling {
+        println!("  ratio to the ceiling      {:>10.2}", rate / c);
+    }
     println!(
-        "  emulator ceiling          {ceiling:>10.1} messages/s (bare send/receive/delete, same concurrency)"
+        "  database statements       {:>10.2} per receipt until the last is completed",
+        statements as f64 / n as f64
     );
-    println!(
-        "  ratio                     {:>10.2} of the ceiling",
-        rate / ceiling
-    );
-    println!(
-        "  database statements       {:>10.2} per receipt",
-        (statements.saturating_sub(polls)) as f64 / n as f64
-    );
+    if let Some(t) = delivered {
+        println!(
+            "  webhook deliveries        {:>10.1} per second ({n} delivered, the last {t:.2} s after the start)",
+            n as f64 / t
+        );
+        println!(
+            "  database statements       {:>10.2} per receipt until the last is delivered (the sender claims and records each)",
+            all_statements as f64 / n as f64
+        );
+    }
     println!(
         "  SQS calls                 {:>10.2} per receipt",
         sqs_calls as f64 / n as f64
@@ -247,9 +337,49 @@ async fn main() {
         );
     }
     println!(
-        "  peak RSS                  {:>10.1} MiB (process running ingest + worker + stub; {:.1} MiB before the run)",
+        "  peak RSS                  {:>10.1} MiB ({:.1} MiB before this run)",
         peak_rss_kib() as f64 / 1024.0,
         rss_before as f64 / 1024.0
     );
     println!("  agent calls               {:>10}", agent.calls());
+}
+
+#[tokio::main]
+async fn main() {
+    let mut n: usize = 2000;
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--receipts" | "-n" => {
+                n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--receipts N")
+            }
+            "--only" => only = args.next(),
+            other => panic!(
+                "unknown argument {other}; usage: pipeline-bench [--receipts N] [--only ten-users|one-user|webhook]"
+            ),
+        }
+    }
+    let queries = Arc::new(AtomicU64::new(0));
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(QueryCounter(queries.clone())),
+    )
+    .unwrap();
+
+    // The emulator's ceiling, in the same run, with the same clients.
+    let ceiling = {
+        let app = TestApp::spawn().await;
+        bare_sqs_loop(&app, n).await
+    };
+    println!(
+        "emulator ceiling            {ceiling:>10.1} messages/s (bare send/receive/delete, {CONCURRENCY} at once)"
+    );
+    for s in [Scenario::TenUsers, Scenario::OneUser, Scenario::Webhook] {
+        if only.as_deref().is_none_or(|o| o == s.name()) {
+            run(n, s, &queries, Some(ceiling)).await;
+        }
+    }
 }
