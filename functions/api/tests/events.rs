@@ -1,4 +1,5 @@
-//! The event stream's edges: keep-alive, its end, bad cursors, filters.
+//! The event stream's edges (keep-alive, its end, bad cursors, filters) and
+//! the webhook routes' refusals.
 
 use std::time::Duration;
 
@@ -93,4 +94,86 @@ async fn bad_cursors_and_other_users_receipts_are_refused() {
     assert_eq!(bob.json["events"][0]["receipt_id"], bobs);
     let r = app.get("/receipts/events?after=0", Some(&alice)).await;
     assert_eq!(r.json["events"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn webhook_routes_refuse_bad_input_with_the_json_error_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let alice = app.token("alice");
+    let r = app
+        .post_json(
+            "/webhooks",
+            Some(&alice),
+            &serde_json::json!({"url": "https://example.com/hook"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.error_code(), "bad_request");
+    for (body, field) in [
+        (
+            serde_json::json!({"url": "https://example.com/hook", "events": []}),
+            "events",
+        ),
+        (
+            serde_json::json!({"url": "https://example.com/hook", "events": ["receipt.eaten"]}),
+            "events",
+        ),
+        (
+            serde_json::json!({"url": "not a url", "events": ["receipt.completed"]}),
+            "url",
+        ),
+        (
+            serde_json::json!({"url": format!("https://example.com/{}", "a".repeat(3000)), "events": ["receipt.completed"]}),
+            "url",
+        ),
+    ] {
+        let r = app.post_json("/webhooks", Some(&alice), &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.json);
+        assert_eq!(r.error_code(), "invalid_input");
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{body}: {}",
+            r.json
+        );
+    }
+    for path in [
+        "/webhooks/%FF/test",
+        "/webhooks/0/test",
+        "/webhooks/abc/test",
+    ] {
+        let r = app.post(path, Some(&alice)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(r.error_code(), "invalid_input", "{path}");
+    }
+    let r = app.post("/webhooks/999/test", Some(&alice)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .post("/webhooks/deliveries/999/resend", Some(&alice))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    for (method, path) in [
+        ("GET", "/webhooks"),
+        ("POST", "/webhooks"),
+        ("DELETE", "/webhooks/1"),
+        ("POST", "/webhooks/1/test"),
+        ("GET", "/webhooks/1/deliveries"),
+        ("POST", "/webhooks/deliveries/1/resend"),
+    ] {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(r.error_code(), "unauthorized");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing registered");
 }
