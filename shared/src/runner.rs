@@ -77,6 +77,18 @@ impl Poller {
     /// long poll is not interrupted (messages SQS hands out while we stop
     /// would stay invisible for the whole visibility timeout), so stopping
     /// takes up to `wait`, and a batch in hand is always finished.
+    /// Polls until `stop` is cancelled, handing each batch to
+    /// `handle(target, batch)`: the one way a long-lived handler (the
+    /// worker, ingest, the webhook sender) is fed, in a task of its own.
+    pub async fn serve<T, H, F>(self, target: Arc<T>, handle: H, stop: CancellationToken)
+    where
+        T: Send + Sync + 'static,
+        H: Fn(Arc<T>, SqsEvent) -> F + Sync,
+        F: Future<Output = SqsBatchResponse> + Send,
+    {
+        self.run(|ev| handle(target.clone(), ev), stop).await;
+    }
+
     pub async fn run<H, F>(&self, handler: H, stop: CancellationToken)
     where
         H: Fn(SqsEvent) -> F + Sync,

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::query_params;
+use crate::routes::{parse_limit, query_params};
 
 /// Events per JSON page, and per read of a stream.
 const PAGE_MAX: u32 = 500;
@@ -89,16 +89,7 @@ pub async fn events(
             .map(|a| parse_cursor("after", a))
             .transpose()?
             .unwrap_or(0);
-        let limit = match q.get("limit") {
-            None => PAGE_DEFAULT,
-            Some(l) => l
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=PAGE_MAX).contains(n))
-                .ok_or_else(|| {
-                    InvalidInput::new("limit", format!("must be an integer from 1 to {PAGE_MAX}"))
-                })?,
-        };
+        let limit = parse_limit(q.get("limit"), PAGE_DEFAULT, PAGE_MAX)?;
         let mut events = log
             .after(&user, after, receipt, limit + 1)
             .await

@@ -90,6 +90,33 @@ pub(crate) fn query_params(raw: Option<String>) -> HashMap<String, String> {
         .collect()
 }
 
+/// A JSON body, or the JSON error showing what one looks like.
+pub(crate) fn json_body<T>(
+    body: Result<Json<T>, JsonRejection>,
+    example: &str,
+) -> Result<T, ApiError> {
+    body.map(|Json(t)| t).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected a JSON body like {example}: {}",
+            e.body_text()
+        ))
+    })
+}
+
+/// `limit`: absent → `default`, else an integer from 1 to `max`.
+pub(crate) fn parse_limit(raw: Option<&String>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                InvalidInput::new("limit", format!("must be an integer from 1 to {max}")).into()
+            }),
+    }
+}
+
 fn parse_bool(field: &'static str, raw: Option<&String>) -> Result<bool, ApiError> {
     match raw.map(|s| s.to_ascii_lowercase()).as_deref() {
         None | Some("false") | Some("0") => Ok(false),
@@ -188,12 +215,7 @@ async fn upload_url(
     CurrentUser(user): CurrentUser,
     body: Result<Json<UploadUrlRequest>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected a JSON body like {{\"content_type\":\"image/jpeg\"}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let req = json_body(body, r#"{"content_type":"image/jpeg"}"#)?;
     let url = state.service.upload_url(&user, &req.content_type).await?;
     Ok((StatusCode::CREATED, Json(url)))
 }

@@ -15,7 +15,7 @@ use shared::webhooks::{Delivery, Endpoint, Relay, parse_event_types};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::routes::{IdPath, query_params};
+use crate::routes::{IdPath, json_body, parse_limit, query_params};
 
 /// Longest webhook URL accepted.
 const MAX_URL_LEN: usize = 2048;
@@ -42,12 +42,10 @@ pub async fn create(
     CurrentUser(user): CurrentUser,
     body: Result<Json<NewEndpoint>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected a JSON body like {{\"url\":\"https://example.com/hook\",\"events\":[\"receipt.completed\"]}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let req = json_body(
+        body,
+        r#"{"url":"https://example.com/hook","events":["receipt.completed"]}"#,
+    )?;
     if req.url.len() > MAX_URL_LEN {
         return Err(
             InvalidInput::new("url", format!("must be at most {MAX_URL_LEN} bytes")).into(),
@@ -103,14 +101,7 @@ pub async fn deliveries(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let q = query_params(raw);
-    let limit = match q.get("limit") {
-        None => 50,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| InvalidInput::new("limit", "must be an integer from 1 to 500"))?,
-    };
+    let limit = parse_limit(q.get("limit"), 50, 500)?;
     Ok(Json(DeliveryList {
         items: state.webhooks.deliveries(&user, id.get(), limit).await?,
     }))

@@ -100,34 +100,16 @@ async fn run() -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!(e))?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    {
-        let (stop, worker) = (stop.clone(), worker.clone());
-        tasks.spawn(async move {
-            worker_poller
-                .run(
-                    |ev| {
-                        let w = worker.clone();
-                        async move { w.handle(ev).await }
-                    },
-                    stop,
-                )
-                .await;
-        });
-    }
-    {
-        let (stop, ingest) = (stop.clone(), ingest.clone());
-        tasks.spawn(async move {
-            ingest_poller
-                .run(
-                    |ev| {
-                        let i = ingest.clone();
-                        async move { i.handle(ev).await }
-                    },
-                    stop,
-                )
-                .await;
-        });
-    }
+    tasks.spawn(worker_poller.serve(
+        worker,
+        |w, ev| async move { w.handle(ev).await },
+        stop.clone(),
+    ));
+    tasks.spawn(ingest_poller.serve(
+        ingest,
+        |i, ev| async move { i.handle(ev).await },
+        stop.clone(),
+    ));
     {
         let stop = stop.clone();
         tasks.spawn(async move {
@@ -158,18 +140,11 @@ async fn run() -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            poller
-                .run(
-                    |ev| {
-                        let s = sender.clone();
-                        async move { s.handle(ev).await }
-                    },
-                    stop,
-                )
-                .await;
-        });
+        tasks.spawn(poller.serve(
+            sender,
+            |s, ev| async move { s.handle(ev).await },
+            stop.clone(),
+        ));
     } else {
         tracing::warn!("WEBHOOK_QUEUE_URL is not set: webhook deliveries wait in the database");
     }

@@ -107,19 +107,11 @@ pub async fn start_webhooks(app: &TestApp) -> Running {
     let stop = CancellationToken::new();
     let p = poller(app, sender.queue.url(), 2).await;
     let stats = vec![p.stats.clone()];
-    let task = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            p.run(
-                |ev| {
-                    let s = sender.clone();
-                    async move { s.handle(ev).await }
-                },
-                stop,
-            )
-            .await;
-        })
-    };
+    let task = tokio::spawn(p.serve(
+        sender,
+        |s, ev| async move { s.handle(ev).await },
+        stop.clone(),
+    ));
     Running {
         stop,
         tasks: vec![task],
@@ -185,33 +177,10 @@ pub async fn start_with(app: &TestApp, w: Arc<Worker<HttpAgent>>, i: Arc<Ingest>
     let wp = poller(app, &app.ocr_queue_url, 2).await;
     let ip = poller(app, &app.ingest_queue_url, 1).await;
     let stats = vec![wp.stats.clone(), ip.stats.clone()];
-    let mut tasks = Vec::new();
-    {
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            wp.run(
-                |ev| {
-                    let w = w.clone();
-                    async move { w.handle(ev).await }
-                },
-                stop,
-            )
-            .await;
-        }));
-    }
-    {
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            ip.run(
-                |ev| {
-                    let i = i.clone();
-                    async move { i.handle(ev).await }
-                },
-                stop,
-            )
-            .await;
-        }));
-    }
+    let tasks = vec![
+        tokio::spawn(wp.serve(w, |w, ev| async move { w.handle(ev).await }, stop.clone())),
+        tokio::spawn(ip.serve(i, |i, ev| async move { i.handle(ev).await }, stop.clone())),
+    ];
     Running { stop, tasks, stats }
 }
 

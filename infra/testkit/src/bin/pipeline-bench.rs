@@ -217,47 +217,26 @@ async fn run(n: usize, scenario: Scenario, queries: &Arc<AtomicU64>, ceiling: Op
     let ingest = Arc::new(pipeline::ingest(&app));
     let wp = pipeline::poller(&app, &app.ocr_queue_url, CONCURRENCY).await;
     let ip = pipeline::poller(&app, &app.ingest_queue_url, CONCURRENCY).await;
-    let mut tasks = Vec::new();
-    {
-        let s = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            wp.run(
-                |ev| {
-                    let w = worker.clone();
-                    async move { w.handle(ev).await }
-                },
-                s,
-            )
-            .await;
-        }));
-    }
-    {
-        let s = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            ip.run(
-                |ev| {
-                    let i = ingest.clone();
-                    async move { i.handle(ev).await }
-                },
-                s,
-            )
-            .await;
-        }));
-    }
+    let mut tasks = vec![
+        tokio::spawn(wp.serve(
+            worker,
+            |w, ev| async move { w.handle(ev).await },
+            stop.clone(),
+        )),
+        tokio::spawn(ip.serve(
+            ingest,
+            |i, ev| async move { i.handle(ev).await },
+            stop.clone(),
+        )),
+    ];
     if scenario == Scenario::Webhook {
         let sender = Arc::new(pipeline::webhook_sender(&app, None));
         let p = pipeline::poller(&app, sender.queue.url(), CONCURRENCY).await;
-        let s = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            p.run(
-                |ev| {
-                    let x = sender.clone();
-                    async move { x.handle(ev).await }
-                },
-                s,
-            )
-            .await;
-        }));
+        tasks.push(tokio::spawn(p.serve(
+            sender,
+            |x, ev| async move { x.handle(ev).await },
+            stop.clone(),
+        )));
     }
     let mut polls = 0u64;
     loop {
