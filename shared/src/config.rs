@@ -126,6 +126,10 @@ pub struct Config {
     pub webhook_disable_after: Duration,
     /// One try's time limit (`WEBHOOK_TIMEOUT_SECS`, default 15).
     pub webhook_timeout: Duration,
+    /// The page's development sign-in (`DEV_SIGN_IN`): type a user name,
+    /// get a token for it signed with the local secret. Off by default;
+    /// refused with `AUTH_MODE=apigateway`, where there is no local secret.
+    pub dev_sign_in: bool,
 }
 
 /// Standard Webhooks' retry schedule, after the first try.
@@ -422,6 +426,14 @@ impl Config {
         );
         let webhook_timeout =
             Duration::from_secs(r.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
+        let dev_sign_in = r.parsed("DEV_SIGN_IN", false, boolean);
+        if dev_sign_in && matches!(auth, AuthConfig::ApiGateway) {
+            r.problems.push(
+                "DEV_SIGN_IN=true needs AUTH_MODE=jwt (its tokens are signed with AUTH_JWT_SECRET); \
+                 behind API Gateway's authorizer people sign in with Cognito"
+                    .to_owned(),
+            );
+        }
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -462,6 +474,7 @@ impl Config {
             webhook_retry_schedule,
             webhook_disable_after,
             webhook_timeout,
+            dev_sign_in,
         })
     }
 }
@@ -519,6 +532,23 @@ mod tests {
         );
         assert!(!cfg.webhook_allow_http_loopback);
         assert_eq!(cfg.events_keepalive, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn the_dev_sign_in_is_off_by_default_and_refused_behind_api_gateway() {
+        assert!(!load(&base()).unwrap().dev_sign_in);
+        let mut env = base();
+        env.insert("DEV_SIGN_IN", "true".to_owned());
+        assert!(load(&env).unwrap().dev_sign_in);
+        env.insert("AUTH_MODE", "apigateway".to_owned());
+        env.remove("AUTH_JWT_SECRET");
+        let err = load(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("DEV_SIGN_IN=true needs AUTH_MODE=jwt"),
+            "{err}"
+        );
+        env.insert("DEV_SIGN_IN", "false".to_owned());
+        assert!(load(&env).is_ok());
     }
 
     #[test]
