@@ -164,9 +164,13 @@ fn event_stream(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(tail, |mut t| async move {
         if !t.started {
             // Sent at once: the client knows the stream is open (and API
-            // Gateway has a first frame to send), and when to come back.
+            // Gateway has a first frame to send), when to come back, and,
+            // through `id:` without `data:` (which sets the last event id
+            // and dispatches nothing), where to resume from if it ends
+            // before any event.
             t.started = true;
             let hello = Event::default()
+                .id(t.after.to_string())
                 .retry(RECONNECT_AFTER)
                 .comment(format!("receipt events after {}", t.after));
             return Some((Ok(hello), t));
