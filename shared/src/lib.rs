@@ -19,6 +19,7 @@ pub mod repo;
 pub mod runner;
 pub mod service;
 pub mod ssrf;
+pub mod stats;
 pub mod storage;
 pub mod telemetry;
 pub mod webhooks;

@@ -228,6 +228,25 @@ pub struct StatusCounts {
     pub failed: i64,
 }
 
+impl StatusCounts {
+    /// From `(status, count)` rows of a `GROUP BY ocr_status`.
+    pub fn from_rows(rows: Vec<(String, i64)>) -> Result<Self, RepoError> {
+        let mut c = StatusCounts::default();
+        for (status, n) in rows {
+            match status.parse::<OcrStatus>() {
+                Ok(OcrStatus::Pending) => c.pending = n,
+                Ok(OcrStatus::Queued) => c.queued = n,
+                Ok(OcrStatus::Processing) => c.processing = n,
+                Ok(OcrStatus::Completed) => c.completed = n,
+                Ok(OcrStatus::Failed) => c.failed = n,
+                Err(_) => return Err(RepoError::Corrupt(format!("status {status:?}"))),
+            }
+            c.total_tracked += n;
+        }
+        Ok(c)
+    }
+}
+
 pub struct NewReceipt<'a> {
     pub user_id: &'a UserId,
     pub bucket: &'a str,
@@ -439,12 +458,14 @@ impl ReceiptRepository {
         rows.into_iter().map(Receipt::try_from).collect()
     }
 
-    /// `pending` → `queued` for up to `limit` of the user's oldest pending
-    /// receipts, in one statement; returns exactly the receipts it moved.
-    /// Concurrent callers never get the same receipt.
+    /// `from` (`pending`, or `failed` for a bulk retry) → `queued` for up
+    /// to `limit` of the user's oldest such receipts, in one statement;
+    /// returns exactly the receipts it moved. Concurrent callers never get
+    /// the same receipt.
     pub async fn mark_queued_batch(
         &self,
         user: &UserId,
+        from: OcrStatus,
         limit: u32,
     ) -> Result<Vec<QueuedReceipt>, RepoError> {
         let rows: Vec<QueuedReceipt> = sqlx::query_as(
@@ -452,18 +473,21 @@ impl ReceiptRepository {
             // may be re-scanned by a nested loop, and its LIMIT with it).
             &with_outbox(
                 "picked AS MATERIALIZED ( \
-                     SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = 'pending' \
+                     SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = $3 \
                      ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
-                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now() \
-                     FROM picked WHERE r.id = picked.id AND r.ocr_status = 'pending' \
+                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), \
+                     dead_lettered_at = NULL \
+                     FROM picked WHERE r.id = picked.id AND r.ocr_status = $3 \
                      RETURNING r.id, r.user_id, r.bucket, r.object_key, r.ocr_status, r.attempts, r.last_error), \
-                 moved AS (SELECT id, user_id, 'receipt.queued' AS ev_type, ocr_status, attempts, \
-                     last_error, 0 AS ev_rank FROM done)",
+                 moved AS (SELECT id, user_id, \
+                     CASE WHEN $3 = 'pending' THEN 'receipt.queued' ELSE 'receipt.requeued' END AS ev_type, \
+                     ocr_status, attempts, last_error, 0 AS ev_rank FROM done)",
                 "SELECT id, user_id, bucket, object_key FROM done",
             ),
         )
         .bind(user.as_str())
         .bind(i64::from(limit))
+        .bind(from.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut rows = rows;
@@ -549,19 +573,7 @@ impl ReceiptRepository {
         .bind(user.as_str())
         .fetch_all(&self.pool)
         .await?;
-        let mut c = StatusCounts::default();
-        for (status, n) in rows {
-            match status.parse::<OcrStatus>() {
-                Ok(OcrStatus::Pending) => c.pending = n,
-                Ok(OcrStatus::Queued) => c.queued = n,
-                Ok(OcrStatus::Processing) => c.processing = n,
-                Ok(OcrStatus::Completed) => c.completed = n,
-                Ok(OcrStatus::Failed) => c.failed = n,
-                Err(_) => return Err(RepoError::Corrupt(format!("status {status:?}"))),
-            }
-            c.total_tracked += n;
-        }
-        Ok(c)
+        StatusCounts::from_rows(rows)
     }
 
     /// A worker claims the receipt a message names: from `queued`, or from

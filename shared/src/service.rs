@@ -214,8 +214,28 @@ impl ReceiptService {
         user: &UserId,
         limit: u32,
     ) -> Result<ProcessAllOutcome, ServiceError> {
-        let marked = self.repo.mark_queued_batch(user, limit).await?;
-        tracing::info!(user_id = %user, count = marked.len(), limit, "found {} pending receipts for user {}", marked.len(), user);
+        self.queue_batch(user, OcrStatus::Pending, limit).await
+    }
+
+    /// Re-queues up to `limit` of the caller's failed receipts, oldest
+    /// first, like [`Self::process_all`] does pending ones (those whose
+    /// message SQS refused stay `failed`).
+    pub async fn retry_failed(
+        &self,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<ProcessAllOutcome, ServiceError> {
+        self.queue_batch(user, OcrStatus::Failed, limit).await
+    }
+
+    async fn queue_batch(
+        &self,
+        user: &UserId,
+        from: OcrStatus,
+        limit: u32,
+    ) -> Result<ProcessAllOutcome, ServiceError> {
+        let marked = self.repo.mark_queued_batch(user, from, limit).await?;
+        tracing::info!(user_id = %user, count = marked.len(), limit, "found {} {} receipts for user {}", marked.len(), from, user);
         if marked.is_empty() {
             return Ok(ProcessAllOutcome {
                 queued: 0,
@@ -230,9 +250,9 @@ impl ReceiptService {
         let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
         if !sent.failed.is_empty() {
             let ids: Vec<i64> = sent.failed.iter().map(|(id, _)| *id).collect();
-            match self.repo.unqueue(&ids, OcrStatus::Pending).await {
+            match self.repo.unqueue(&ids, from).await {
                 Ok(n) => {
-                    tracing::warn!(user_id = %user, count = n, "receipts back to pending: SQS refused their messages")
+                    tracing::warn!(user_id = %user, count = n, "receipts back to {from}: SQS refused their messages")
                 }
                 // Left `queued` without a message: the reconciler re-enqueues them.
                 Err(e) => {
@@ -245,7 +265,7 @@ impl ReceiptService {
             queued = sent.sent.len(),
             not_queued = sent.failed.len(),
             batch_calls = sent.batch_calls,
-            "process-all: {} queued, {} not queued", sent.sent.len(), sent.failed.len()
+            "queued {} {from} receipts, {} not queued", sent.sent.len(), sent.failed.len()
         );
         if sent.sent.is_empty() {
             let reason = sent

@@ -8,12 +8,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shared::domain::UserId;
 use shared::domain::{
     InvalidInput, OcrStatus, Page, ReceiptId, parse_process_all_limit, parse_purchase_date,
 };
 use shared::service::Upload;
+use shared::stats::{self, OcrStats, StatsScope};
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -35,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/receipts/ocr/process-all", post(process_all))
         .route("/receipts/ocr/queue-status", get(queue_status))
         .route("/receipts/ocr/redrive", post(redrive))
+        .route("/receipts/ocr/retry-failed", post(retry_failed))
+        .route("/receipts/ocr/stats", get(stats))
         .route("/receipts/events", get(crate::events::events))
         .route("/receipts/{id}", get(get_receipt))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
@@ -330,6 +334,94 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
 
+/// Answer of `POST /receipts/ocr/retry-failed`.
+#[derive(Serialize)]
+struct RetryFailedAnswer {
+    status: &'static str,
+    /// Failed receipts put back to `queued`, each with a fresh message.
+    requeued: usize,
+    /// Receipts whose message SQS refused; they stay `failed`.
+    not_requeued: usize,
+    receipt_ids: Vec<i64>,
+}
+
+/// `POST /receipts/ocr/retry-failed?limit=N`: re-queues the caller's
+/// failed receipts (oldest first), one statement and one message each.
+async fn retry_failed(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let q = query_params(raw);
+    let limit = parse_process_all_limit(
+        q.get("limit").map(String::as_str),
+        state.config.process_all_max,
+    )?;
+    let out = state.service.retry_failed(&user, limit).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RetryFailedAnswer {
+            status: "queued",
+            requeued: out.queued,
+            not_requeued: out.not_queued,
+            receipt_ids: out.receipt_ids,
+        }),
+    ))
+}
+
+/// `GET /receipts/ocr/stats[?hours=N][&scope=all]`: the caller's figures
+/// over the last N hours (24 by default); `scope=all` is every user's, for
+/// operators.
+async fn stats(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<OcrStats>, ApiError> {
+    let q = query_params(raw);
+    let hours = match q.get("hours") {
+        None => stats::DEFAULT_WINDOW_HOURS,
+        Some(h) => h
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=stats::MAX_WINDOW_HOURS).contains(n))
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "hours",
+                    format!("must be an integer from 1 to {}", stats::MAX_WINDOW_HOURS),
+                )
+            })?,
+    };
+    let scope = match q.get("scope").map(String::as_str) {
+        None | Some("user") => StatsScope::User(&user),
+        Some("all") => {
+            require_admin(&state, &user, "stats of every user")?;
+            StatsScope::AllUsers
+        }
+        Some(_) => return Err(InvalidInput::new("scope", "must be user or all").into()),
+    };
+    let figures = stats::ocr_stats(state.service.repo.pool(), scope, hours)
+        .await
+        .map_err(shared::service::ServiceError::from)?;
+    Ok(Json(figures))
+}
+
+/// Whether the caller is an operator (`ADMIN_USERS`).
+pub(crate) fn is_admin(state: &AppState, user: &UserId) -> bool {
+    state.config.admin_users.iter().any(|a| a == user.as_str())
+}
+
+/// Operator actions are for the subjects in `ADMIN_USERS`.
+pub(crate) fn require_admin(state: &AppState, user: &UserId, what: &str) -> Result<(), ApiError> {
+    if is_admin(state, user) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{what} are for operators (ADMIN_USERS)"
+        )))
+    }
+}
+
 /// `POST /receipts/ocr/redrive`: re-queues the dead-lettered receipts, one
 /// fresh message each, and clears their DLQ copies. For operators (`ADMIN_USERS`): the DLQ holds
 /// every user's messages.
@@ -337,11 +429,7 @@ async fn redrive(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !state.config.admin_users.iter().any(|a| a == user.as_str()) {
-        return Err(ApiError::Forbidden(
-            "redrive is for operators (ADMIN_USERS)".into(),
-        ));
-    }
+    require_admin(&state, &user, "redrive and the DLQ")?;
     let r = state.service.redrive().await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((

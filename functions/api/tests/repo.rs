@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::domain::ReceiptId;
+use shared::domain::{OcrStatus, ReceiptId};
 use shared::extraction::{Extraction, LineItem};
 use shared::repo::ClaimOutcome;
 use testkit::TestApp;
@@ -400,7 +400,10 @@ async fn every_transition_writes_its_event_and_one_that_did_not_happen_writes_no
 
     // pending → queued (process-all), then a claim, a release, a claim
     // and a completion; and a second claim, refused, that writes nothing.
-    let queued = repo.mark_queued_batch(&user, 1).await.unwrap();
+    let queued = repo
+        .mark_queued_batch(&user, OcrStatus::Pending, 1)
+        .await
+        .unwrap();
     assert_eq!(queued.len(), 1);
     let id = queued[0].id;
     let job = app.ocr_job(id).await;
@@ -463,7 +466,10 @@ async fn concurrent_transitions_of_one_user_number_their_events_without_gaps() {
         let repo = app.state.service.repo.clone();
         let user = user.clone();
         tasks.push(tokio::spawn(async move {
-            repo.mark_queued_batch(&user, 10).await.unwrap().len()
+            repo.mark_queued_batch(&user, OcrStatus::Pending, 10)
+                .await
+                .unwrap()
+                .len()
         }));
     }
     let mut queued = 0;
