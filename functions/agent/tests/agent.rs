@@ -7,7 +7,6 @@ use std::io::Cursor;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use agent::http::{AgentState, default_fetch_hosts, router};
 use agent::ocr::{EngineConfig, ModelFiles};
 use agent::pool::EnginePool;
@@ -18,50 +17,7 @@ use serde_json::Value;
 use shared::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
-const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
-
-fn font() -> &'static FontVec {
-    static F: OnceLock<FontVec> = OnceLock::new();
-    F.get_or_init(|| {
-        let bytes = std::fs::read(FONT).unwrap_or_else(|e| {
-            panic!("{FONT}: {e} (the test command installs fonts-dejavu-core)")
-        });
-        FontVec::try_from_vec(bytes).expect("a TrueType font")
-    })
-}
-
-/// Renders lines of text, black on white, like a printed receipt (at the
-/// size of a receipt scanned at 150 dpi).
-fn render(lines: &[&str]) -> GrayImage {
-    let scale = PxScale::from(22.0);
-    let f = font().as_scaled(scale);
-    let line_h = (f.height() * 1.4).ceil() as u32;
-    let width = 560;
-    let mut img = GrayImage::from_pixel(width, line_h * (lines.len() as u32 + 2), Luma([255]));
-    for (i, line) in lines.iter().enumerate() {
-        let mut x = 20.0f32;
-        let baseline = line_h as f32 * (i as f32 + 1.5);
-        for ch in line.chars() {
-            let glyph = f.scaled_glyph(ch);
-            let advance = f.h_advance(glyph.id);
-            let glyph = glyph.id.with_scale_and_position(scale, point(x, baseline));
-            if let Some(outline) = font().outline_glyph(glyph) {
-                let b = outline.px_bounds();
-                outline.draw(|gx, gy, cov| {
-                    let (px, py) = (b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32);
-                    if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height()
-                    {
-                        let v = (255.0 * (1.0 - cov)).round() as u8;
-                        let p = img.get_pixel_mut(px as u32, py as u32);
-                        p.0[0] = p.0[0].min(v);
-                    }
-                });
-            }
-            x += advance;
-        }
-    }
-    img
-}
+use testkit::render::render;
 
 fn encode(img: &GrayImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());

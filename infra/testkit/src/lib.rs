@@ -25,7 +25,9 @@ use sqlx::{ConnectOptions, PgPool};
 use tower::ServiceExt;
 
 pub mod agent;
+pub mod browser;
 pub mod pipeline;
+pub mod render;
 pub mod runtime;
 pub mod sse;
 pub mod stack;
@@ -125,6 +127,10 @@ pub struct Options {
     /// `WEBHOOK_SCHEDULE` and local mode on (webhook receivers in tests
     /// listen on 127.0.0.1 over plain http).
     pub webhooks: bool,
+    /// The page's development sign-in (`DEV_SIGN_IN`).
+    pub dev_sign_in: bool,
+    /// Cap of a presigned upload, when it differs from `max_upload_bytes`.
+    pub max_direct_upload_bytes: Option<u64>,
 }
 
 /// The webhook retry schedule in tests.
@@ -148,6 +154,8 @@ impl Default for Options {
             resources: None,
             max_receive_count: MAX_RECEIVE_COUNT,
             webhooks: false,
+            dev_sign_in: false,
+            max_direct_upload_bytes: None,
         }
     }
 }
@@ -220,6 +228,26 @@ impl Resources {
             .send()
             .await
             .expect("bucket notification");
+        // The page's presigned POSTs from a browser, as the template allows them.
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        s3.put_bucket_cors()
+            .bucket(&bucket)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(
+                        CorsRule::builder()
+                            .allowed_methods("POST")
+                            .allowed_origins("*")
+                            .allowed_headers("*")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("bucket CORS");
         Self {
             bucket,
             ocr_queue_url: ocr_url,
@@ -330,7 +358,10 @@ impl TestApp {
         config.ocr_dlq_url = res.ocr_dlq_url.clone();
         config.receipts_bucket = res.bucket.clone();
         config.max_upload_bytes = opts.max_upload_bytes;
-        config.max_direct_upload_bytes = opts.max_upload_bytes;
+        config.max_direct_upload_bytes = opts
+            .max_direct_upload_bytes
+            .unwrap_or(opts.max_upload_bytes);
+        config.dev_sign_in = opts.dev_sign_in;
         config.process_all_max = opts.process_all_max;
         config.auth = opts.auth;
         config.auto_ocr = opts.auto_ocr;
@@ -371,6 +402,20 @@ impl TestApp {
             ingest_dlq_url: res.ingest_dlq_url,
             config,
         }
+    }
+
+    /// Serves the Router on 127.0.0.1 (a port of its own) for a real
+    /// client, a browser say; returns its base URL, ending in `/`.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        format!("http://{addr}/")
     }
 
     /// The URL of this test's database (for a process the test starts).
