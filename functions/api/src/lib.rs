@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod events;
 mod routes;
+mod ui;
 mod webhooks;
 
 use std::sync::Arc;

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/deliveries/{id}/resend", post(webhooks::resend))
         .route("/receipts/{id}/ocr/retry", post(retry))
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

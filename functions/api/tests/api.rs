@@ -114,11 +114,22 @@ async fn every_protected_endpoint_needs_a_valid_token() {
         format!("/receipts/{id}"),
         "/receipts/ocr/queue-status".to_owned(),
         format!("/receipts/ocr/queue-status?receipt_id={id}"),
+        "/receipts/ocr/stats".to_owned(),
+        "/receipts/ocr/stats?scope=all".to_owned(),
+        // The page's fragments hold user data: the token, like every call.
+        "/ui/fragments/session".to_owned(),
+        "/ui/fragments/receipts".to_owned(),
+        "/ui/fragments/failed".to_owned(),
+        format!("/ui/fragments/receipts/{id}"),
+        format!("/ui/fragments/receipts/{id}/text"),
+        "/ui/fragments/stats".to_owned(),
+        "/ui/fragments/ops".to_owned(),
     ];
     let post_paths = [
         "/receipts".to_owned(),
         "/receipts/upload-url".to_owned(),
         "/receipts/ocr/process-all".to_owned(),
+        "/receipts/ocr/retry-failed".to_owned(),
         format!("/receipts/{id}/ocr/retry"),
     ];
     let before = app.snapshot().await;

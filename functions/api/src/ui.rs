@@ -1,0 +1,661 @@
+//! The page: a shell at `/` (public, no user data), its vendored assets
+//! under `/ui/assets/`, and server-rendered fragments under
+//! `/ui/fragments/` that htmx loads with the bearer token in the
+//! `Authorization` header, like every other data request. Actions (upload,
+//! Process all, retry, redrive) call the JSON API from `app.js`; live
+//! progress reads `GET /receipts/events` with `fetch`.
+//!
+//! No cookie is set: the token lives in the tab's `sessionStorage` and
+//! never appears in a URL. Every page answer carries a strict
+//! Content-Security-Policy (scripts and styles from this origin only).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shared::config::AuthConfig;
+use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
+use shared::extraction::ValidationIssue;
+use shared::repo::{ReceiptDetail, StoredItem};
+use shared::service::ServiceError;
+use shared::stats::{self, OcrStats, StatsScope};
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::routes::{IdPath, is_admin, query_params, require_admin};
+
+/// How long a development sign-in's token lasts.
+const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long the receipt page's image link works.
+const IMAGE_URL_TTL: Duration = Duration::from_secs(15 * 60);
+/// Receipts per page of the list.
+const PER_PAGE: u32 = 20;
+
+/// The page's routes, merged into the API's Router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(shell))
+        .route("/ui/assets/{name}", get(asset))
+        .route("/ui/dev-sign-in", post(dev_sign_in))
+        .route("/ui/fragments/session", get(session))
+        .route("/ui/fragments/receipts", get(receipts))
+        .route("/ui/fragments/failed", get(failed))
+        .route("/ui/fragments/receipts/{id}", get(receipt))
+        .route("/ui/fragments/receipts/{id}/text", get(raw_text))
+        .route("/ui/fragments/stats", get(user_stats))
+        .route("/ui/fragments/ops", get(ops))
+}
+
+// ---- assets ----------------------------------------------------------------
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+/// Vendored and own assets, built into the binary. `htmx.min.js` is
+/// htmx.org 2.0.8 from the npm registry (infra/vendor-htmx.sh checks it
+/// against its pinned sha256).
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "htmx.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/htmx.min.js"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/app.js"),
+    },
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../assets/app.css"),
+    },
+];
+
+/// A digest of the assets, in their URLs: a new build is a new URL, so
+/// browsers may cache an asset for long.
+static ASSETS_VERSION: LazyLock<String> = LazyLock::new(|| {
+    // FNV-1a: stable across builds and platforms, no dependency.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for a in ASSETS {
+        for b in a.body.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+});
+
+async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let a = ASSETS
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or(ApiError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, a.content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        a.body,
+    )
+        .into_response())
+}
+
+// ---- the shell and sign-in -----------------------------------------------
+
+#[derive(Template)]
+#[template(path = "shell.html")]
+struct Shell<'a> {
+    assets_version: &'a str,
+    dev_sign_in: bool,
+    max_upload_bytes: u64,
+    process_all_max: u32,
+}
+
+/// `GET /`: the page. Public: it holds no user data; the data comes in
+/// fragments requested with the token.
+async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let cfg = &state.config;
+    page(
+        &state,
+        Shell {
+            assets_version: &ASSETS_VERSION,
+            dev_sign_in: cfg.dev_sign_in,
+            max_upload_bytes: cfg.max_upload_bytes,
+            process_all_max: cfg.process_all_max,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct DevSignIn {
+    user: String,
+}
+
+#[derive(Serialize)]
+struct DevSession {
+    token: String,
+    user_id: UserId,
+    expires_in: u64,
+}
+
+/// `POST /ui/dev-sign-in {"user": "alice"}`: a token for any user name,
+/// signed with the local secret. Exists only with `DEV_SIGN_IN=true`
+/// (which the configuration refuses behind API Gateway's authorizer).
+async fn dev_sign_in(
+    State(state): State<AppState>,
+    body: Result<Json<DevSignIn>, JsonRejection>,
+) -> Result<Json<DevSession>, ApiError> {
+    let cfg = &state.config;
+    let AuthConfig::Jwt {
+        secret,
+        issuer,
+        audience,
+    } = &cfg.auth
+    else {
+        return Err(ApiError::NotFound);
+    };
+    if !cfg.dev_sign_in {
+        return Err(ApiError::NotFound);
+    }
+    let req = crate::routes::json_body(body, r#"{"user":"alice"}"#)?;
+    let user = UserId::parse(req.user.trim()).map_err(|_| {
+        InvalidInput::new(
+            "user",
+            "must be 1 to 128 letters, digits or . _ @ : - characters",
+        )
+    })?;
+    let token = shared::auth::mint_hs256(
+        &user,
+        secret,
+        DEV_SESSION_TTL,
+        issuer.as_deref(),
+        audience.as_deref(),
+    );
+    tracing::info!(user_id = %user, "development sign-in");
+    Ok(Json(DevSession {
+        token,
+        user_id: user,
+        expires_in: DEV_SESSION_TTL.as_secs(),
+    }))
+}
+
+#[derive(Template)]
+#[template(
+    source = r#"<span id="session" data-user="{{ user }}" data-admin="{{ admin }}">{{ user }}</span>"#,
+    ext = "html"
+)]
+struct Session<'a> {
+    user: &'a str,
+    admin: bool,
+}
+
+/// `GET /ui/fragments/session`: who the token is for (the page checks a
+/// pasted token with it) and whether they see the operators' view.
+async fn session(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let admin = is_admin(&state, &user);
+    page(
+        &state,
+        Session {
+            user: user.as_str(),
+            admin,
+        },
+    )
+}
+
+// ---- the receipts list -----------------------------------------------------
+
+struct Row {
+    id: i64,
+    file_name: String,
+    status: &'static str,
+    merchant: String,
+    total: String,
+    reason: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct List {
+    failed_view: bool,
+    statuses: Vec<&'static str>,
+    status: String,
+    rows: Vec<Row>,
+    total: i64,
+    page: u32,
+    pages: i64,
+    prev_page: Option<u32>,
+    next_page: Option<u32>,
+    /// The pager's URL up to `page=`.
+    base_query: String,
+}
+
+const DASH: &str = "—";
+
+fn or_dash(s: Option<String>) -> String {
+    s.filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DASH.to_owned())
+}
+
+fn money(currency: Option<&str>, amount: Option<rust_decimal::Decimal>) -> String {
+    match (currency, amount) {
+        (Some(c), Some(a)) => format!("{c} {a}"),
+        (None, Some(a)) => a.to_string(),
+        _ => DASH.to_owned(),
+    }
+}
+
+fn row(d: ReceiptDetail) -> Row {
+    let m = d.metadata.as_ref();
+    Row {
+        id: d.receipt.id.get(),
+        file_name: d.receipt.file_name.clone(),
+        status: d.receipt.status.as_str(),
+        merchant: or_dash(m.and_then(|m| m.merchant_name.clone())),
+        total: money(
+            m.and_then(|m| m.currency.as_deref()),
+            m.and_then(|m| m.total),
+        ),
+        reason: or_dash(d.receipt.last_error.clone()),
+        created: d
+            .receipt
+            .created_at
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+    }
+}
+
+async fn list_fragment(
+    state: &AppState,
+    user: &UserId,
+    raw: Option<String>,
+    failed_view: bool,
+) -> Result<Response, ApiError> {
+    let q = query_params(raw);
+    let page = Page::parse(
+        q.get("page").map(String::as_str),
+        Some(&PER_PAGE.to_string()),
+    )?;
+    let status = if failed_view {
+        Some(OcrStatus::Failed)
+    } else {
+        q.get("status")
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<OcrStatus>())
+            .transpose()?
+    };
+    let (items, total) = state
+        .service
+        .repo
+        .list(user, status, page)
+        .await
+        .map_err(ServiceError::from)?;
+    let pages = ((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE)).max(1);
+    let status_name = status.map(|s| s.as_str().to_owned()).unwrap_or_default();
+    let base_query = if failed_view {
+        "ui/fragments/failed?".to_owned()
+    } else if status_name.is_empty() {
+        "ui/fragments/receipts?".to_owned()
+    } else {
+        format!("ui/fragments/receipts?status={status_name}&")
+    };
+    page_fragment(
+        state,
+        List {
+            failed_view,
+            statuses: OcrStatus::ALL.iter().map(|s| s.as_str()).collect(),
+            status: status_name,
+            rows: items.into_iter().map(row).collect(),
+            total,
+            page: page.page,
+            pages,
+            prev_page: (page.page > 1).then(|| page.page - 1),
+            next_page: (i64::from(page.page) < pages).then(|| page.page + 1),
+            base_query,
+        },
+    )
+}
+
+/// `GET /ui/fragments/receipts?status=&page=`: the caller's receipts.
+async fn receipts(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    list_fragment(&state, &user, raw, false).await
+}
+
+/// `GET /ui/fragments/failed?page=`: the caller's failed receipts with
+/// their reasons, and "Retry all failed".
+async fn failed(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    list_fragment(&state, &user, raw, true).await
+}
+
+// ---- one receipt -------------------------------------------------------------
+
+struct ItemRow {
+    name: String,
+    quantity: String,
+    unit_price: String,
+    amount: String,
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct ReceiptPage {
+    id: i64,
+    status: &'static str,
+    file_name: String,
+    size: String,
+    image_url: Option<String>,
+    is_pdf: bool,
+    merchant: String,
+    address: String,
+    date: String,
+    total: String,
+    subtotal: String,
+    tax: String,
+    confidence: String,
+    attempts: i32,
+    engine: String,
+    last_error: Option<String>,
+    validation_status: String,
+    issues: Vec<ValidationIssue>,
+    items: Vec<ItemRow>,
+    can_retry: bool,
+    retry_force: bool,
+    has_text: bool,
+}
+
+fn size_text(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        b if b >= 1024 => format!("{:.0} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+fn decimal(d: Option<rust_decimal::Decimal>) -> String {
+    d.map_or_else(|| DASH.to_owned(), |d| d.to_string())
+}
+
+async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDetail, ApiError> {
+    state
+        .service
+        .repo
+        .get_detail(user, id.0)
+        .await
+        .map_err(ServiceError::from)?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET /ui/fragments/receipts/{id}`: the receipt's page.
+async fn receipt(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    id: IdPath,
+) -> Result<Response, ApiError> {
+    let d = detail(&state, &user, id).await?;
+    let r = &d.receipt;
+    let image_url = match state
+        .service
+        .storage
+        .presign_get(&r.bucket, &r.object_key, IMAGE_URL_TTL)
+        .await
+    {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::warn!(receipt_id = r.id.get(), error = %e, "no image link for the receipt page");
+            None
+        }
+    };
+    let m = d.metadata.as_ref();
+    let currency = m.and_then(|m| m.currency.as_deref());
+    let validation: shared::extraction::Validation = m
+        .and_then(|m| serde_json::from_value(m.validation.clone()).ok())
+        .unwrap_or_default();
+    let validation_status = serde_json::to_value(validation.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let status = r.status;
+    page_fragment(
+        &state,
+        ReceiptPage {
+            id: r.id.get(),
+            status: status.as_str(),
+            file_name: r.file_name.clone(),
+            size: size_text(r.size_bytes),
+            image_url,
+            is_pdf: r.content_type == "application/pdf",
+            merchant: or_dash(m.and_then(|m| m.merchant_name.clone())),
+            address: or_dash(m.and_then(|m| m.merchant_address.clone())),
+            date: m
+                .and_then(|m| m.purchase_date)
+                .or(r.purchase_date)
+                .map_or_else(|| DASH.to_owned(), |d| d.to_string()),
+            total: money(currency, m.and_then(|m| m.total)),
+            subtotal: decimal(m.and_then(|m| m.subtotal)),
+            tax: decimal(m.and_then(|m| m.tax)),
+            confidence: m
+                .and_then(|m| m.confidence)
+                .map_or_else(|| DASH.to_owned(), |c| format!("{:.0} %", c * 100.0)),
+            attempts: r.attempts,
+            engine: or_dash(m.and_then(|m| m.engine.clone())),
+            last_error: (status == OcrStatus::Failed)
+                .then(|| r.last_error.clone().unwrap_or_else(|| "unknown".into())),
+            validation_status,
+            issues: validation.issues,
+            items: d
+                .items
+                .iter()
+                .map(|i: &StoredItem| ItemRow {
+                    name: i.name.clone(),
+                    quantity: decimal(i.quantity),
+                    unit_price: decimal(i.unit_price),
+                    amount: decimal(i.amount),
+                })
+                .collect(),
+            can_retry: matches!(
+                status,
+                OcrStatus::Failed | OcrStatus::Pending | OcrStatus::Completed
+            ),
+            retry_force: status == OcrStatus::Completed,
+            has_text: m.is_some_and(|m| m.raw_text.as_deref().is_some_and(|t| !t.is_empty())),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "text.html")]
+struct RawText {
+    text: String,
+}
+
+/// `GET /ui/fragments/receipts/{id}/text`: the raw OCR text, on demand.
+async fn raw_text(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    id: IdPath,
+) -> Result<Response, ApiError> {
+    let d = detail(&state, &user, id).await?;
+    let text = d
+        .metadata
+        .and_then(|m| m.raw_text)
+        .unwrap_or_else(|| "(no text)".to_owned());
+    page_fragment(&state, RawText { text })
+}
+
+// ---- figures -------------------------------------------------------------------
+
+struct ReasonRow {
+    reason: String,
+    count: i64,
+}
+
+#[derive(Template)]
+#[template(path = "stats.html")]
+struct StatsPanel {
+    title: &'static str,
+    scope: &'static str,
+    window_hours: u32,
+    finished: i64,
+    success_rate: String,
+    avg: String,
+    p95: String,
+    per_hour: String,
+    queue_depth: i64,
+    reasons: Vec<ReasonRow>,
+}
+
+fn millis(ms: Option<f64>) -> String {
+    match ms {
+        None => DASH.to_owned(),
+        Some(ms) if ms >= 1000.0 => format!("{:.1} s", ms / 1000.0),
+        Some(ms) => format!("{ms:.0} ms"),
+    }
+}
+
+fn stats_panel(title: &'static str, s: OcrStats) -> StatsPanel {
+    StatsPanel {
+        title,
+        scope: s.scope,
+        window_hours: s.window_hours,
+        finished: s.finished,
+        success_rate: s
+            .success_rate
+            .map_or_else(|| DASH.to_owned(), |r| format!("{:.0} %", r * 100.0)),
+        avg: millis(s.avg_processing_ms),
+        p95: millis(s.p95_processing_ms),
+        per_hour: format!("{:.1}", s.receipts_per_hour),
+        queue_depth: s.queue_depth,
+        reasons: s
+            .top_failure_reasons
+            .into_iter()
+            .map(|r| ReasonRow {
+                reason: r.reason,
+                count: r.count,
+            })
+            .collect(),
+    }
+}
+
+async fn figures(state: &AppState, scope: StatsScope<'_>) -> Result<OcrStats, ApiError> {
+    stats::ocr_stats(
+        state.service.repo.pool(),
+        scope,
+        stats::DEFAULT_WINDOW_HOURS,
+    )
+    .await
+    .map_err(|e| ServiceError::from(e).into())
+}
+
+/// `GET /ui/fragments/stats`: the caller's figures of the last 24 hours.
+async fn user_stats(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    let s = figures(&state, StatsScope::User(&user)).await?;
+    page_fragment(&state, stats_panel("Your last 24 hours", s))
+}
+
+#[derive(Template)]
+#[template(path = "ops.html")]
+struct Ops {
+    queue_visible: String,
+    queue_in_flight: String,
+    dlq_visible: String,
+    stats: String,
+}
+
+/// `GET /ui/fragments/ops`: the queues' depths, Redrive, and every user's
+/// figures; for operators (`ADMIN_USERS`).
+async fn ops(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &user, "the operators' view")?;
+    let (status, s) = tokio::join!(
+        state.service.queue_status(&user),
+        figures(&state, StatsScope::AllUsers)
+    );
+    let status = status?;
+    let count = |n: Option<i64>| n.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+    let stats = stats_panel("Every user, last 24 hours", s?)
+        .render()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    page_fragment(
+        &state,
+        Ops {
+            queue_visible: count(status.queue.as_ref().map(|q| q.visible)),
+            queue_in_flight: count(status.queue.as_ref().map(|q| q.in_flight)),
+            dlq_visible: count(status.dlq.as_ref().map(|q| q.visible)),
+            stats,
+        },
+    )
+}
+
+// ---- rendering -------------------------------------------------------------------
+
+/// An HTML answer with the page's security headers.
+fn page(state: &AppState, t: impl Template) -> Result<Response, ApiError> {
+    let body = t.render().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut resp = Html(body).into_response();
+    let h = resp.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(state)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Presigned image links must not leak to other sites.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// A fragment: the same headers, and never cached (it is a user's data).
+fn page_fragment(state: &AppState, t: impl Template) -> Result<Response, ApiError> {
+    let mut resp = page(state, t)?;
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    Ok(resp)
+}
+
+/// Scripts and styles from this origin only; images and uploads may also
+/// go to S3 (the presigned links), which is LocalStack's endpoint locally.
+fn content_security_policy(state: &AppState) -> String {
+    let s3 = match &state.config.aws_endpoint_url {
+        Some(u) => u.origin().ascii_serialization(),
+        None => "https://*.amazonaws.com".to_owned(),
+    };
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {s3}; \
+         connect-src 'self' {s3}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+}
