@@ -9,6 +9,7 @@
   var body = document.body;
   var cfg = {
     devSignIn: body.dataset.devSignIn === "true",
+    autoOcr: body.dataset.autoOcr === "true",
     maxUploadBytes: Number(body.dataset.maxUploadBytes),
     processAllMax: Number(body.dataset.processAllMax)
   };
@@ -203,7 +204,9 @@
       var form = new FormData();
       form.append("file", file, file.name);
       done = api("POST", "receipts", form).then(function (r) {
-        li.textContent = file.name + ": uploaded as receipt " + r.id + " (pending)";
+        li.textContent = file.name + ": uploaded as receipt " + r.id +
+          (cfg.autoOcr ? " (it is read by itself)" : " (pending: press Process all)");
+        return r.id;
       });
     } else {
       done = api("POST", "receipts/upload-url", { content_type: file.type || "application/octet-stream" })
@@ -213,28 +216,37 @@
           form.append("file", file, file.name);
           return fetch(u.upload_url, { method: u.method, body: form }).then(function (r) {
             if (!r.ok) throw new Error("the storage refused the file (" + r.status + ")");
-            li.textContent = file.name + ": uploaded to storage; it is read automatically";
+            li.textContent = file.name + ": uploaded to storage; it is read by itself";
+            return null; // the receipt is made by the S3 event: no id yet
           });
         });
     }
-    return done.then(function () { li.className = "ok"; }, function (e) {
+    return done.then(function (id) { li.className = "ok"; return id; }, function (e) {
       li.className = "error";
       li.textContent = file.name + ": " + e.message;
+      return null;
     });
   }
 
   function uploadAll(files) {
     var list = Array.prototype.slice.call(files);
     if (!list.length) return;
+    var after = stream.lastId;
+    var ids = [];
     // Two at a time: quick, and kind to a small API.
     var next = 0;
     function worker() {
       if (next >= list.length) return Promise.resolve();
       var f = list[next++];
-      return uploadOne(f).then(worker);
+      return uploadOne(f).then(function (id) {
+        if (id !== null) ids.push(id);
+        return worker();
+      });
     }
     Promise.all([worker(), worker()]).then(function () {
       toast(list.length + " file" + (list.length === 1 ? "" : "s") + " sent.");
+      // Read by themselves: the bar follows them as it does Process all.
+      if (cfg.autoOcr && ids.length) startBatch(after, ids);
       reloadSoon();
     });
   }

@@ -120,6 +120,9 @@ async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
 struct Shell<'a> {
     assets_version: &'a str,
     dev_sign_in: bool,
+    /// Uploads are read by themselves (`AUTO_OCR`): the progress bar
+    /// follows them without Process all.
+    auto_ocr: bool,
     max_upload_bytes: u64,
     process_all_max: u32,
 }
@@ -133,6 +136,7 @@ async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
         Shell {
             assets_version: &ASSETS_VERSION,
             dev_sign_in: cfg.dev_sign_in,
+            auto_ocr: cfg.auto_ocr,
             max_upload_bytes: cfg.max_upload_bytes,
             process_all_max: cfg.process_all_max,
         },
