@@ -265,6 +265,14 @@ async fn without_the_setting_there_is_no_dev_sign_in_and_a_pasted_token_signs_in
     let b = Browser::start(1280, 900).await;
     b.goto(&base).await;
     b.find("#token-sign-in").await;
+    // Every field of the page has a label (screen readers name it).
+    let unlabelled = b
+        .eval(
+            "return Array.from(document.querySelectorAll('input, select, textarea')) \
+             .filter(e => e.labels.length === 0).map(e => e.id);",
+        )
+        .await;
+    assert_eq!(unlabelled, json!([]), "fields without a label");
     assert!(!b.exists("#dev-sign-in").await, "no development sign-in");
     assert!(!b.exists("#dev-user").await);
 
