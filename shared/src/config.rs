@@ -130,6 +130,30 @@ pub struct Config {
     /// get a token for it signed with the local secret. Off by default;
     /// refused with `AUTH_MODE=apigateway`, where there is no local secret.
     pub dev_sign_in: bool,
+    /// The page's "Sign in with Cognito": the user pool's hosted sign-in
+    /// (`COGNITO_DOMAIN`, e.g. `https://myapp.auth.eu-west-1.amazoncognito.com`)
+    /// and a public app client of it (`COGNITO_CLIENT_ID`), both or neither.
+    pub hosted_sign_in: Option<HostedSignIn>,
+}
+
+/// An OAuth 2.0 authorization server the page signs in with (the
+/// authorization code flow with PKCE, as Cognito's hosted sign-in runs it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostedSignIn {
+    pub domain: Url,
+    pub client_id: String,
+}
+
+impl HostedSignIn {
+    pub fn authorize_url(&self) -> String {
+        self.endpoint("oauth2/authorize")
+    }
+    pub fn token_url(&self) -> String {
+        self.endpoint("oauth2/token")
+    }
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}/{path}", self.domain.as_str().trim_end_matches('/'))
+    }
 }
 
 /// Standard Webhooks' retry schedule, after the first try.
@@ -427,6 +451,26 @@ impl Config {
         let webhook_timeout =
             Duration::from_secs(r.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
         let dev_sign_in = r.parsed("DEV_SIGN_IN", false, boolean);
+        let cognito_domain = r.optional("COGNITO_DOMAIN");
+        let cognito_domain = r.url("COGNITO_DOMAIN", cognito_domain);
+        let hosted_sign_in = match (cognito_domain, r.optional("COGNITO_CLIENT_ID")) {
+            (None, None) => None,
+            (Some(domain), Some(client_id)) => {
+                let loopback = matches!(domain.host_str(), Some("127.0.0.1" | "localhost"));
+                if domain.scheme() != "https" && !loopback {
+                    r.problems
+                        .push("COGNITO_DOMAIN must be an https URL".to_owned());
+                }
+                Some(HostedSignIn { domain, client_id })
+            }
+            _ => {
+                r.problems.push(
+                    "COGNITO_DOMAIN and COGNITO_CLIENT_ID go together (the page's hosted sign-in)"
+                        .to_owned(),
+                );
+                None
+            }
+        };
         if dev_sign_in && matches!(auth, AuthConfig::ApiGateway) {
             r.problems.push(
                 "DEV_SIGN_IN=true needs AUTH_MODE=jwt (its tokens are signed with AUTH_JWT_SECRET); \
@@ -475,6 +519,7 @@ impl Config {
             webhook_disable_after,
             webhook_timeout,
             dev_sign_in,
+            hosted_sign_in,
         })
     }
 }
@@ -549,6 +594,26 @@ mod tests {
         );
         env.insert("DEV_SIGN_IN", "false".to_owned());
         assert!(load(&env).is_ok());
+    }
+
+    #[test]
+    fn the_hosted_sign_in_needs_both_settings_and_https() {
+        assert_eq!(load(&base()).unwrap().hosted_sign_in, None);
+        let mut env = base();
+        env.insert("COGNITO_CLIENT_ID", "abc123".to_owned());
+        let err = load(&env).unwrap_err().to_string();
+        assert!(err.contains("go together"), "{err}");
+        env.insert("COGNITO_DOMAIN", "http://login.example.com".to_owned());
+        let err = load(&env).unwrap_err().to_string();
+        assert!(err.contains("COGNITO_DOMAIN must be an https URL"), "{err}");
+        env.insert("COGNITO_DOMAIN", "https://login.example.com/".to_owned());
+        let h = load(&env).unwrap().hosted_sign_in.unwrap();
+        assert_eq!(
+            h.authorize_url(),
+            "https://login.example.com/oauth2/authorize"
+        );
+        assert_eq!(h.token_url(), "https://login.example.com/oauth2/token");
+        assert_eq!(h.client_id, "abc123");
     }
 
     #[test]

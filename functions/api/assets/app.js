@@ -67,7 +67,7 @@
     var err = $("sign-in-error");
     err.hidden = !message;
     err.textContent = message || "";
-    var first = $("dev-user") || $("token");
+    var first = $("dev-user") || (hosted && hosted.querySelector("button")) || $("token");
     if (first) first.focus();
   }
 
@@ -117,6 +117,68 @@
       }).catch(function (e) { showSignIn(e.message); });
     });
   }
+  // ---- hosted sign-in: OAuth 2.0 authorization code with PKCE (Cognito) ----------
+  // The browser goes to the hosted page and comes back with a one-time code
+  // (not a token) bound to a secret only this tab knows; the code is traded
+  // for the ID token with fetch, and removed from the address bar at once.
+  var hosted = $("hosted-sign-in");
+  var PKCE_KEY = "receipts.pkce";
+  function b64url(bytes) {
+    var s = "";
+    bytes.forEach(function (b) { s += String.fromCharCode(b); });
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function randomText() { return b64url(crypto.getRandomValues(new Uint8Array(32))); }
+  function redirectUri() { return location.origin + location.pathname; }
+  if (hosted) {
+    hosted.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var verifier = randomText();
+      var state = randomText();
+      crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)).then(function (d) {
+        sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier: verifier, state: state }));
+        var q = new URLSearchParams({
+          response_type: "code",
+          client_id: hosted.dataset.clientId,
+          redirect_uri: redirectUri(),
+          scope: "openid",
+          state: state,
+          code_challenge: b64url(new Uint8Array(d)),
+          code_challenge_method: "S256"
+        });
+        location.assign(hosted.dataset.authorize + "?" + q.toString());
+      });
+    });
+  }
+  // Back from the hosted page: `?code=…&state=…` (or `?error=…`).
+  function finishHostedSignIn() {
+    var q = new URLSearchParams(location.search);
+    if (!hosted || (!q.has("code") && !q.has("error"))) return null;
+    history.replaceState(null, "", redirectUri() + location.hash);
+    var saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+    sessionStorage.removeItem(PKCE_KEY);
+    if (q.has("error")) return Promise.reject(new Error(q.get("error_description") || q.get("error")));
+    if (!saved || saved.state !== q.get("state")) {
+      return Promise.reject(new Error("the sign-in did not start here (state differs)"));
+    }
+    return fetch(hosted.dataset.token, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        client_id: hosted.dataset.clientId,
+        code: q.get("code"),
+        redirect_uri: redirectUri(),
+        code_verifier: saved.verifier
+      }).toString()
+    }).then(function (r) {
+      return r.json().then(function (t) {
+        if (!r.ok || !t.id_token) throw new Error(t.error || "the code was refused (" + r.status + ")");
+        return signIn(t.id_token);
+      });
+    });
+  }
+
   $("token-sign-in").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var t = $("token").value.trim().replace(/^Bearer\s+/i, "");
@@ -438,7 +500,10 @@
   }
 
   // ---- start ---------------------------------------------------------------------------------
-  if (token()) {
+  var returning = finishHostedSignIn();
+  if (returning) {
+    returning.catch(function (e) { showSignIn("Sign-in failed: " + e.message); });
+  } else if (token()) {
     signIn(token()).catch(function () { showSignIn("Your session has ended; sign in again."); });
   } else {
     showSignIn();

@@ -115,11 +115,19 @@ async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
 
 // ---- the shell and sign-in -----------------------------------------------
 
+/// Where the page's "Sign in with Cognito" goes.
+struct Hosted {
+    authorize: String,
+    token: String,
+    client_id: String,
+}
+
 #[derive(Template)]
 #[template(path = "shell.html")]
 struct Shell<'a> {
     assets_version: &'a str,
     dev_sign_in: bool,
+    hosted: Option<Hosted>,
     /// Uploads are read by themselves (`AUTO_OCR`): the progress bar
     /// follows them without Process all.
     auto_ocr: bool,
@@ -136,6 +144,11 @@ async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
         Shell {
             assets_version: &ASSETS_VERSION,
             dev_sign_in: cfg.dev_sign_in,
+            hosted: cfg.hosted_sign_in.as_ref().map(|h| Hosted {
+                authorize: h.authorize_url(),
+                token: h.token_url(),
+                client_id: h.client_id.clone(),
+            }),
             auto_ocr: cfg.auto_ocr,
             max_upload_bytes: cfg.max_upload_bytes,
             process_all_max: cfg.process_all_max,
@@ -652,14 +665,21 @@ fn page_fragment(state: &AppState, t: impl Template) -> Result<Response, ApiErro
 }
 
 /// Scripts and styles from this origin only; images and uploads may also
-/// go to S3 (the presigned links), which is LocalStack's endpoint locally.
+/// go to S3 (the presigned links), which is LocalStack's endpoint locally;
+/// the hosted sign-in's code is exchanged at its token endpoint.
 fn content_security_policy(state: &AppState) -> String {
     let s3 = match &state.config.aws_endpoint_url {
         Some(u) => u.origin().ascii_serialization(),
         None => "https://*.amazonaws.com".to_owned(),
     };
+    let sign_in = state
+        .config
+        .hosted_sign_in
+        .as_ref()
+        .map(|h| format!(" {}", h.domain.origin().ascii_serialization()))
+        .unwrap_or_default();
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {s3}; \
-         connect-src 'self' {s3}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+         connect-src 'self' {s3}{sign_in}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 }

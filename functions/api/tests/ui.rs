@@ -448,3 +448,144 @@ async fn the_shell_and_its_assets_are_public_strict_and_hold_no_user_data() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+/// A stand-in for Cognito's hosted sign-in (its `/oauth2/authorize` and
+/// `/oauth2/token`): one user, codes bound to their PKCE challenge, each
+/// good once; the token answer carries CORS, as Cognito's does.
+#[derive(Default)]
+struct Idp {
+    codes: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    id_token: String,
+    exchanged: std::sync::atomic::AtomicUsize,
+}
+
+async fn start_idp(id_token: String) -> (url::Url, Arc<Idp>) {
+    use axum::extract::{Form, Query, State};
+    use axum::response::{IntoResponse, Redirect};
+    use std::collections::HashMap;
+    type Params = HashMap<String, String>;
+
+    async fn authorize(State(idp): State<Arc<Idp>>, Query(q): Query<Params>) -> impl IntoResponse {
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["client_id"], "page-client");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert!(q["scope"].contains("openid"));
+        let code = uuid::Uuid::new_v4().simple().to_string();
+        idp.codes.lock().unwrap().insert(
+            code.clone(),
+            (q["code_challenge"].clone(), q["redirect_uri"].clone()),
+        );
+        let mut back = url::Url::parse(&q["redirect_uri"]).unwrap();
+        back.query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", &q["state"]);
+        Redirect::to(back.as_str())
+    }
+
+    async fn token(State(idp): State<Arc<Idp>>, Form(f): Form<Params>) -> impl IntoResponse {
+        use sha2::Digest;
+        let cors = [("access-control-allow-origin", "*")];
+        let bound = idp.codes.lock().unwrap().remove(&f["code"]);
+        let verified = bound.is_some_and(|(challenge, redirect)| {
+            let digest = sha2::Sha256::digest(f["code_verifier"].as_bytes());
+            let s256 =
+                base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, digest);
+            s256 == challenge
+                && redirect == f["redirect_uri"]
+                && f["client_id"] == "page-client"
+                && f["grant_type"] == "authorization_code"
+        });
+        if !verified {
+            return (
+                http::StatusCode::BAD_REQUEST,
+                cors,
+                axum::Json(json!({"error": "invalid_grant"})),
+            );
+        }
+        idp.exchanged
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (
+            http::StatusCode::OK,
+            cors,
+            axum::Json(
+                json!({"id_token": idp.id_token, "access_token": "unused", "token_type": "Bearer", "expires_in": 3600}),
+            ),
+        )
+    }
+
+    let idp = Arc::new(Idp {
+        id_token,
+        ..Idp::default()
+    });
+    let app = axum::Router::new()
+        .route("/oauth2/authorize", axum::routing::get(authorize))
+        .route("/oauth2/token", axum::routing::post(token))
+        .with_state(idp.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, idp)
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_hosted_sign_in_and_no_token_or_code_stays_in_the_url() {
+    // The stand-in issues what the API verifies here (HS256 with the test
+    // secret); on AWS, Cognito's ID token passes API Gateway's authorizer.
+    let probe = TestApp::spawn().await;
+    let (domain, idp) = start_idp(probe.token("erin")).await;
+    let app = TestApp::spawn_with(Options {
+        hosted_sign_in: Some(shared::config::HostedSignIn {
+            domain: domain.clone(),
+            client_id: "page-client".into(),
+        }),
+        ..Options::default()
+    })
+    .await;
+    let base = app.serve().await;
+    let csp = reqwest::get(&base).await.unwrap().headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains(&format!(
+            "connect-src 'self' {} {}",
+            app.config
+                .aws_endpoint_url
+                .as_ref()
+                .unwrap()
+                .origin()
+                .ascii_serialization(),
+            domain.origin().ascii_serialization()
+        )),
+        "the token endpoint may be called: {csp}"
+    );
+
+    let b = Browser::start(1280, 900).await;
+    b.goto(&base).await;
+    b.screenshot("21-hosted-sign-in").await;
+    b.click("#hosted-sign-in button[type=submit]").await;
+    b.wait_for_text("#whoami", |t| t == "Signed in as erin")
+        .await;
+    assert_eq!(idp.exchanged.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let url = b.client.current_url().await.unwrap();
+    assert_eq!(
+        url.query(),
+        None,
+        "the code is gone from the address bar: {url}"
+    );
+    assert!(!url.as_str().contains(&probe.token("erin")));
+    b.wait_until(
+        "the event stream is open",
+        "document.body.dataset.stream === 'open'",
+    )
+    .await;
+
+    // A code that did not start in this tab (a forged link) signs no one in.
+    b.click("#sign-out").await;
+    b.goto(&format!("{base}?code=stolen&state=forged")).await;
+    let err = b.wait_for_text("#sign-in-error", |t| !t.is_empty()).await;
+    assert!(err.contains("state differs"), "{err}");
+    assert!(!b.visible("#app").await);
+    assert_eq!(idp.exchanged.load(std::sync::atomic::Ordering::SeqCst), 1);
+    b.close().await;
+}

@@ -131,6 +131,8 @@ pub struct Options {
     pub dev_sign_in: bool,
     /// Cap of a presigned upload, when it differs from `max_upload_bytes`.
     pub max_direct_upload_bytes: Option<u64>,
+    /// The page's hosted sign-in (`COGNITO_DOMAIN`, `COGNITO_CLIENT_ID`).
+    pub hosted_sign_in: Option<shared::config::HostedSignIn>,
 }
 
 /// The webhook retry schedule in tests.
@@ -156,6 +158,7 @@ impl Default for Options {
             webhooks: false,
             dev_sign_in: false,
             max_direct_upload_bytes: None,
+            hosted_sign_in: None,
         }
     }
 }
@@ -362,6 +365,7 @@ impl TestApp {
             .max_direct_upload_bytes
             .unwrap_or(opts.max_upload_bytes);
         config.dev_sign_in = opts.dev_sign_in;
+        config.hosted_sign_in = opts.hosted_sign_in;
         config.process_all_max = opts.process_all_max;
         config.auth = opts.auth;
         config.auto_ocr = opts.auto_ocr;
