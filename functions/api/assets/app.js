@@ -202,9 +202,26 @@
 
   // ---- views -----------------------------------------------------------------------
   var current = { name: "", id: null };
-  function load(url) {
-    return htmx.ajax("GET", url, { target: "#view", swap: "innerHTML" });
+  // Loads fragments into one target, one request at a time: htmx drops a
+  // request made while another of the same target is in flight, so a
+  // newer one waits and the latest asked for is always loaded last.
+  function loader(target) {
+    var inflight = false;
+    var next = null;
+    function go(url) {
+      if (inflight) { next = url; return; }
+      inflight = true;
+      htmx.ajax("GET", url, { target: target, swap: "innerHTML" })
+        .catch(function () { /* shown by htmx:responseError */ })
+        .then(function () {
+          inflight = false;
+          if (next !== null) { var u = next; next = null; go(u); }
+        });
+    }
+    return go;
   }
+  var load = loader("#view");
+  var loadStatsInto = loader("#stats");
   function route() {
     if (!token()) return;
     var h = location.hash.replace(/^#\/?/, "");
@@ -227,9 +244,7 @@
   }
   window.addEventListener("hashchange", route);
 
-  function loadStats() {
-    htmx.ajax("GET", "ui/fragments/stats", { target: "#stats", swap: "innerHTML" });
-  }
+  function loadStats() { loadStatsInto("ui/fragments/stats"); }
 
   // A view is reloaded at most every 400 ms, however many events arrive.
   var reloadTimer = null;

@@ -27,11 +27,12 @@ fn extraction_for(id: i64) -> Extraction {
     }
 }
 
-/// From now on the agent reads every receipt, but refuses receipt
-/// `refuse` the first time (a 422: it fails at once, with the reason).
-fn refuse_once(agent: &FakeAgent, refuse: i64) {
+/// From now on the agent reads every receipt (merchant and total of its
+/// own), but refuses receipt `refuse` the first time (a 422: it fails at
+/// once, with the reason).
+fn reads_every_receipt(agent: &FakeAgent, refuse: Option<i64>) {
     agent.plan(Arc::new(move |id, call| {
-        if id == refuse && call == 1 {
+        if Some(id) == refuse && call == 1 {
             Reply::Status(422)
         } else {
             Reply::Extract(Box::new(extraction_for(id)))
@@ -129,7 +130,7 @@ async fn a_person_signs_in_uploads_three_receipts_presses_process_all_and_watche
             .unwrap();
     assert_eq!(ids.len(), 3, "three receipts stored, for alice");
     let (one, two, three) = (ids[0], ids[1], ids[2]);
-    refuse_once(&agent, two);
+    reads_every_receipt(&agent, Some(two));
     b.screenshot("02-uploaded").await;
 
     // Process all: the bar reaches 3 of 3 from the event stream, no reload.
@@ -323,7 +324,7 @@ async fn a_file_over_the_api_limit_goes_straight_to_storage_and_is_read_by_itsel
     })
     .await;
     let agent = FakeAgent::start(Reply::Status(500)).await;
-    refuse_once(&agent, 0); // reads every receipt
+    reads_every_receipt(&agent, None);
     let running = pipeline::start(&app, &agent).await;
     let base = app.serve().await;
     let files = receipt_files(&["big.png"]);
