@@ -155,8 +155,32 @@ impl Browser {
         }
     }
 
+    /// Runs `act` on the element matching `css`. The page swaps fragments
+    /// in as events arrive, so an element found a moment ago may be gone:
+    /// it is found again (a stale reference is a race, not a failure).
+    async fn on_fresh<T, Fut>(&self, css: &str, what: &str, act: impl Fn(Element) -> Fut) -> T
+    where
+        Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        use fantoccini::error::{CmdError, ErrorStatus};
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match act(self.find(css).await).await {
+                Ok(t) => return t,
+                Err(CmdError::Standard(e))
+                    if e.error == ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{what} {css}: {e}"),
+            }
+        }
+    }
+
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.expect("click");
+        self.on_fresh(css, "click", |e| async move { e.click().await })
+            .await
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
@@ -166,7 +190,8 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        self.on_fresh(css, "text of", |e| async move { e.text().await })
+            .await
     }
 
     /// Waits until the text of `css` satisfies `pred`; returns it.
