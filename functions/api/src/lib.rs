@@ -35,6 +35,8 @@ pub struct AppState {
     /// Sends new webhook deliveries to the webhook queue after a change
     /// (none without `WEBHOOK_QUEUE_URL`).
     pub relay: Option<Relay>,
+    /// The page's Content-Security-Policy, built once from the config.
+    pub(crate) page_csp: axum::http::HeaderValue,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             presign_ttl: config.presign_ttl,
         };
         Self {
+            page_csp: ui::content_security_policy(&config),
             config: Arc::new(config),
             service,
             events,

@@ -110,6 +110,17 @@ pub(crate) fn json_body<T>(
 
 /// `limit`: absent → `default`, else an integer from 1 to `max`.
 pub(crate) fn parse_limit(raw: Option<&String>, default: u32, max: u32) -> Result<u32, ApiError> {
+    parse_count("limit", raw, default, max)
+}
+
+/// A query parameter counting something: absent → `default`, else an
+/// integer from 1 to `max`, or the JSON error naming `field`.
+pub(crate) fn parse_count(
+    field: &'static str,
+    raw: Option<&String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
     match raw {
         None => Ok(default),
         Some(l) => l
@@ -117,7 +128,7 @@ pub(crate) fn parse_limit(raw: Option<&String>, default: u32, max: u32) -> Resul
             .ok()
             .filter(|n| (1..=max).contains(n))
             .ok_or_else(|| {
-                InvalidInput::new("limit", format!("must be an integer from 1 to {max}")).into()
+                InvalidInput::new(field, format!("must be an integer from 1 to {max}")).into()
             }),
     }
 }
@@ -380,19 +391,12 @@ async fn stats(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<OcrStats>, ApiError> {
     let q = query_params(raw);
-    let hours = match q.get("hours") {
-        None => stats::DEFAULT_WINDOW_HOURS,
-        Some(h) => h
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=stats::MAX_WINDOW_HOURS).contains(n))
-            .ok_or_else(|| {
-                InvalidInput::new(
-                    "hours",
-                    format!("must be an integer from 1 to {}", stats::MAX_WINDOW_HOURS),
-                )
-            })?,
-    };
+    let hours = parse_count(
+        "hours",
+        q.get("hours"),
+        stats::DEFAULT_WINDOW_HOURS,
+        stats::MAX_WINDOW_HOURS,
+    )?;
     let scope = match q.get("scope").map(String::as_str) {
         None | Some("user") => StatsScope::User(&user),
         Some("all") => {

@@ -20,9 +20,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use shared::config::AuthConfig;
+use shared::config::{AuthConfig, HostedSignIn};
 use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
 use shared::extraction::ValidationIssue;
+use shared::queue::QueueDepth;
 use shared::repo::{ReceiptDetail, StoredItem};
 use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
@@ -115,19 +116,12 @@ async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
 
 // ---- the shell and sign-in -----------------------------------------------
 
-/// Where the page's "Sign in with Cognito" goes.
-struct Hosted {
-    authorize: String,
-    token: String,
-    client_id: String,
-}
-
 #[derive(Template)]
 #[template(path = "shell.html")]
 struct Shell<'a> {
     assets_version: &'a str,
     dev_sign_in: bool,
-    hosted: Option<Hosted>,
+    hosted: Option<&'a HostedSignIn>,
     /// Uploads are read by themselves (`AUTO_OCR`): the progress bar
     /// follows them without Process all.
     auto_ocr: bool,
@@ -144,11 +138,7 @@ async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
         Shell {
             assets_version: &ASSETS_VERSION,
             dev_sign_in: cfg.dev_sign_in,
-            hosted: cfg.hosted_sign_in.as_ref().map(|h| Hosted {
-                authorize: h.authorize_url(),
-                token: h.token_url(),
-                client_id: h.client_id.clone(),
-            }),
+            hosted: cfg.hosted_sign_in.as_ref(),
             auto_ocr: cfg.auto_ocr,
             max_upload_bytes: cfg.max_upload_bytes,
             process_all_max: cfg.process_all_max,
@@ -612,21 +602,29 @@ async fn ops(
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &user, "the operators' view")?;
-    let (status, s) = tokio::join!(
-        state.service.queue_status(&user),
+    let svc = &state.service;
+    let (queue, dlq, s) = tokio::join!(
+        svc.ocr_queue.depth(),
+        svc.ocr_dlq.depth(),
         figures(&state, StatsScope::AllUsers)
     );
-    let status = status?;
-    let count = |n: Option<i64>| n.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+    // SQS unreachable: the view still shows the figures from Postgres.
+    for e in [&queue, &dlq].into_iter().filter_map(|d| d.as_ref().err()) {
+        tracing::warn!(error = %e, "queue depth unavailable");
+    }
+    let depth = |d: &Result<QueueDepth, _>, f: fn(&QueueDepth) -> i64| {
+        d.as_ref()
+            .map_or_else(|_| "unknown".to_owned(), |d| f(d).to_string())
+    };
     let stats = stats_panel("Every user, last 24 hours", s?)
         .render()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     page_fragment(
         &state,
         Ops {
-            queue_visible: count(status.queue.as_ref().map(|q| q.visible)),
-            queue_in_flight: count(status.queue.as_ref().map(|q| q.in_flight)),
-            dlq_visible: count(status.dlq.as_ref().map(|q| q.visible)),
+            queue_visible: depth(&queue, |d| d.visible),
+            queue_in_flight: depth(&queue, |d| d.in_flight),
+            dlq_visible: depth(&dlq, |d| d.visible),
             stats,
         },
     )
@@ -639,9 +637,7 @@ fn page(state: &AppState, t: impl Template) -> Result<Response, ApiError> {
     let body = t.render().map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut resp = Html(body).into_response();
     let h = resp.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(state)) {
-        h.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
+    h.insert(header::CONTENT_SECURITY_POLICY, state.page_csp.clone());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -664,22 +660,24 @@ fn page_fragment(state: &AppState, t: impl Template) -> Result<Response, ApiErro
     Ok(resp)
 }
 
-/// Scripts and styles from this origin only; images and uploads may also
-/// go to S3 (the presigned links), which is LocalStack's endpoint locally;
-/// the hosted sign-in's code is exchanged at its token endpoint.
-fn content_security_policy(state: &AppState) -> String {
-    let s3 = match &state.config.aws_endpoint_url {
+/// The page's Content-Security-Policy, built once from the config (in
+/// `AppState::new`): scripts and styles from this origin only; images and
+/// uploads may also go to S3 (the presigned links), which is LocalStack's
+/// endpoint locally; the hosted sign-in's code is exchanged at its token
+/// endpoint.
+pub(crate) fn content_security_policy(config: &shared::config::Config) -> HeaderValue {
+    let s3 = match &config.aws_endpoint_url {
         Some(u) => u.origin().ascii_serialization(),
         None => "https://*.amazonaws.com".to_owned(),
     };
-    let sign_in = state
-        .config
+    let sign_in = config
         .hosted_sign_in
         .as_ref()
         .map(|h| format!(" {}", h.domain.origin().ascii_serialization()))
         .unwrap_or_default();
-    format!(
+    let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {s3}; \
          connect-src 'self' {s3}{sign_in}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    )
+    );
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 }

@@ -76,6 +76,12 @@ async fn sign_in_as(b: &Browser, user: &str) {
     .await;
 }
 
+/// Signs in by pasting a token into the sign-in form.
+async fn paste_token(b: &Browser, token: &str) {
+    b.type_into("#token", token).await;
+    b.click("#token-sign-in button[type=submit]").await;
+}
+
 /// The badges of the listed receipts, by id.
 async fn badges(b: &Browser) -> serde_json::Value {
     b.eval(
@@ -278,17 +284,14 @@ async fn without_the_setting_there_is_no_dev_sign_in_and_a_pasted_token_signs_in
     assert!(!b.exists("#dev-user").await);
 
     // A forged token is refused, and the page says so.
-    b.type_into("#token", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.bad")
-        .await;
-    b.click("#token-sign-in button[type=submit]").await;
+    paste_token(&b, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.bad").await;
     let err = b.wait_for_text("#sign-in-error", |t| !t.is_empty()).await;
     assert!(err.contains("refused"), "{err}");
     assert!(!b.visible("#app").await);
     b.screenshot("11-token-refused").await;
 
     // A real token signs in; carol is no operator.
-    b.type_into("#token", &app.token("carol")).await;
-    b.click("#token-sign-in button[type=submit]").await;
+    paste_token(&b, &app.token("carol")).await;
     b.wait_for_text("#whoami", |t| t == "Signed in as carol")
         .await;
     assert!(
@@ -302,8 +305,7 @@ async fn without_the_setting_there_is_no_dev_sign_in_and_a_pasted_token_signs_in
 
     // The operator sees the queues and the Redrive button.
     b.click("#sign-out").await;
-    b.type_into("#token", &app.token(testkit::ADMIN)).await;
-    b.click("#token-sign-in button[type=submit]").await;
+    paste_token(&b, &app.token(testkit::ADMIN)).await;
     b.wait_for_text("#whoami", |t| t == "Signed in as admin")
         .await;
     b.click("#nav-ops").await;
