@@ -28,6 +28,8 @@ from botocore.exceptions import ClientError, WaiterError
 SETTINGS = {
     "OcrQueueUrl": "OCR_QUEUE_URL",
     "OcrDeadLetterQueueUrl": "OCR_DLQ_URL",
+    "OcrHighQueueUrl": "OCR_HIGH_QUEUE_URL",
+    "OcrHighDeadLetterQueueUrl": "OCR_HIGH_DLQ_URL",
     "IngestQueueUrl": "INGEST_QUEUE_URL",
     "IngestDeadLetterQueueUrl": "INGEST_DLQ_URL",
     "WebhookQueueUrl": "WEBHOOK_QUEUE_URL",

@@ -87,6 +87,15 @@ def check(translated):
         redrive = qprops.get("RedrivePolicy")
         if not redrive:
             problems.append(f"{queue}: no RedrivePolicy (dead-letter queue)")
+    # Priority: the worker reads both OCR queues, each through a mapping of
+    # its own (so each has its own MaximumConcurrency).
+    worker_queues = sorted(
+        esm["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        for esm in mappings
+        if esm["Properties"]["FunctionName"]["Ref"] == "WorkerFunction"
+    )
+    if mappings and worker_queues != ["OcrHighQueue", "OcrQueue"]:
+        problems.append(f"WorkerFunction reads {worker_queues}, not OcrHighQueue and OcrQueue each once")
     problems.extend(check_stream_route(resources))
     return problems
 

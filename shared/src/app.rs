@@ -87,7 +87,7 @@ pub fn webhook_sender(cfg: &Config, c: &Clients) -> Result<Option<Sender>, reqwe
 pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
     Ingest {
         repo: ReceiptRepository::new(c.pool.clone()),
-        ocr_queue: SqsQueue::new(c.sqs.clone(), cfg.ocr_queue_url.clone()),
+        ocr_queues: cfg.ocr_queues(&c.sqs),
         bucket: cfg.receipts_bucket.clone(),
         upload_prefix: cfg.upload_prefix.clone(),
         max_bytes: cfg.max_direct_upload_bytes.max(cfg.max_upload_bytes),
@@ -100,7 +100,7 @@ pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
 pub fn reconciler(cfg: &Config, c: &Clients) -> Reconciler {
     Reconciler {
         repo: ReceiptRepository::new(c.pool.clone()),
-        ocr_queue: SqsQueue::new(c.sqs.clone(), cfg.ocr_queue_url.clone()),
+        ocr_queues: cfg.ocr_queues(&c.sqs),
         queued_after: cfg.reconcile_queued_after,
         batch: 500,
         events: EventLog::new(c.pool.clone()),

@@ -70,8 +70,13 @@ impl Role {
 pub struct Config {
     pub database_url: Secret,
     pub database_max_connections: u32,
+    /// The normal-priority OCR queue and its DLQ.
     pub ocr_queue_url: String,
     pub ocr_dlq_url: String,
+    /// The high-priority OCR queue and its DLQ (`OCR_HIGH_QUEUE_URL`,
+    /// `OCR_HIGH_DLQ_URL`).
+    pub ocr_high_queue_url: String,
+    pub ocr_high_dlq_url: String,
     pub ingest_queue_url: Option<String>,
     pub receipts_bucket: String,
     /// Key prefix that uploads go under (and that the S3 notification watches).
@@ -134,6 +139,28 @@ pub struct Config {
     /// (`COGNITO_DOMAIN`, e.g. `https://myapp.auth.eu-west-1.amazoncognito.com`)
     /// and a public app client of it (`COGNITO_CLIENT_ID`), both or neither.
     pub hosted_sign_in: Option<HostedSignIn>,
+    /// Per-user limits (`RATE_UPLOADS_PER_MINUTE`, default 120;
+    /// `RATE_QUEUED_PER_MINUTE`, default 600; `MAX_IN_FLIGHT_PER_USER`,
+    /// default 1000; 0 turns one off).
+    pub limits: crate::limits::LimitSettings,
+}
+
+impl Config {
+    /// The OCR queues, one per priority.
+    pub fn ocr_queues(&self, sqs: &aws_sdk_sqs::Client) -> crate::queue::PriorityQueues {
+        crate::queue::PriorityQueues {
+            high: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_high_queue_url.clone()),
+            normal: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_queue_url.clone()),
+        }
+    }
+
+    /// Their dead-letter queues.
+    pub fn ocr_dlqs(&self, sqs: &aws_sdk_sqs::Client) -> crate::queue::PriorityQueues {
+        crate::queue::PriorityQueues {
+            high: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_high_dlq_url.clone()),
+            normal: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_dlq_url.clone()),
+        }
+    }
 }
 
 /// An OAuth 2.0 authorization server the page signs in with (the
@@ -295,6 +322,8 @@ impl Config {
             r.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000));
         let ocr_queue_url = r.required("OCR_QUEUE_URL");
         let ocr_dlq_url = r.required("OCR_DLQ_URL");
+        let ocr_high_queue_url = r.required("OCR_HIGH_QUEUE_URL");
+        let ocr_high_dlq_url = r.required("OCR_HIGH_DLQ_URL");
         let ingest_queue_url = r.optional("INGEST_QUEUE_URL");
         let receipts_bucket = r.required("RECEIPTS_BUCKET");
         let mut upload_prefix = r
@@ -450,6 +479,15 @@ impl Config {
         );
         let webhook_timeout =
             Duration::from_secs(r.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
+        let limits = crate::limits::LimitSettings {
+            uploads_per_minute: r.parsed(
+                "RATE_UPLOADS_PER_MINUTE",
+                120,
+                positive_int(0, 1_000_000),
+            ),
+            queued_per_minute: r.parsed("RATE_QUEUED_PER_MINUTE", 600, positive_int(0, 1_000_000)),
+            max_in_flight: r.parsed("MAX_IN_FLIGHT_PER_USER", 1000, positive_int(0, 10_000_000)),
+        };
         let dev_sign_in = r.parsed("DEV_SIGN_IN", false, boolean);
         let cognito_domain = r.optional("COGNITO_DOMAIN");
         let cognito_domain = r.url("COGNITO_DOMAIN", cognito_domain);
@@ -489,6 +527,8 @@ impl Config {
             database_max_connections,
             ocr_queue_url,
             ocr_dlq_url,
+            ocr_high_queue_url,
+            ocr_high_dlq_url,
             ingest_queue_url,
             receipts_bucket,
             upload_prefix,
@@ -520,6 +560,7 @@ impl Config {
             webhook_timeout,
             dev_sign_in,
             hosted_sign_in,
+            limits,
         })
     }
 }
@@ -553,6 +594,14 @@ mod tests {
             (
                 "OCR_DLQ_URL",
                 "http://localhost:4566/000000000000/ocr-dlq".to_owned(),
+            ),
+            (
+                "OCR_HIGH_QUEUE_URL",
+                "http://localhost:4566/000000000000/ocr-high".to_owned(),
+            ),
+            (
+                "OCR_HIGH_DLQ_URL",
+                "http://localhost:4566/000000000000/ocr-high-dlq".to_owned(),
             ),
             ("RECEIPTS_BUCKET", "receipts".to_owned()),
             ("AUTH_JWT_SECRET", SECRET.to_owned()),
@@ -655,6 +704,8 @@ mod tests {
             "DATABASE_URL",
             "OCR_QUEUE_URL",
             "OCR_DLQ_URL",
+            "OCR_HIGH_QUEUE_URL",
+            "OCR_HIGH_DLQ_URL",
             "RECEIPTS_BUCKET",
             "AUTH_JWT_SECRET",
         ] {
@@ -668,14 +719,16 @@ mod tests {
         env.insert("AGENT_TIMEOUT_SECS", "soon".to_owned());
         env.insert("PROCESS_ALL_MAX", "0".to_owned());
         env.insert("AUTO_OCR", "maybe".to_owned());
+        env.insert("RATE_QUEUED_PER_MINUTE", "-1".to_owned());
         env.insert("AGENT_URL", "not a url".to_owned());
         let err = load(&env).unwrap_err();
-        assert_eq!(err.problems.len(), 4, "{err}");
+        assert_eq!(err.problems.len(), 5, "{err}");
         let msg = err.to_string();
         for name in [
             "AGENT_TIMEOUT_SECS",
             "PROCESS_ALL_MAX",
             "AUTO_OCR",
+            "RATE_QUEUED_PER_MINUTE",
             "AGENT_URL",
         ] {
             assert!(msg.contains(name), "{msg} should name {name}");

@@ -159,6 +159,53 @@ impl fmt::Display for OcrStatus {
     }
 }
 
+/// Which OCR queue a receipt's job goes to. High-priority work has its own
+/// queue and reserved worker concurrency, so a backlog of normal work never
+/// holds it up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 2] = [Priority::High, Priority::Normal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+        }
+    }
+
+    pub fn is_normal(&self) -> bool {
+        *self == Priority::Normal
+    }
+
+    /// `priority` of a request: absent → normal.
+    pub fn parse_param(raw: Option<&str>) -> Result<Self, InvalidInput> {
+        raw.map_or(Ok(Priority::Normal), str::parse)
+    }
+}
+
+impl FromStr for Priority {
+    type Err = InvalidInput;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| InvalidInput::new("priority", "must be high or normal"))
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The file types a receipt may be, told from the file's first bytes
 /// (never from its name or the declared content type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,10 +10,10 @@ use std::collections::{HashMap, HashSet};
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::domain::{ImageKind, OcrStatus, ReceiptId, UserId, clean_file_name, owner_of_key};
+use crate::domain::{ImageKind, OcrStatus, Priority, clean_file_name, owner_of_key};
 use crate::message::OcrMessage;
 use crate::metrics::{Metrics, Unit};
-use crate::queue::SqsQueue;
+use crate::queue::PriorityQueues;
 use crate::repo::{NewReceipt, ReceiptRepository, RepoError};
 
 /// Decodes an S3 event key: `+` is a space, then percent-decoding
@@ -76,7 +76,7 @@ pub fn parse_body(body: &str) -> Result<IngestBody, String> {
 
 pub struct Ingest {
     pub repo: ReceiptRepository,
-    pub ocr_queue: SqsQueue,
+    pub ocr_queues: PriorityQueues,
     pub bucket: String,
     pub upload_prefix: String,
     /// Objects larger than this are refused: no receipt, an error log line
@@ -131,7 +131,7 @@ impl Ingest {
         // All OCR jobs of the batch go out together, ten to a call.
         if !jobs.is_empty() {
             let messages: Vec<OcrMessage> = jobs.iter().map(|(_, m)| m.clone()).collect();
-            let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
+            let sent = self.ocr_queues.send_ocr_jobs(&messages).await;
             if !sent.failed.is_empty() {
                 let refused: HashMap<i64, String> = sent.failed.into_iter().collect();
                 let ids: Vec<i64> = refused.keys().copied().collect();
@@ -217,6 +217,10 @@ impl Ingest {
                     content_type: kind.mime(),
                     size_bytes: upload.size,
                     purchase_date: None,
+                    // The upload-url request's priority wins, if there was one.
+                    priority: Priority::Normal,
+                    content_sha256: None,
+                    idempotency_key: None,
                 },
                 self.auto_ocr,
             )
@@ -240,16 +244,7 @@ impl Ingest {
         if !registered.queued {
             return Ok(Some(None));
         }
-        let q = registered.receipt;
-        let id = ReceiptId::new(q.id)
-            .ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", q.id)))?;
-        let user = UserId::parse(&q.user_id).map_err(|e| RepoError::Corrupt(e.to_string()))?;
-        Ok(Some(Some(OcrMessage::new(
-            id,
-            user,
-            q.bucket,
-            q.object_key,
-        ))))
+        Ok(Some(Some(registered.receipt.message()?)))
     }
 }
 

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod events;
 pub mod extraction;
 pub mod ingest;
+pub mod limits;
 pub mod message;
 pub mod metrics;
 pub mod queue;

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ReceiptId, UserId};
+use crate::domain::{Priority, ReceiptId, UserId};
 
 /// Body of an OCR queue message:
-/// `{"v":1,"receipt_id":…,"user_id":"…","bucket":"…","key":"…"}`.
+/// `{"v":1,"receipt_id":…,"user_id":"…","bucket":"…","key":"…"}`, and
+/// `"priority":"high"` for high-priority work (absent means normal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OcrMessage {
@@ -14,6 +15,8 @@ pub struct OcrMessage {
     pub user_id: UserId,
     pub bucket: String,
     pub key: String,
+    #[serde(default, skip_serializing_if = "Priority::is_normal")]
+    pub priority: Priority,
 }
 
 /// A body that is not a valid OCR message: a poison message.
@@ -37,7 +40,13 @@ impl OcrMessage {
             user_id,
             bucket,
             key,
+            priority: Priority::Normal,
         }
+    }
+
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 
     pub fn parse(body: &str) -> Result<Self, MessageError> {
@@ -79,6 +88,14 @@ mod tests {
             serde_json::json!({"v":1,"receipt_id":17,"user_id":"alice","bucket":"receipts","key":"uploads/alice/x.jpg"})
         );
         assert_eq!(OcrMessage::parse(&body).unwrap(), msg);
+
+        let high = msg.with_priority(Priority::High);
+        let body = high.to_body();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["priority"],
+            "high"
+        );
+        assert_eq!(OcrMessage::parse(&body).unwrap(), high);
     }
 
     #[test]
@@ -91,6 +108,7 @@ mod tests {
             r#"{"v":1,"receipt_id":0,"user_id":"a","bucket":"b","key":"k"}"#,
             r#"{"v":1,"receipt_id":1,"user_id":"a/b","bucket":"b","key":"k"}"#,
             r#"{"v":1,"receipt_id":1,"user_id":"a","bucket":"","key":"k"}"#,
+            r#"{"v":1,"receipt_id":1,"user_id":"a","bucket":"b","key":"k","priority":"urgent"}"#,
         ] {
             assert!(OcrMessage::parse(body).is_err(), "{body:?}");
         }

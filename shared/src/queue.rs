@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::describe_sdk_error;
+use crate::domain::Priority;
 use crate::message::OcrMessage;
 
 /// SQS takes at most ten entries per SendMessageBatch.
@@ -48,6 +49,24 @@ pub struct SendOutcome {
     pub batch_calls: usize,
 }
 
+impl SendOutcome {
+    fn merge(&mut self, other: SendOutcome) {
+        self.sent.extend(other.sent);
+        self.failed.extend(other.failed);
+        self.batch_calls += other.batch_calls;
+    }
+}
+
+/// One message to send.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    id: i64,
+    body: String,
+    delay: i32,
+    /// `MessageGroupId`: on a standard queue, the SQS fair-queue tenant.
+    group: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueueDepth {
     /// Messages waiting to be received.
@@ -56,6 +75,79 @@ pub struct QueueDepth {
     pub in_flight: i64,
     /// Messages sent with a delay that has not passed.
     pub delayed: i64,
+}
+
+impl std::ops::Add for QueueDepth {
+    type Output = QueueDepth;
+    fn add(self, o: QueueDepth) -> QueueDepth {
+        QueueDepth {
+            visible: self.visible + o.visible,
+            in_flight: self.in_flight + o.in_flight,
+            delayed: self.delayed + o.delayed,
+        }
+    }
+}
+
+/// A pair of queues, one per priority: the OCR queues, or their DLQs.
+#[derive(Debug, Clone)]
+pub struct PriorityQueues {
+    pub high: SqsQueue,
+    pub normal: SqsQueue,
+}
+
+/// Both queues' depths, and their sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PriorityDepths {
+    pub high: QueueDepth,
+    pub normal: QueueDepth,
+}
+
+impl PriorityDepths {
+    pub fn total(&self) -> QueueDepth {
+        self.high + self.normal
+    }
+}
+
+impl PriorityQueues {
+    pub fn get(&self, priority: Priority) -> &SqsQueue {
+        match priority {
+            Priority::High => &self.high,
+            Priority::Normal => &self.normal,
+        }
+    }
+
+    /// Both queues, high first.
+    pub fn both(&self) -> [(Priority, &SqsQueue); 2] {
+        [
+            (Priority::High, &self.high),
+            (Priority::Normal, &self.normal),
+        ]
+    }
+
+    /// Sends each job to the queue of its priority (both sends at once).
+    pub async fn send_ocr_jobs(&self, jobs: &[OcrMessage]) -> SendOutcome {
+        let (high, normal): (Vec<OcrMessage>, Vec<OcrMessage>) = jobs
+            .iter()
+            .cloned()
+            .partition(|m| m.priority == Priority::High);
+        let (mut out, n) = tokio::join!(
+            self.high.send_ocr_jobs(&high),
+            self.normal.send_ocr_jobs(&normal)
+        );
+        out.merge(n);
+        out.sent.sort_unstable();
+        out.failed.sort_unstable();
+        out
+    }
+
+    /// Both queues' approximate depths, asked at once.
+    pub async fn depths(&self) -> Result<PriorityDepths, QueueError> {
+        let (high, normal) = tokio::join!(self.high.depth(), self.normal.depth());
+        Ok(PriorityDepths {
+            high: high?,
+            normal: normal?,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,32 +173,41 @@ impl SqsQueue {
     }
 
     /// Sends one message per OCR job, ten to a SendMessageBatch call, the
-    /// calls concurrently. Never fails as a whole: every job ends in `sent`
-    /// or in `failed`.
+    /// calls concurrently; each carries `MessageGroupId` = its user id, so
+    /// that an SQS fair queue serves quiet users before one that floods
+    /// it. Never fails as a whole: every job ends in `sent` or in `failed`.
     pub async fn send_ocr_jobs(&self, jobs: &[OcrMessage]) -> SendOutcome {
-        let entries: Vec<(i64, String)> = jobs
+        let entries: Vec<Outgoing> = jobs
             .iter()
-            .map(|m| (m.receipt_id.get(), m.to_body()))
+            .map(|m| Outgoing {
+                id: m.receipt_id.get(),
+                body: m.to_body(),
+                delay: 0,
+                group: Some(m.user_id.as_str().to_owned()),
+            })
             .collect();
-        self.send_bodies(&entries).await
-    }
-
-    /// Sends raw bodies keyed by receipt id (ids must be distinct).
-    pub async fn send_bodies(&self, entries: &[(i64, String)]) -> SendOutcome {
-        let entries: Vec<(i64, String, i32)> = entries
-            .iter()
-            .map(|(id, body)| (*id, body.clone(), 0))
-            .collect();
-        self.send_delayed(&entries).await
+        self.send_all(entries).await
     }
 
     /// Sends raw bodies keyed by id (distinct), each hidden for its delay
     /// in seconds (0–900, SQS's limit; clamped).
     pub async fn send_delayed(&self, entries: &[(i64, String, i32)]) -> SendOutcome {
+        let entries = entries
+            .iter()
+            .map(|(id, body, delay)| Outgoing {
+                id: *id,
+                body: body.clone(),
+                delay: *delay,
+                group: None,
+            })
+            .collect();
+        self.send_all(entries).await
+    }
+
+    async fn send_all(&self, entries: Vec<Outgoing>) -> SendOutcome {
         // Owned chunks and an owned adapter per call keep the futures 'static
         // (and so Send for any caller).
-        let chunks: Vec<Vec<(i64, String, i32)>> =
-            entries.chunks(SQS_BATCH_MAX).map(<[_]>::to_vec).collect();
+        let chunks: Vec<Vec<Outgoing>> = entries.chunks(SQS_BATCH_MAX).map(<[_]>::to_vec).collect();
         let results: Vec<SendOutcome> = stream::iter(chunks)
             .map(|chunk| {
                 let this = self.clone();
@@ -117,34 +218,33 @@ impl SqsQueue {
             .await;
         let mut out = SendOutcome::default();
         for r in results {
-            out.sent.extend(r.sent);
-            out.failed.extend(r.failed);
-            out.batch_calls += r.batch_calls;
+            out.merge(r);
         }
         out.sent.sort_unstable();
         out.failed.sort_unstable();
         out
     }
 
-    async fn send_chunk(&self, chunk: &[(i64, String, i32)]) -> SendOutcome {
+    async fn send_chunk(&self, chunk: &[Outgoing]) -> SendOutcome {
         let mut out = SendOutcome {
             batch_calls: 1,
             ..Default::default()
         };
         let entries: Result<Vec<_>, _> = chunk
             .iter()
-            .map(|(id, body, delay)| {
+            .map(|e| {
                 SendMessageBatchRequestEntry::builder()
-                    .id(id.to_string())
-                    .message_body(body)
-                    .set_delay_seconds((*delay > 0).then_some((*delay).min(900)))
+                    .id(e.id.to_string())
+                    .message_body(&e.body)
+                    .set_delay_seconds((e.delay > 0).then_some(e.delay.min(900)))
+                    .set_message_group_id(e.group.clone())
                     .build()
             })
             .collect();
         let entries = match entries {
             Ok(e) => e,
             Err(e) => {
-                out.failed = chunk.iter().map(|(id, ..)| (*id, e.to_string())).collect();
+                out.failed = chunk.iter().map(|m| (m.id, e.to_string())).collect();
                 return out;
             }
         };
@@ -159,7 +259,7 @@ impl SqsQueue {
             Err(err) => {
                 let reason = describe_sdk_error(&err);
                 tracing::warn!(queue = %self.url, %reason, count = chunk.len(), "SendMessageBatch failed");
-                out.failed = chunk.iter().map(|(id, ..)| (*id, reason.clone())).collect();
+                out.failed = chunk.iter().map(|m| (m.id, reason.clone())).collect();
             }
             Ok(resp) => {
                 let mut answered = std::collections::HashSet::new();
@@ -179,10 +279,10 @@ impl SqsQueue {
                     }
                 }
                 // An entry SQS said nothing about cannot be assumed sent.
-                for (id, ..) in chunk {
-                    if !answered.contains(id) {
+                for m in chunk {
+                    if !answered.contains(&m.id) {
                         out.failed
-                            .push((*id, "no result for this entry".to_owned()));
+                            .push((m.id, "no result for this entry".to_owned()));
                     }
                 }
             }

@@ -13,9 +13,8 @@
 
 use std::time::Duration;
 
-use crate::domain::{ReceiptId, UserId};
 use crate::message::OcrMessage;
-use crate::queue::SqsQueue;
+use crate::queue::PriorityQueues;
 use crate::repo::{ReceiptRepository, RepoError};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,6 +31,9 @@ pub struct ReconcileReport {
     pub deliveries_sent: usize,
     /// Events older than the retention, deleted.
     pub events_pruned: u64,
+    /// Presigned uploads handed out before the retention, forgotten (their
+    /// Idempotency-Keys with them).
+    pub upload_intents_pruned: u64,
 }
 
 /// At most how many messages can be lost: receipts in flight that the
@@ -42,7 +44,8 @@ pub fn lost_at_most(receipts_in_flight: i64, messages_in_queue: i64) -> i64 {
 
 pub struct Reconciler {
     pub repo: ReceiptRepository,
-    pub ocr_queue: SqsQueue,
+    /// The OCR queues (both priorities).
+    pub ocr_queues: PriorityQueues,
     pub queued_after: Duration,
     pub batch: u32,
     /// Prunes events and finished webhook deliveries past their retention.
@@ -59,8 +62,8 @@ impl Reconciler {
         let mut report = ReconcileReport::default();
         // Messages first, then receipts: a receipt queued in between counts
         // as possibly lost, never the other way round (it is not stale yet).
-        let depth = match self.ocr_queue.depth().await {
-            Ok(d) => d,
+        let depth = match self.ocr_queues.depths().await {
+            Ok(d) => d.total(),
             Err(e) => {
                 // Nothing could be sent anyway.
                 tracing::warn!(error = %e, "reconciler: OCR queue unavailable; nothing re-sent");
@@ -81,15 +84,12 @@ impl Reconciler {
             let messages: Vec<OcrMessage> = stuck
                 .iter()
                 .filter_map(|r| {
-                    Some(OcrMessage::new(
-                        ReceiptId::new(r.id)?,
-                        UserId::parse(&r.user_id).ok()?,
-                        r.bucket.clone(),
-                        r.object_key.clone(),
-                    ))
+                    r.message()
+                        .map_err(|e| tracing::error!(error = %e, "reconciler: unreadable receipt"))
+                        .ok()
                 })
                 .collect();
-            let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
+            let sent = self.ocr_queues.send_ocr_jobs(&messages).await;
             report.not_sent += sent.failed.len();
             report.requeued.extend(sent.sent);
             if n < take as usize || report.not_sent > 0 {
@@ -122,11 +122,13 @@ impl Reconciler {
             report.deliveries_sent = relay.run().await?;
         }
         report.events_pruned = self.events.prune(self.event_retention, 10_000).await?;
+        report.upload_intents_pruned = self.repo.prune_upload_intents(self.event_retention).await?;
         if report.deliveries_released > 0 || report.events_pruned > 0 {
             tracing::info!(
                 deliveries_released = report.deliveries_released,
                 deliveries_sent = report.deliveries_sent,
                 events_pruned = report.events_pruned,
+                upload_intents_pruned = report.upload_intents_pruned,
                 "reconciler: webhook deliveries and events"
             );
         }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::domain::{OcrStatus, Page, ReceiptId, UserId};
+use crate::domain::{OcrStatus, Page, Priority, ReceiptId, UserId};
 use crate::extraction::{Extraction, LineItem};
 use crate::message::OcrMessage;
 
@@ -103,6 +103,10 @@ pub struct Receipt {
     pub size_bytes: i64,
     pub purchase_date: Option<NaiveDate>,
     pub status: OcrStatus,
+    pub priority: Priority,
+    /// Hex SHA-256 of the bytes, for uploads through the API.
+    #[serde(skip)]
+    pub content_sha256: Option<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub queued_at: Option<DateTime<Utc>>,
@@ -122,6 +126,8 @@ struct ReceiptRow {
     size_bytes: i64,
     purchase_date: Option<NaiveDate>,
     ocr_status: String,
+    priority: String,
+    content_sha256: Option<String>,
     attempts: i32,
     last_error: Option<String>,
     queued_at: Option<DateTime<Utc>>,
@@ -131,7 +137,7 @@ struct ReceiptRow {
 }
 
 const RECEIPT_COLUMNS: &str = "id, user_id, bucket, object_key, file_name, content_type, size_bytes, \
-     purchase_date, ocr_status, attempts, last_error, queued_at, processed_at, created_at, updated_at";
+     purchase_date, ocr_status, priority, content_sha256, attempts, last_error, queued_at, processed_at, created_at, updated_at";
 
 impl TryFrom<ReceiptRow> for Receipt {
     type Error = RepoError;
@@ -150,6 +156,10 @@ impl TryFrom<ReceiptRow> for Receipt {
             status: r.ocr_status.parse().map_err(|_| {
                 RepoError::Corrupt(format!("receipt {} status {:?}", r.id, r.ocr_status))
             })?,
+            priority: r.priority.parse().map_err(|_| {
+                RepoError::Corrupt(format!("receipt {} priority {:?}", r.id, r.priority))
+            })?,
+            content_sha256: r.content_sha256,
             attempts: r.attempts,
             last_error: r.last_error,
             queued_at: r.queued_at,
@@ -206,6 +216,24 @@ pub struct QueuedReceipt {
     pub user_id: String,
     pub bucket: String,
     pub object_key: String,
+    pub priority: String,
+}
+
+impl QueuedReceipt {
+    /// The OCR message of this receipt.
+    pub fn message(&self) -> Result<OcrMessage, RepoError> {
+        let corrupt = |what: String| RepoError::Corrupt(format!("receipt {}: {what}", self.id));
+        let id = ReceiptId::new(self.id).ok_or_else(|| corrupt("id".to_owned()))?;
+        let user = UserId::parse(&self.user_id).map_err(|e| corrupt(e.to_string()))?;
+        let priority: Priority = self
+            .priority
+            .parse()
+            .map_err(|_| corrupt(format!("priority {:?}", self.priority)))?;
+        Ok(
+            OcrMessage::new(id, user, self.bucket.clone(), self.object_key.clone())
+                .with_priority(priority),
+        )
+    }
 }
 
 /// What [`ReceiptRepository::register_upload`] did.
@@ -255,6 +283,47 @@ pub struct NewReceipt<'a> {
     pub content_type: &'a str,
     pub size_bytes: i64,
     pub purchase_date: Option<NaiveDate>,
+    pub priority: Priority,
+    /// Hex SHA-256 of the bytes, when the API saw them.
+    pub content_sha256: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// A presigned upload handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadIntent {
+    pub bucket: String,
+    pub object_key: String,
+    pub user_id: UserId,
+    pub idempotency_key: Option<String>,
+    pub content_type: String,
+    pub priority: Priority,
+}
+
+#[derive(FromRow)]
+struct UploadIntentRow {
+    bucket: String,
+    object_key: String,
+    user_id: String,
+    idempotency_key: Option<String>,
+    content_type: String,
+    priority: String,
+}
+
+impl TryFrom<UploadIntentRow> for UploadIntent {
+    type Error = RepoError;
+    fn try_from(r: UploadIntentRow) -> Result<Self, RepoError> {
+        let corrupt =
+            |what: &str| RepoError::Corrupt(format!("upload intent {}: {what}", r.object_key));
+        Ok(UploadIntent {
+            user_id: UserId::parse(&r.user_id).map_err(|_| corrupt("user"))?,
+            priority: r.priority.parse().map_err(|_| corrupt("priority"))?,
+            bucket: r.bucket,
+            object_key: r.object_key,
+            idempotency_key: r.idempotency_key,
+            content_type: r.content_type,
+        })
+    }
 }
 
 /// Outcome of asking to re-queue one receipt.
@@ -309,12 +378,16 @@ impl ReceiptRepository {
         &self.pool
     }
 
-    pub async fn insert_pending(&self, new: NewReceipt<'_>) -> Result<Receipt, RepoError> {
-        let row: ReceiptRow = sqlx::query_as(&with_outbox(
+    /// Stores a new `pending` receipt. `None`: the user already has a
+    /// receipt of this idempotency key (see [`Self::by_idempotency_key`]).
+    pub async fn insert_pending(&self, new: NewReceipt<'_>) -> Result<Option<Receipt>, RepoError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&with_outbox(
             &format!(
                 "ins AS (INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, \
-                     size_bytes, purchase_date) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {RECEIPT_COLUMNS}), \
+                     size_bytes, purchase_date, priority, content_sha256, idempotency_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+                     RETURNING {RECEIPT_COLUMNS}), \
                  moved AS (SELECT id, user_id, 'receipt.created' AS ev_type, ocr_status, attempts, \
                      last_error, 0 AS ev_rank FROM ins)"
             ),
@@ -327,9 +400,45 @@ impl ReceiptRepository {
         .bind(new.content_type)
         .bind(new.size_bytes)
         .bind(new.purchase_date)
-        .fetch_one(&self.pool)
+        .bind(new.priority.as_str())
+        .bind(new.content_sha256)
+        .bind(new.idempotency_key)
+        .fetch_optional(&self.pool)
         .await?;
-        row.try_into()
+        row.map(Receipt::try_from).transpose()
+    }
+
+    /// The user's receipt made by the upload of this idempotency key.
+    pub async fn by_idempotency_key(
+        &self,
+        user: &UserId,
+        key: &str,
+    ) -> Result<Option<Receipt>, RepoError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(user.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Receipt::try_from).transpose()
+    }
+
+    /// The user's oldest receipt of these bytes (hex SHA-256), if any.
+    pub async fn by_content(
+        &self,
+        user: &UserId,
+        sha256: &str,
+    ) -> Result<Option<Receipt>, RepoError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND content_sha256 = $2 \
+             ORDER BY id LIMIT 1"
+        ))
+        .bind(user.as_str())
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Receipt::try_from).transpose()
     }
 
     /// Removes a receipt that never got its object (the S3 upload failed).
@@ -467,6 +576,7 @@ impl ReceiptRepository {
         user: &UserId,
         from: OcrStatus,
         limit: u32,
+        priority: Option<Priority>,
     ) -> Result<Vec<QueuedReceipt>, RepoError> {
         let rows: Vec<QueuedReceipt> = sqlx::query_as(
             // The CTE is materialized once (a locking subquery under `IN`
@@ -476,18 +586,20 @@ impl ReceiptRepository {
                      SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = $3 \
                      ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
                  done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), \
-                     dead_lettered_at = NULL \
+                     dead_lettered_at = NULL, priority = coalesce($4, r.priority) \
                      FROM picked WHERE r.id = picked.id AND r.ocr_status = $3 \
-                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.ocr_status, r.attempts, r.last_error), \
+                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.priority, r.ocr_status, \
+                         r.attempts, r.last_error), \
                  moved AS (SELECT id, user_id, \
                      CASE WHEN $3 = 'pending' THEN 'receipt.queued' ELSE 'receipt.requeued' END AS ev_type, \
                      ocr_status, attempts, last_error, 0 AS ev_rank FROM done)",
-                "SELECT id, user_id, bucket, object_key FROM done",
+                "SELECT id, user_id, bucket, object_key, priority FROM done",
             ),
         )
         .bind(user.as_str())
         .bind(i64::from(limit))
         .bind(from.as_str())
+        .bind(priority.map(Priority::as_str))
         .fetch_all(&self.pool)
         .await?;
         let mut rows = rows;
@@ -515,6 +627,94 @@ impl ReceiptRepository {
         Ok(done as u64)
     }
 
+    /// Cancels the OCR of the user's queued receipts (`id`, or all of
+    /// them): `queued` → `pending`, event `receipt.cancelled`. The message
+    /// already sent is acknowledged without OCR, as the worker's claim
+    /// finds nothing claimable. Returns the ids it moved.
+    pub async fn cancel(
+        &self,
+        user: &UserId,
+        id: Option<ReceiptId>,
+    ) -> Result<Vec<i64>, RepoError> {
+        let mut ids: Vec<i64> = sqlx::query_scalar(&with_outbox(
+            "done AS (UPDATE receipts SET ocr_status = 'pending', queued_at = NULL \
+                 WHERE user_id = $1 AND ($2::bigint IS NULL OR id = $2) AND ocr_status = 'queued' \
+                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+             moved AS (SELECT id, user_id, 'receipt.cancelled' AS ev_type, ocr_status, attempts, \
+                 last_error, 0 AS ev_rank FROM done)",
+            "SELECT id FROM done",
+        ))
+        .bind(user.as_str())
+        .bind(id.map(ReceiptId::get))
+        .fetch_all(&self.pool)
+        .await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Records a presigned upload handed out, or, for an idempotency key
+    /// the user has used before, returns the upload it was for (the same
+    /// object). One statement; a concurrent twin is read once it commits.
+    pub async fn upload_intent(&self, intent: &UploadIntent) -> Result<UploadIntent, RepoError> {
+        for _ in 0..3 {
+            let row: Option<UploadIntentRow> = sqlx::query_as(
+                "WITH ins AS ( \
+                     INSERT INTO upload_intents (bucket, object_key, user_id, idempotency_key, content_type, priority) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING \
+                     RETURNING bucket, object_key, user_id, idempotency_key, content_type, priority) \
+                 SELECT * FROM ins \
+                 UNION ALL \
+                 SELECT bucket, object_key, user_id, idempotency_key, content_type, priority \
+                 FROM upload_intents WHERE user_id = $3 AND idempotency_key = $4 \
+                     AND NOT EXISTS (SELECT 1 FROM ins)",
+            )
+            .bind(&intent.bucket)
+            .bind(&intent.object_key)
+            .bind(intent.user_id.as_str())
+            .bind(&intent.idempotency_key)
+            .bind(&intent.content_type)
+            .bind(intent.priority.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return row.try_into();
+            }
+            // The twin's row was not yet committed when this statement began.
+        }
+        Err(RepoError::Corrupt(
+            "upload intent neither inserted nor found".to_owned(),
+        ))
+    }
+
+    /// The receipt registered for an object, if its upload has arrived.
+    pub async fn by_object(
+        &self,
+        user: &UserId,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Receipt>, RepoError> {
+        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND bucket = $2 AND object_key = $3"
+        ))
+        .bind(user.as_str())
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Receipt::try_from).transpose()
+    }
+
+    /// Forgets presigned uploads handed out before `older_than` ago.
+    pub async fn prune_upload_intents(&self, older_than: Duration) -> Result<u64, RepoError> {
+        Ok(sqlx::query(
+            "DELETE FROM upload_intents WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(older_than.as_secs_f64())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// `failed` or `pending` (or `completed`, when `allow_completed`) →
     /// `queued`, for one of the user's receipts.
     pub async fn requeue(
@@ -522,30 +722,33 @@ impl ReceiptRepository {
         user: &UserId,
         id: ReceiptId,
         allow_completed: bool,
+        priority: Option<Priority>,
     ) -> Result<Requeue, RepoError> {
         let mut from = vec!["failed", "pending"];
         if allow_completed {
             from.push("completed");
         }
-        let row: Option<(String, i64, String, String, String)> = sqlx::query_as(
+        let row: Option<(String, i64, String, String, String, String)> = sqlx::query_as(
             &with_outbox(
                 "prev AS (SELECT id, ocr_status FROM receipts WHERE id = $1 AND user_id = $2 FOR UPDATE), \
-                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
+                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL, \
+                     priority = coalesce($4, r.priority) \
                      FROM prev WHERE r.id = prev.id AND r.ocr_status = ANY($3) \
                      RETURNING prev.ocr_status AS previous, r.id, r.user_id, r.bucket, r.object_key, \
-                         r.ocr_status, r.attempts, r.last_error), \
+                         r.priority, r.ocr_status, r.attempts, r.last_error), \
                  moved AS (SELECT id, user_id, \
                      CASE WHEN previous = 'pending' THEN 'receipt.queued' ELSE 'receipt.requeued' END AS ev_type, \
                      ocr_status, attempts, last_error, 0 AS ev_rank FROM done)",
-                "SELECT previous, id, user_id, bucket, object_key FROM done",
+                "SELECT previous, id, user_id, bucket, object_key, priority FROM done",
             ),
         )
         .bind(id.get())
         .bind(user.as_str())
         .bind(&from)
+        .bind(priority.map(Priority::as_str))
         .fetch_optional(&self.pool)
         .await?;
-        if let Some((previous, id, user_id, bucket, object_key)) = row {
+        if let Some((previous, id, user_id, bucket, object_key, priority)) = row {
             let previous = previous
                 .parse()
                 .map_err(|_| RepoError::Corrupt(format!("receipt {id} status {previous:?}")))?;
@@ -556,6 +759,7 @@ impl ReceiptRepository {
                     user_id,
                     bucket,
                     object_key,
+                    priority,
                 },
             });
         }
@@ -803,17 +1007,19 @@ impl ReceiptRepository {
         new: NewReceipt<'_>,
         queue: bool,
     ) -> Result<Option<Registered>, RepoError> {
-        let row: Option<(i64, String, String, String, bool, bool)> = sqlx::query_as(
+        let row: Option<(i64, String, String, String, String, bool, bool)> = sqlx::query_as(
             &with_outbox(
                 "created AS ( \
                      INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, \
-                                           ocr_status, queued_at) \
+                                           ocr_status, queued_at, priority) \
                      VALUES ($1, $2, $3, $4, $5, $6, \
-                             CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END) \
+                             CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END, \
+                             coalesce((SELECT priority FROM upload_intents WHERE bucket = $2 AND object_key = $3), \
+                                 $8)) \
                      ON CONFLICT (bucket, object_key) DO NOTHING \
-                     RETURNING id, user_id, bucket, object_key, ocr_status, attempts, last_error), \
+                     RETURNING id, user_id, bucket, object_key, priority, ocr_status, attempts, last_error), \
                  found AS ( \
-                     SELECT id, user_id, bucket, object_key FROM receipts \
+                     SELECT id, user_id, bucket, object_key, priority FROM receipts \
                      WHERE bucket = $2 AND object_key = $3 AND NOT EXISTS (SELECT 1 FROM created)), \
                  queued AS ( \
                      UPDATE receipts r SET ocr_status = 'queued', queued_at = now() FROM found \
@@ -827,9 +1033,9 @@ impl ReceiptRepository {
                          FROM created WHERE ocr_status = 'queued' \
                      UNION ALL \
                      SELECT id, user_id, 'receipt.queued', ocr_status, attempts, last_error, 1 FROM queued)",
-                "SELECT id, user_id, bucket, object_key, true, ocr_status = 'queued' FROM created \
+                "SELECT id, user_id, bucket, object_key, priority, true, ocr_status = 'queued' FROM created \
                  UNION ALL \
-                 SELECT id, user_id, bucket, object_key, false, EXISTS (SELECT 1 FROM queued) FROM found",
+                 SELECT id, user_id, bucket, object_key, priority, false, EXISTS (SELECT 1 FROM queued) FROM found",
             ),
         )
         .bind(new.user_id.as_str())
@@ -839,15 +1045,17 @@ impl ReceiptRepository {
         .bind(new.content_type)
         .bind(new.size_bytes)
         .bind(queue)
+        .bind(new.priority.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(
-            |(id, user_id, bucket, object_key, created, queued)| Registered {
+            |(id, user_id, bucket, object_key, priority, created, queued)| Registered {
                 receipt: QueuedReceipt {
                     id,
                     user_id,
                     bucket,
                     object_key,
+                    priority,
                 },
                 created,
                 queued,
@@ -862,10 +1070,10 @@ impl ReceiptRepository {
             &with_outbox(
                 "done AS (UPDATE receipts SET ocr_status = 'queued', queued_at = now(), dead_lettered_at = NULL \
                      WHERE dead_lettered_at IS NOT NULL AND ocr_status = 'failed' \
-                     RETURNING id, user_id, bucket, object_key, ocr_status, attempts, last_error), \
+                     RETURNING id, user_id, bucket, object_key, priority, ocr_status, attempts, last_error), \
                  moved AS (SELECT id, user_id, 'receipt.requeued' AS ev_type, ocr_status, attempts, \
                      last_error, 0 AS ev_rank FROM done)",
-                "SELECT id, user_id, bucket, object_key FROM done",
+                "SELECT id, user_id, bucket, object_key, priority FROM done",
             ),
         )
         .fetch_all(&self.pool)
@@ -902,10 +1110,11 @@ impl ReceiptRepository {
                      ORDER BY coalesce(lease_expires_at, queued_at), id LIMIT $2 FOR UPDATE SKIP LOCKED), \
                  done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), lease_expires_at = NULL \
                      FROM stuck WHERE r.id = stuck.id \
-                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.ocr_status, r.attempts, r.last_error), \
+                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.priority, r.ocr_status, \
+                         r.attempts, r.last_error), \
                  moved AS (SELECT id, user_id, 'receipt.requeued' AS ev_type, ocr_status, attempts, \
                      last_error, 0 AS ev_rank FROM done)",
-                "SELECT id, user_id, bucket, object_key FROM done",
+                "SELECT id, user_id, bucket, object_key, priority FROM done",
             ),
         )
         .bind(queued_for.as_secs_f64())

@@ -7,12 +7,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    ImageKind, InvalidInput, OcrStatus, ReceiptId, UserId, clean_file_name, upload_key,
+    ImageKind, InvalidInput, OcrStatus, Priority, ReceiptId, UserId, clean_file_name, upload_key,
 };
+use crate::limits::{Bucket, LimitError, Limited, Limits};
 use crate::message::OcrMessage;
-use crate::queue::{QueueDepth, QueueError, SQS_BATCH_MAX, SqsQueue};
+use crate::queue::{PriorityDepths, PriorityQueues, QueueDepth, QueueError, SQS_BATCH_MAX};
 use crate::repo::{
     NewReceipt, QueuedReceipt, Receipt, ReceiptRepository, RepoError, Requeue, StatusCounts,
+    UploadIntent,
 };
 use crate::storage::{S3Storage, StorageError};
 
@@ -30,12 +32,27 @@ pub enum ServiceError {
     UnsupportedType,
     #[error("the OCR queue refused the job: {0}")]
     QueueUnavailable(String),
+    /// A per-user limit: nothing was changed.
+    #[error(transparent)]
+    Limited(#[from] Limited),
+    /// An Idempotency-Key the user sent before with another request.
+    #[error("Idempotency-Key was used before with a different request ({0})")]
+    IdempotencyKeyReused(&'static str),
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+impl From<LimitError> for ServiceError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Limited(l) => ServiceError::Limited(l),
+            LimitError::Repo(r) => ServiceError::Repo(r),
+        }
+    }
 }
 
 /// Answer of process-all.
@@ -46,6 +63,9 @@ pub struct ProcessAllOutcome {
     /// Receipts whose message SQS refused; they are back to `pending`.
     pub not_queued: usize,
     pub receipt_ids: Vec<i64>,
+    /// Set when the per-user limits let fewer than `limit` be queued now:
+    /// how many they allowed.
+    pub limited_to: Option<u32>,
 }
 
 /// Counts for the caller plus the queues' approximate depths.
@@ -53,9 +73,15 @@ pub struct ProcessAllOutcome {
 pub struct QueueStatus {
     #[serde(flatten)]
     pub counts: StatusCounts,
-    /// `None` when SQS could not be asked; counts still come from Postgres.
+    /// Both OCR queues together; `None` when SQS could not be asked
+    /// (counts still come from Postgres).
     pub queue: Option<QueueDepth>,
+    /// Both dead-letter queues together.
     pub dlq: Option<QueueDepth>,
+    /// Each priority's queue.
+    pub queues: Option<PriorityDepths>,
+    /// Each priority's dead-letter queue.
+    pub dlqs: Option<PriorityDepths>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +114,10 @@ pub struct Redrive {
 /// refuses a file over `max_bytes`, or of another content type.
 #[derive(Debug, Clone, Serialize)]
 pub struct UploadUrl {
+    /// The receipt of this upload, once the object has arrived (a repeated
+    /// Idempotency-Key).
+    pub receipt_id: Option<i64>,
+    pub priority: Priority,
     pub upload_url: String,
     pub method: String,
     pub fields: std::collections::BTreeMap<String, String>,
@@ -101,14 +131,52 @@ pub struct Upload<'a> {
     pub bytes: Vec<u8>,
     pub file_name: Option<&'a str>,
     pub purchase_date: Option<NaiveDate>,
+    pub priority: Priority,
+    /// The client's `Idempotency-Key`: the same key again answers the
+    /// receipt it made.
+    pub idempotency_key: Option<&'a str>,
+    /// Store the bytes even if the user already has a receipt of them.
+    pub allow_duplicate: bool,
+}
+
+/// What an upload did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Uploaded {
+    Created(Receipt),
+    /// The Idempotency-Key was seen before: its receipt, unchanged.
+    Replayed(Receipt),
+    /// The user already has a receipt of these bytes: that one, unchanged.
+    Duplicate(Receipt),
+}
+
+/// An idempotency key: 1 to 255 visible ASCII characters.
+pub fn parse_idempotency_key(raw: &str) -> Result<&str, InvalidInput> {
+    let ok = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(raw)
+    } else {
+        Err(InvalidInput::new(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ))
+    }
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 #[derive(Clone, Debug)]
 pub struct ReceiptService {
     pub repo: ReceiptRepository,
     pub storage: S3Storage,
-    pub ocr_queue: SqsQueue,
-    pub ocr_dlq: SqsQueue,
+    /// The OCR queues, one per priority.
+    pub ocr_queues: PriorityQueues,
+    /// Their dead-letter queues.
+    pub ocr_dlqs: PriorityQueues,
+    pub limits: Limits,
     pub upload_prefix: String,
     pub max_upload_bytes: u64,
     pub max_direct_upload_bytes: u64,
@@ -116,23 +184,23 @@ pub struct ReceiptService {
 }
 
 fn message_for(r: &QueuedReceipt) -> Result<OcrMessage, RepoError> {
-    let id =
-        ReceiptId::new(r.id).ok_or_else(|| RepoError::Corrupt(format!("receipt id {}", r.id)))?;
-    let user = UserId::parse(&r.user_id)
-        .map_err(|e| RepoError::Corrupt(format!("receipt {}: {e}", r.id)))?;
-    Ok(OcrMessage::new(
-        id,
-        user,
-        r.bucket.clone(),
-        r.object_key.clone(),
-    ))
+    r.message()
 }
 
 impl ReceiptService {
     /// Stores the image in S3 and the receipt as `pending`. The row comes
     /// first, so that the S3 event finds it; if S3 refuses the object, the
     /// row is removed again and nothing remains.
-    pub async fn upload(&self, user: &UserId, upload: Upload<'_>) -> Result<Receipt, ServiceError> {
+    ///
+    /// Before anything is stored: an `Idempotency-Key` seen before answers
+    /// its receipt (the same bytes) or is refused (other bytes); bytes the
+    /// user uploaded before answer that receipt unless `allow_duplicate`;
+    /// then the uploads-per-minute limit is taken.
+    pub async fn upload(
+        &self,
+        user: &UserId,
+        upload: Upload<'_>,
+    ) -> Result<Uploaded, ServiceError> {
         let size = upload.bytes.len() as u64;
         if size > self.max_upload_bytes {
             return Err(ServiceError::TooLarge {
@@ -143,9 +211,22 @@ impl ReceiptService {
             return Err(InvalidInput::new("file", "is empty").into());
         }
         let kind = ImageKind::sniff(&upload.bytes).ok_or(ServiceError::UnsupportedType)?;
+        let sha = sha256_hex(&upload.bytes);
+        if let Some(key) = upload.idempotency_key
+            && let Some(r) = self.repo.by_idempotency_key(user, key).await?
+        {
+            return replayed(r, &sha);
+        }
+        if !upload.allow_duplicate
+            && let Some(r) = self.repo.by_content(user, &sha).await?
+        {
+            tracing::info!(receipt_id = %r.id, user_id = %user, "same bytes as receipt {}: not stored again", r.id);
+            return Ok(Uploaded::Duplicate(r));
+        }
+        self.limits.take(user, Bucket::Uploads, 1).await?;
         let key = upload_key(&self.upload_prefix, user, kind);
         let file_name = clean_file_name(upload.file_name, kind);
-        let receipt = self
+        let inserted = self
             .repo
             .insert_pending(NewReceipt {
                 user_id: user,
@@ -155,8 +236,22 @@ impl ReceiptService {
                 content_type: kind.mime(),
                 size_bytes: size as i64,
                 purchase_date: upload.purchase_date,
+                priority: upload.priority,
+                content_sha256: Some(&sha),
+                idempotency_key: upload.idempotency_key,
             })
             .await?;
+        let Some(receipt) = inserted else {
+            // A twin request with the same key stored its receipt first.
+            self.limits.give_back(user, Bucket::Uploads, 1).await?;
+            let key = upload.idempotency_key.unwrap_or_default();
+            let r = self
+                .repo
+                .by_idempotency_key(user, key)
+                .await?
+                .ok_or_else(|| RepoError::Corrupt(format!("idempotency key {key:?} vanished")))?;
+            return replayed(r, &sha);
+        };
         if let Err(e) = self.storage.put(&key, upload.bytes, kind.mime()).await {
             tracing::error!(receipt_id = %receipt.id, error = %e, "upload to S3 failed; removing the receipt");
             if let Err(del) = self.repo.delete_pending(receipt.id).await {
@@ -164,17 +259,21 @@ impl ReceiptService {
             }
             return Err(e.into());
         }
-        tracing::info!(receipt_id = %receipt.id, user_id = %user, key, size, "receipt uploaded");
-        Ok(receipt)
+        tracing::info!(receipt_id = %receipt.id, user_id = %user, key, size, priority = %upload.priority, "receipt uploaded");
+        Ok(Uploaded::Created(receipt))
     }
 
     /// A presigned POST for a direct upload of at most
-    /// `max_direct_upload_bytes`;
-    /// the S3 event registers it.
+    /// `max_direct_upload_bytes`; the S3 event registers it, at the
+    /// priority asked for here. The same `Idempotency-Key` again answers the
+    /// same object (and its receipt once it has arrived), so a repeated
+    /// request never makes a second object.
     pub async fn upload_url(
         &self,
         user: &UserId,
         content_type: &str,
+        priority: Priority,
+        idempotency_key: Option<&str>,
     ) -> Result<UploadUrl, ServiceError> {
         let kind = ImageKind::from_mime(content_type).ok_or_else(|| {
             InvalidInput::new(
@@ -182,22 +281,54 @@ impl ReceiptService {
                 "must be image/jpeg, image/png, image/webp, image/tiff or application/pdf",
             )
         })?;
-        let key = upload_key(&self.upload_prefix, user, kind);
+        self.limits.take(user, Bucket::Uploads, 1).await?;
+        let asked = UploadIntent {
+            bucket: self.storage.bucket().to_owned(),
+            object_key: upload_key(&self.upload_prefix, user, kind),
+            user_id: user.clone(),
+            idempotency_key: idempotency_key.map(str::to_owned),
+            content_type: kind.mime().to_owned(),
+            priority,
+        };
+        let intent = match self.repo.upload_intent(&asked).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.limits.give_back(user, Bucket::Uploads, 1).await?;
+                return Err(e.into());
+            }
+        };
+        let mut receipt_id = None;
+        if intent.object_key != asked.object_key {
+            // A repeat: it costs nothing, and must ask for the same thing.
+            self.limits.give_back(user, Bucket::Uploads, 1).await?;
+            if intent.content_type != asked.content_type || intent.priority != priority {
+                return Err(ServiceError::IdempotencyKeyReused(
+                    "another content_type or priority",
+                ));
+            }
+            receipt_id = self
+                .repo
+                .by_object(user, &intent.bucket, &intent.object_key)
+                .await?
+                .map(|r| r.id.get());
+        }
         let post = self
             .storage
             .presign_post(
-                &key,
-                kind.mime(),
+                &intent.object_key,
+                &intent.content_type,
                 self.max_direct_upload_bytes,
                 self.presign_ttl,
             )
             .await?;
         Ok(UploadUrl {
+            receipt_id,
+            priority: intent.priority,
             upload_url: post.url,
             method: "POST".to_owned(),
             fields: post.fields,
-            bucket: self.storage.bucket().to_owned(),
-            key,
+            bucket: intent.bucket,
+            key: intent.object_key,
             max_bytes: self.max_upload_bytes,
             expires_at: Utc::now()
                 + chrono::Duration::from_std(self.presign_ttl)
@@ -213,8 +344,10 @@ impl ReceiptService {
         &self,
         user: &UserId,
         limit: u32,
+        priority: Option<Priority>,
     ) -> Result<ProcessAllOutcome, ServiceError> {
-        self.queue_batch(user, OcrStatus::Pending, limit).await
+        self.queue_batch(user, OcrStatus::Pending, limit, priority)
+            .await
     }
 
     /// Re-queues up to `limit` of the caller's failed receipts, oldest
@@ -224,30 +357,59 @@ impl ReceiptService {
         &self,
         user: &UserId,
         limit: u32,
+        priority: Option<Priority>,
     ) -> Result<ProcessAllOutcome, ServiceError> {
-        self.queue_batch(user, OcrStatus::Failed, limit).await
+        self.queue_batch(user, OcrStatus::Failed, limit, priority)
+            .await
     }
 
+    /// Queues up to `limit` receipts `from` a status, within the limits:
+    /// the in-flight cap and the queued-per-minute bucket cut `limit`
+    /// (to nothing: 429); tokens not used are given back.
     async fn queue_batch(
         &self,
         user: &UserId,
         from: OcrStatus,
         limit: u32,
+        priority: Option<Priority>,
     ) -> Result<ProcessAllOutcome, ServiceError> {
-        let marked = self.repo.mark_queued_batch(user, from, limit).await?;
+        let room = self.limits.in_flight_room(user, limit).await?;
+        let granted = self.limits.take(user, Bucket::Queued, room).await?;
+        let out = self.queue_granted(user, from, granted, priority).await;
+        let used = out.as_ref().map_or(0, |o| o.queued as u32);
+        self.limits
+            .give_back(user, Bucket::Queued, granted - used.min(granted))
+            .await?;
+        let mut out = out?;
+        out.limited_to = (granted < limit).then_some(granted);
+        Ok(out)
+    }
+
+    async fn queue_granted(
+        &self,
+        user: &UserId,
+        from: OcrStatus,
+        limit: u32,
+        priority: Option<Priority>,
+    ) -> Result<ProcessAllOutcome, ServiceError> {
+        let marked = self
+            .repo
+            .mark_queued_batch(user, from, limit, priority)
+            .await?;
         tracing::info!(user_id = %user, count = marked.len(), limit, "found {} {} receipts for user {}", marked.len(), from, user);
         if marked.is_empty() {
             return Ok(ProcessAllOutcome {
                 queued: 0,
                 not_queued: 0,
                 receipt_ids: Vec::new(),
+                limited_to: None,
             });
         }
         let messages = marked
             .iter()
             .map(message_for)
             .collect::<Result<Vec<_>, _>>()?;
-        let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
+        let sent = self.ocr_queues.send_ocr_jobs(&messages).await;
         if !sent.failed.is_empty() {
             let ids: Vec<i64> = sent.failed.iter().map(|(id, _)| *id).collect();
             match self.repo.unqueue(&ids, from).await {
@@ -279,18 +441,27 @@ impl ReceiptService {
             queued: sent.sent.len(),
             not_queued: sent.failed.len(),
             receipt_ids: sent.sent,
+            limited_to: None,
         })
     }
 
     /// Re-queues one receipt: a failed or pending one, or a completed one
-    /// when `force` is set. If SQS refuses, the receipt keeps its status.
+    /// when `force` is set; at `priority`, or the one it had. If SQS
+    /// refuses, the receipt keeps its status.
     pub async fn retry(
         &self,
         user: &UserId,
         id: ReceiptId,
         force: bool,
+        priority: Option<Priority>,
     ) -> Result<ReceiptStatus, ServiceError> {
-        let (previous, receipt) = match self.repo.requeue(user, id, force).await? {
+        self.limits.in_flight_room(user, 1).await?;
+        self.limits.take(user, Bucket::Queued, 1).await?;
+        let requeued = self.repo.requeue(user, id, force, priority).await;
+        if !matches!(requeued, Ok(Requeue::Queued { .. })) {
+            self.limits.give_back(user, Bucket::Queued, 1).await?;
+        }
+        let (previous, receipt) = match requeued? {
             Requeue::Queued { previous, receipt } => (previous, receipt),
             Requeue::NotFound => return Err(ServiceError::NotFound),
             Requeue::NotAllowed(OcrStatus::Completed) => {
@@ -304,7 +475,7 @@ impl ReceiptService {
             }
         };
         let sent = self
-            .ocr_queue
+            .ocr_queues
             .send_ocr_jobs(&[message_for(&receipt)?])
             .await;
         if let Some((_, reason)) = sent.failed.first() {
@@ -313,23 +484,57 @@ impl ReceiptService {
             }
             return Err(ServiceError::QueueUnavailable(reason.clone()));
         }
-        tracing::info!(receipt_id = receipt.id, user_id = %user, %previous, "receipt {} re-queued", receipt.id);
+        tracing::info!(receipt_id = receipt.id, user_id = %user, %previous, priority = %receipt.priority, "receipt {} re-queued", receipt.id);
         self.status(user, id).await
     }
 
+    /// Cancels the OCR of one queued receipt: back to `pending`; its
+    /// message is acknowledged without OCR when a worker gets it. A
+    /// receipt being read (`processing`) can no longer be cancelled (409).
+    pub async fn cancel(
+        &self,
+        user: &UserId,
+        id: ReceiptId,
+    ) -> Result<ReceiptStatus, ServiceError> {
+        if self.repo.cancel(user, Some(id)).await?.is_empty() {
+            let r = self
+                .repo
+                .get(user, id)
+                .await?
+                .ok_or(ServiceError::NotFound)?;
+            return Err(ServiceError::Conflict(match r.status {
+                OcrStatus::Processing => {
+                    "receipt is being read (processing); it can no longer be cancelled".to_owned()
+                }
+                st => format!("receipt is {st}, not queued; there is nothing to cancel"),
+            }));
+        }
+        tracing::info!(receipt_id = %id, user_id = %user, "OCR of receipt {id} cancelled");
+        self.status(user, id).await
+    }
+
+    /// Cancels the OCR of all the user's queued receipts (those being read
+    /// finish); returns the ids now `pending`.
+    pub async fn cancel_all(&self, user: &UserId) -> Result<Vec<i64>, ServiceError> {
+        let ids = self.repo.cancel(user, None).await?;
+        tracing::info!(user_id = %user, count = ids.len(), "OCR of {} receipts cancelled", ids.len());
+        Ok(ids)
+    }
+
     /// Gives every dead-lettered receipt another go: each goes back to
-    /// `queued` with one fresh OCR message (so a fresh receive count), and
-    /// the DLQ copies of the messages of receipts are removed, so that each
-    /// receipt is read once. Messages that name no receipt, or disagree
-    /// with its row (poison, forged), stay in the DLQ for a person to read.
+    /// `queued` with one fresh OCR message (so a fresh receive count) in the
+    /// queue of its priority, and the DLQ copies of the messages of
+    /// receipts are removed from both DLQs, so that each receipt is read
+    /// once. Messages that name no receipt, or disagree with its row
+    /// (poison, forged), stay in the DLQ for a person to read.
     pub async fn redrive(&self) -> Result<Redrive, ServiceError> {
-        let depth = self.ocr_dlq.depth().await?;
+        let depth = self.ocr_dlqs.depths().await?;
         let requeued = self.repo.requeue_dead_lettered().await?;
         let messages = requeued
             .iter()
             .map(message_for)
             .collect::<Result<Vec<_>, _>>()?;
-        let sent = self.ocr_queue.send_ocr_jobs(&messages).await;
+        let sent = self.ocr_queues.send_ocr_jobs(&messages).await;
         if !sent.failed.is_empty() {
             // Left `queued`: the reconciler re-sends them.
             tracing::warn!(
@@ -337,10 +542,20 @@ impl ReceiptService {
                 "redrive: some OCR messages were not sent; the reconciler will"
             );
         }
-        let (removed, kept) = self.sweep_dlq(depth.visible).await?;
+        let (mut removed, mut kept) = (0, 0);
+        for (priority, dlq) in self.ocr_dlqs.both() {
+            let expected = match priority {
+                Priority::High => depth.high.visible,
+                Priority::Normal => depth.normal.visible,
+            };
+            let (r, k) = self.sweep_dlq(dlq, expected).await?;
+            removed += r;
+            kept += k;
+        }
+        let dlq_messages = depth.total().visible;
         let receipt_ids: Vec<i64> = requeued.iter().map(|r| r.id).collect();
         tracing::info!(
-            dlq_messages = depth.visible,
+            dlq_messages,
             receipts = receipt_ids.len(),
             removed,
             kept,
@@ -348,7 +563,7 @@ impl ReceiptService {
             receipt_ids.len()
         );
         Ok(Redrive {
-            dlq_messages: depth.visible,
+            dlq_messages,
             receipt_ids,
             removed_from_dlq: removed,
             kept_in_dlq: kept,
@@ -359,7 +574,11 @@ impl ReceiptService {
     /// decides (it was just re-queued, or is gone); keeps the rest, a
     /// receipt dead-lettered again meanwhile included. Looks at
     /// about `expected` messages (the DLQ's depth before), each once.
-    async fn sweep_dlq(&self, expected: i64) -> Result<(usize, usize), ServiceError> {
+    async fn sweep_dlq(
+        &self,
+        dlq: &crate::queue::SqsQueue,
+        expected: i64,
+    ) -> Result<(usize, usize), ServiceError> {
         // Seen messages stay hidden until the sweep ends, then kept ones
         // are made visible again.
         const HIDE: Duration = Duration::from_secs(120);
@@ -367,7 +586,7 @@ impl ReceiptService {
         let (mut removed, mut kept) = (0usize, Vec::new());
         let mut seen = 0usize;
         while seen < budget {
-            let batch = self.ocr_dlq.receive(HIDE).await?;
+            let batch = dlq.receive(HIDE).await?;
             if batch.is_empty() {
                 break;
             }
@@ -387,10 +606,10 @@ impl ReceiptService {
                     kept.push(handle);
                 }
             }
-            self.ocr_dlq.delete(&gone).await?;
+            dlq.delete(&gone).await?;
             removed += gone.len();
         }
-        if let Err(e) = self.ocr_dlq.release(&kept).await {
+        if let Err(e) = dlq.release(&kept).await {
             // They come back on their own when HIDE runs out.
             tracing::warn!(error = %e, "redrive: could not make kept DLQ messages visible");
         }
@@ -418,22 +637,35 @@ impl ReceiptService {
         })
     }
 
-    /// Counts by status from Postgres, and both queues' depths from SQS,
+    /// Counts by status from Postgres, and every queue's depth from SQS,
     /// asked concurrently. SQS being down does not hide the counts.
     pub async fn queue_status(&self, user: &UserId) -> Result<QueueStatus, ServiceError> {
-        let (counts, queue, dlq) = tokio::join!(
+        let (counts, queues, dlqs) = tokio::join!(
             self.repo.status_counts(user),
-            self.ocr_queue.depth(),
-            self.ocr_dlq.depth()
+            self.ocr_queues.depths(),
+            self.ocr_dlqs.depths()
         );
-        let ok = |r: Result<QueueDepth, QueueError>| {
+        let ok = |r: Result<PriorityDepths, QueueError>| {
             r.map_err(|e| tracing::warn!(error = %e, "queue depth unavailable"))
                 .ok()
         };
+        let (queues, dlqs) = (ok(queues), ok(dlqs));
         Ok(QueueStatus {
             counts: counts?,
-            queue: ok(queue),
-            dlq: ok(dlq),
+            queue: queues.map(|d| d.total()),
+            dlq: dlqs.map(|d| d.total()),
+            queues,
+            dlqs,
         })
+    }
+}
+
+/// The answer to a repeated Idempotency-Key: its receipt, if the bytes are
+/// the same.
+fn replayed(r: Receipt, sha: &str) -> Result<Uploaded, ServiceError> {
+    if r.content_sha256.as_deref() == Some(sha) {
+        Ok(Uploaded::Replayed(r))
+    } else {
+        Err(ServiceError::IdempotencyKeyReused("another file"))
     }
 }

@@ -33,10 +33,11 @@ use crate::storage::S3Storage;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// The OCR queue (for ChangeMessageVisibility).
-    pub queue_url: String,
-    /// Its dead-letter queue, where the worker puts dead messages itself.
-    pub dlq_url: String,
+    /// The normal-priority OCR queue and its DLQ.
+    pub normal: QueuePair,
+    /// The high-priority ones. A message's own pair is told by its event
+    /// source ARN.
+    pub high: QueuePair,
     /// Receives after which SQS moves the message to the DLQ.
     pub max_receive_count: u32,
     /// How long a claim holds: the agent timeout plus a margin.
@@ -50,17 +51,47 @@ pub struct WorkerSettings {
     pub image_url_ttl: Duration,
 }
 
+/// An OCR queue and its dead-letter queue.
+#[derive(Debug, Clone, Default)]
+pub struct QueuePair {
+    /// The queue (for ChangeMessageVisibility).
+    pub queue_url: String,
+    /// Its dead-letter queue, where the worker puts dead messages itself.
+    pub dlq_url: String,
+}
+
 impl WorkerSettings {
     pub fn from_config(cfg: &crate::config::Config) -> Self {
         Self {
-            queue_url: cfg.ocr_queue_url.clone(),
-            dlq_url: cfg.ocr_dlq_url.clone(),
+            normal: QueuePair {
+                queue_url: cfg.ocr_queue_url.clone(),
+                dlq_url: cfg.ocr_dlq_url.clone(),
+            },
+            high: QueuePair {
+                queue_url: cfg.ocr_high_queue_url.clone(),
+                dlq_url: cfg.ocr_high_dlq_url.clone(),
+            },
             max_receive_count: cfg.max_receive_count,
             lease: cfg.agent_timeout + Duration::from_secs(60),
             concurrency: cfg.worker_concurrency,
             backoff_base: cfg.retry_backoff_base,
             backoff_max: Duration::from_secs(900),
             image_url_ttl: cfg.agent_timeout + Duration::from_secs(300),
+        }
+    }
+
+    /// The queues a message came from: the pair whose queue the message's
+    /// event source ARN names (`arn:aws:sqs:region:account:name`, the URL's
+    /// last segment); the normal pair when it names neither.
+    pub fn pair_for(&self, msg: &SqsMessage) -> &QueuePair {
+        let name = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
+        match msg
+            .event_source_arn
+            .as_deref()
+            .and_then(|a| a.rsplit(':').next())
+        {
+            Some(q) if !q.is_empty() && q == name(&self.high.queue_url) => &self.high,
+            _ => &self.normal,
         }
     }
 
@@ -377,7 +408,7 @@ impl<A: Agent> Worker<A> {
         let mut send = self
             .sqs
             .send_message()
-            .queue_url(&self.settings.dlq_url)
+            .queue_url(&self.settings.pair_for(msg).dlq_url)
             .message_body(body);
         // Attribute values are at most 256 KiB together; a reason is short.
         let reason: String = reason.chars().take(1000).collect();
@@ -407,7 +438,7 @@ impl<A: Agent> Worker<A> {
         if let Err(e) = self
             .sqs
             .change_message_visibility()
-            .queue_url(&self.settings.queue_url)
+            .queue_url(&self.settings.pair_for(msg).queue_url)
             .receipt_handle(handle)
             .visibility_timeout(secs)
             .send()
@@ -424,8 +455,14 @@ mod tests {
 
     fn settings() -> WorkerSettings {
         WorkerSettings {
-            queue_url: String::new(),
-            dlq_url: String::new(),
+            normal: QueuePair {
+                queue_url: "http://sqs/000000000000/app-ocr".into(),
+                dlq_url: "http://sqs/000000000000/app-ocr-dlq".into(),
+            },
+            high: QueuePair {
+                queue_url: "http://sqs/000000000000/app-ocr-high".into(),
+                dlq_url: "http://sqs/000000000000/app-ocr-high-dlq".into(),
+            },
             max_receive_count: 5,
             lease: Duration::from_secs(360),
             concurrency: 10,
@@ -433,6 +470,30 @@ mod tests {
             backoff_max: Duration::from_secs(900),
             image_url_ttl: Duration::from_secs(600),
         }
+    }
+
+    #[test]
+    fn a_message_is_answered_on_the_queues_it_came_from() {
+        let s = settings();
+        let from = |arn: Option<&str>| {
+            let mut m = SqsMessage::default();
+            m.event_source_arn = arn.map(str::to_owned);
+            s.pair_for(&m).dlq_url.clone()
+        };
+        assert_eq!(
+            from(Some("arn:aws:sqs:us-east-1:000000000000:app-ocr-high")),
+            s.high.dlq_url
+        );
+        assert_eq!(
+            from(Some("arn:aws:sqs:us-east-1:000000000000:app-ocr")),
+            s.normal.dlq_url
+        );
+        // A name that only starts like the high queue's is not it.
+        assert_eq!(
+            from(Some("arn:aws:sqs:us-east-1:000000000000:app-ocr-high-dlq")),
+            s.normal.dlq_url
+        );
+        assert_eq!(from(None), s.normal.dlq_url);
     }
 
     #[test]

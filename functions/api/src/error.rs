@@ -33,6 +33,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A per-user limit; `Retry-After` says when to come back.
+    #[error(transparent)]
+    TooManyRequests(#[from] shared::limits::Limited),
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -45,6 +50,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::TooLarge { max_bytes } => ApiError::PayloadTooLarge { max_bytes },
             e @ ServiceError::UnsupportedType => ApiError::UnsupportedMediaType(e.to_string()),
+            ServiceError::Limited(l) => ApiError::TooManyRequests(l),
+            e @ ServiceError::IdempotencyKeyReused(_) => {
+                ApiError::IdempotencyKeyReused(e.to_string())
+            }
             ServiceError::QueueUnavailable(reason) => {
                 tracing::error!(%reason, "OCR queue unavailable");
                 ApiError::Unavailable(
@@ -96,6 +105,10 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::IdempotencyKeyReused(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -117,6 +130,12 @@ impl IntoResponse for ApiError {
             Json(json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
+        if let ApiError::TooManyRequests(l) = &self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(l.retry_after.as_secs()),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

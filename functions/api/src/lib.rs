@@ -15,6 +15,7 @@ use axum::Router;
 use shared::app::Clients;
 use shared::config::Config;
 use shared::events::EventLog;
+use shared::limits::Limits;
 use shared::queue::SqsQueue;
 use shared::repo::ReceiptRepository;
 use shared::service::ReceiptService;
@@ -56,11 +57,12 @@ impl AppState {
             .map(|url| Relay::new(pool.clone(), SqsQueue::new(sqs.clone(), url.clone())));
         let webhook_policy = WebhookUrlPolicy::new(config.webhook_allow_http_loopback);
         let service = ReceiptService {
-            repo: ReceiptRepository::new(pool),
+            repo: ReceiptRepository::new(pool.clone()),
             storage: S3Storage::new(s3, config.receipts_bucket.clone())
                 .with_credentials(credentials),
-            ocr_queue: SqsQueue::new(sqs.clone(), config.ocr_queue_url.clone()),
-            ocr_dlq: SqsQueue::new(sqs, config.ocr_dlq_url.clone()),
+            ocr_queues: config.ocr_queues(&sqs),
+            ocr_dlqs: config.ocr_dlqs(&sqs),
+            limits: Limits::new(pool.clone(), config.limits),
             upload_prefix: config.upload_prefix.clone(),
             max_upload_bytes: config.max_upload_bytes,
             max_direct_upload_bytes: config.max_direct_upload_bytes,

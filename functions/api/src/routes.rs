@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::domain::UserId;
 use shared::domain::{
-    InvalidInput, OcrStatus, Page, ReceiptId, parse_process_all_limit, parse_purchase_date,
+    InvalidInput, OcrStatus, Page, Priority, ReceiptId, parse_process_all_limit,
+    parse_purchase_date,
 };
-use shared::service::Upload;
+use shared::service::{Upload, Uploaded, parse_idempotency_key};
 use shared::stats::{self, OcrStats, StatsScope};
 use tower_http::trace::TraceLayer;
 
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/deliveries/{id}/resend", post(webhooks::resend))
         .route("/receipts/{id}/ocr/retry", post(retry))
+        .route("/receipts/{id}/ocr/cancel", post(cancel))
+        .route("/receipts/ocr/cancel-all", post(cancel_all))
         .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -145,12 +148,54 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// `POST /receipts`: multipart with `file` and an optional `purchase_date`.
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| InvalidInput::new("Idempotency-Key", "must be visible ASCII"))
+                .and_then(parse_idempotency_key)
+        })
+        .transpose()
+        .map_err(ApiError::from)
+}
+
+/// `priority` of the query: absent → `None` (keep the receipt's own).
+fn priority_param(q: &HashMap<String, String>) -> Result<Option<Priority>, ApiError> {
+    q.get("priority")
+        .map(|p| p.parse::<Priority>())
+        .transpose()
+        .map_err(ApiError::from)
+}
+
+/// Answer of `POST /receipts`: the receipt, and when the same bytes were
+/// uploaded before, which receipt they made.
+#[derive(Serialize)]
+struct UploadAnswer {
+    #[serde(flatten)]
+    receipt: shared::repo::ReceiptDetail,
+    /// Set when these bytes are already the caller's receipt: that one is
+    /// answered and nothing is stored (upload with `allow_duplicate=true`
+    /// to store them again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<i64>,
+}
+
+/// `POST /receipts[?priority=high][&allow_duplicate=true]`: multipart
+/// with `file` and an optional `purchase_date`; an `Idempotency-Key` header
+/// makes it safe to repeat.
 async fn upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let q = query_params(raw);
+    let priority = priority_param(&q)?.unwrap_or_default();
+    let allow_duplicate = parse_bool("allow_duplicate", q.get("allow_duplicate"))?;
+    let idempotency_key = idempotency_key(&headers)?;
     let mut multipart = multipart.map_err(|_| {
         ApiError::BadRequest("expected a multipart/form-data body with a `file` field".into())
     })?;
@@ -195,7 +240,7 @@ async fn upload(
     }
 
     let (bytes, file_name) = file.ok_or_else(|| InvalidInput::new("file", "is required"))?;
-    let receipt = state
+    let uploaded = state
         .service
         .upload(
             &user,
@@ -203,21 +248,54 @@ async fn upload(
                 bytes,
                 file_name: file_name.as_deref(),
                 purchase_date,
+                priority,
+                idempotency_key,
+                allow_duplicate,
             },
         )
         .await?;
-    Relay::kick(state.relay.as_ref()).await;
-    let id = receipt.id;
-    let detail = shared::repo::ReceiptDetail {
-        receipt,
-        metadata: None,
-        items: Vec::new(),
-    };
     let mut headers = HeaderMap::new();
-    if let Ok(loc) = HeaderValue::from_str(&format!("/receipts/{id}")) {
+    let (status, receipt, duplicate_of) = match uploaded {
+        Uploaded::Created(r) => {
+            Relay::kick(state.relay.as_ref()).await;
+            (StatusCode::CREATED, r, None)
+        }
+        Uploaded::Replayed(r) => {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            (StatusCode::OK, r, None)
+        }
+        Uploaded::Duplicate(r) => {
+            let id = r.id.get();
+            (StatusCode::OK, r, Some(id))
+        }
+    };
+    if let Ok(loc) = HeaderValue::from_str(&format!("/receipts/{}", receipt.id)) {
         headers.insert(header::LOCATION, loc);
     }
-    Ok((StatusCode::CREATED, headers, Json(detail)))
+    // A receipt made before may have been read since: answer it as it is.
+    let detail = if status == StatusCode::CREATED {
+        shared::repo::ReceiptDetail {
+            receipt,
+            metadata: None,
+            items: Vec::new(),
+        }
+    } else {
+        state
+            .service
+            .repo
+            .get_detail(&user, receipt.id)
+            .await
+            .map_err(shared::service::ServiceError::from)?
+            .ok_or(ApiError::NotFound)?
+    };
+    Ok((
+        status,
+        headers,
+        Json(UploadAnswer {
+            receipt: detail,
+            duplicate_of,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -225,14 +303,23 @@ struct UploadUrlRequest {
     content_type: String,
 }
 
-/// `POST /receipts/upload-url`: a presigned PUT for a direct upload.
+/// `POST /receipts/upload-url[?priority=high]`: a presigned POST for a
+/// direct upload; an `Idempotency-Key` header gives the same object again.
 async fn upload_url(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     body: Result<Json<UploadUrlRequest>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let q = query_params(raw);
+    let priority = priority_param(&q)?.unwrap_or_default();
+    let key = idempotency_key(&headers)?;
     let req = json_body(body, r#"{"content_type":"image/jpeg"}"#)?;
-    let url = state.service.upload_url(&user, &req.content_type).await?;
+    let url = state
+        .service
+        .upload_url(&user, &req.content_type, priority, key)
+        .await?;
     Ok((StatusCode::CREATED, Json(url)))
 }
 
@@ -283,33 +370,53 @@ async fn get_receipt(
     Ok(Json(detail))
 }
 
-/// `POST /receipts/ocr/process-all?limit=N`: queues OCR for the caller's
-/// pending receipts and returns at once.
+/// Answer of `POST /receipts/ocr/process-all`.
+#[derive(Serialize)]
+struct ProcessAllAnswer {
+    status: &'static str,
+    message: String,
+    user_id: UserId,
+    /// The `limit` asked for, if one was.
+    limit: Option<u32>,
+    /// Receipts whose OCR message is in the queue.
+    queued: usize,
+    /// Receipts whose message SQS refused; they are back to `pending`.
+    not_queued: usize,
+    receipt_ids: Vec<i64>,
+    /// Set when the per-user limits let fewer than `limit` be queued now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limited_to: Option<u32>,
+}
+
+/// `POST /receipts/ocr/process-all?limit=N[&priority=high]`: queues OCR
+/// for the caller's pending receipts and returns at once.
 async fn process_all(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProcessAllAnswer>, ApiError> {
     let q = query_params(raw);
     let requested = q.get("limit");
     let limit =
         parse_process_all_limit(requested.map(String::as_str), state.config.process_all_max)?;
-    let out = state.service.process_all(&user, limit).await?;
+    let priority = priority_param(&q)?;
+    let out = state.service.process_all(&user, limit, priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     let message = if out.queued == 0 {
         "no pending receipts to queue".to_owned()
     } else {
         format!("OCR queued for {} receipts of user {}", out.queued, user)
     };
-    Ok(Json(json!({
-        "status": "queued",
-        "message": message,
-        "user_id": user,
-        "limit": requested.map(|_| limit),
-        "queued": out.queued,
-        "not_queued": out.not_queued,
-        "receipt_ids": out.receipt_ids,
-    })))
+    Ok(Json(ProcessAllAnswer {
+        status: "queued",
+        message,
+        user_id: user,
+        limit: requested.map(|_| limit),
+        queued: out.queued,
+        not_queued: out.not_queued,
+        receipt_ids: out.receipt_ids,
+        limited_to: out.limited_to,
+    }))
 }
 
 /// `GET /receipts/ocr/queue-status[?receipt_id=N]`.
@@ -341,9 +448,45 @@ async fn retry(
 ) -> Result<impl IntoResponse, ApiError> {
     let q = query_params(raw);
     let force = parse_bool("force", q.get("force"))?;
-    let st = state.service.retry(&user, id, force).await?;
+    let priority = priority_param(&q)?;
+    let st = state.service.retry(&user, id, force, priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((StatusCode::ACCEPTED, Json(st)))
+}
+
+/// `POST /receipts/{id}/ocr/cancel`: a queued receipt goes back to
+/// `pending`; its message is acknowledged without OCR. 409 once it is
+/// being read.
+async fn cancel(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    IdPath(id): IdPath,
+) -> Result<Json<shared::service::ReceiptStatus>, ApiError> {
+    let st = state.service.cancel(&user, id).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok(Json(st))
+}
+
+/// Answer of `POST /receipts/ocr/cancel-all`.
+#[derive(Serialize)]
+struct CancelAllAnswer {
+    /// Queued receipts now back to `pending`.
+    cancelled: usize,
+    receipt_ids: Vec<i64>,
+}
+
+/// `POST /receipts/ocr/cancel-all`: every queued receipt of the caller
+/// goes back to `pending` (those being read finish).
+async fn cancel_all(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<CancelAllAnswer>, ApiError> {
+    let ids = state.service.cancel_all(&user).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok(Json(CancelAllAnswer {
+        cancelled: ids.len(),
+        receipt_ids: ids,
+    }))
 }
 
 /// Answer of `POST /receipts/ocr/retry-failed`.
@@ -355,6 +498,9 @@ struct RetryFailedAnswer {
     /// Receipts whose message SQS refused; they stay `failed`.
     not_requeued: usize,
     receipt_ids: Vec<i64>,
+    /// Set when the per-user limits let fewer than `limit` be queued now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limited_to: Option<u32>,
 }
 
 /// `POST /receipts/ocr/retry-failed?limit=N`: re-queues the caller's
@@ -369,7 +515,8 @@ async fn retry_failed(
         q.get("limit").map(String::as_str),
         state.config.process_all_max,
     )?;
-    let out = state.service.retry_failed(&user, limit).await?;
+    let priority = priority_param(&q)?;
+    let out = state.service.retry_failed(&user, limit, priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((
         StatusCode::ACCEPTED,
@@ -378,6 +525,7 @@ async fn retry_failed(
             requeued: out.queued,
             not_requeued: out.not_queued,
             receipt_ids: out.receipt_ids,
+            limited_to: out.limited_to,
         }),
     ))
 }

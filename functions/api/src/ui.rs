@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use shared::config::{AuthConfig, HostedSignIn};
 use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
 use shared::extraction::ValidationIssue;
-use shared::queue::QueueDepth;
+use shared::queue::{PriorityDepths, QueueDepth};
 use shared::repo::{ReceiptDetail, StoredItem};
 use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
@@ -604,17 +604,18 @@ async fn ops(
     require_admin(&state, &user, "the operators' view")?;
     let svc = &state.service;
     let (queue, dlq, s) = tokio::join!(
-        svc.ocr_queue.depth(),
-        svc.ocr_dlq.depth(),
+        svc.ocr_queues.depths(),
+        svc.ocr_dlqs.depths(),
         figures(&state, StatsScope::AllUsers)
     );
     // SQS unreachable: the view still shows the figures from Postgres.
     for e in [&queue, &dlq].into_iter().filter_map(|d| d.as_ref().err()) {
         tracing::warn!(error = %e, "queue depth unavailable");
     }
-    let depth = |d: &Result<QueueDepth, _>, f: fn(&QueueDepth) -> i64| {
+    // Both priorities' queues together.
+    let depth = |d: &Result<PriorityDepths, _>, f: fn(&QueueDepth) -> i64| {
         d.as_ref()
-            .map_or_else(|_| "unknown".to_owned(), |d| f(d).to_string())
+            .map_or_else(|_| "unknown".to_owned(), |d| f(&d.total()).to_string())
     };
     let stats = stats_panel("Every user, last 24 hours", s?)
         .render()

@@ -94,7 +94,9 @@ async fn a_failed_receipt_is_final_until_it_is_queued_again() {
     assert_eq!(attempts(&app, id).await, 1);
     // A retry sets `queued`; then it may be claimed.
     let alice = shared::domain::UserId::parse("alice").unwrap();
-    repo.requeue(&alice, job.receipt_id, false).await.unwrap();
+    repo.requeue(&alice, job.receipt_id, false, None)
+        .await
+        .unwrap();
     assert!(matches!(
         repo.claim(&job, Duration::from_secs(60)).await.unwrap(),
         ClaimOutcome::Claimed(_)
@@ -267,6 +269,9 @@ fn upload<'a>(
         content_type: "image/png",
         size_bytes: 10,
         purchase_date: None,
+        priority: shared::domain::Priority::Normal,
+        content_sha256: None,
+        idempotency_key: None,
     }
 }
 
@@ -401,7 +406,7 @@ async fn every_transition_writes_its_event_and_one_that_did_not_happen_writes_no
     // pending → queued (process-all), then a claim, a release, a claim
     // and a completion; and a second claim, refused, that writes nothing.
     let queued = repo
-        .mark_queued_batch(&user, OcrStatus::Pending, 1)
+        .mark_queued_batch(&user, OcrStatus::Pending, 1, None)
         .await
         .unwrap();
     assert_eq!(queued.len(), 1);
@@ -466,7 +471,7 @@ async fn concurrent_transitions_of_one_user_number_their_events_without_gaps() {
         let repo = app.state.service.repo.clone();
         let user = user.clone();
         tasks.push(tokio::spawn(async move {
-            repo.mark_queued_batch(&user, OcrStatus::Pending, 10)
+            repo.mark_queued_batch(&user, OcrStatus::Pending, 10, None)
                 .await
                 .unwrap()
                 .len()

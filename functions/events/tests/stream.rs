@@ -44,6 +44,8 @@ async fn the_stream_function_answers_an_api_gateway_event_with_a_prelude_and_sse
         .env("DATABASE_URL", app.database_url().await)
         .env("OCR_QUEUE_URL", &app.ocr_queue_url)
         .env("OCR_DLQ_URL", &app.ocr_dlq_url)
+        .env("OCR_HIGH_QUEUE_URL", &app.ocr_high_queue_url)
+        .env("OCR_HIGH_DLQ_URL", &app.ocr_high_dlq_url)
         .env("RECEIPTS_BUCKET", &app.bucket)
         .env("AUTH_MODE", "apigateway")
         .env("EVENTS_STREAM_MAX_SECS", "2")

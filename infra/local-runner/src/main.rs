@@ -76,6 +76,9 @@ async fn run() -> anyhow::Result<()> {
     let ingest = Arc::new(shared::app::ingest(&config, &clients));
     let reconciler = shared::app::reconciler(&config, &clients);
 
+    // One poller per OCR queue, each with its own concurrency, as the two
+    // event source mappings have theirs on AWS: high-priority work has
+    // capacity of its own.
     let worker_poller = Poller::new(
         clients.sqs.clone(),
         PollerSettings {
@@ -83,6 +86,17 @@ async fn run() -> anyhow::Result<()> {
             batch_size: 10,
             wait: Duration::from_secs(10),
             concurrency: env_usize("WORKER_MAX_CONCURRENCY", 2)?,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let high_poller = Poller::new(
+        clients.sqs.clone(),
+        PollerSettings {
+            queue_url: config.ocr_high_queue_url.clone(),
+            batch_size: 10,
+            wait: Duration::from_secs(10),
+            concurrency: env_usize("WORKER_HIGH_MAX_CONCURRENCY", 1)?,
         },
     )
     .await
@@ -101,6 +115,11 @@ async fn run() -> anyhow::Result<()> {
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(worker_poller.serve(
+        worker.clone(),
+        |w, ev| async move { w.handle(ev).await },
+        stop.clone(),
+    ));
+    tasks.spawn(high_poller.serve(
         worker,
         |w, ev| async move { w.handle(ev).await },
         stop.clone(),

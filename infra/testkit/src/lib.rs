@@ -109,6 +109,8 @@ pub struct TestApp {
     pub bucket: String,
     pub ocr_queue_url: String,
     pub ocr_dlq_url: String,
+    pub ocr_high_queue_url: String,
+    pub ocr_high_dlq_url: String,
     pub ingest_queue_url: String,
     pub ingest_dlq_url: String,
     pub config: Config,
@@ -133,6 +135,8 @@ pub struct Options {
     pub max_direct_upload_bytes: Option<u64>,
     /// The page's hosted sign-in (`COGNITO_DOMAIN`, `COGNITO_CLIENT_ID`).
     pub hosted_sign_in: Option<shared::config::HostedSignIn>,
+    /// Per-user limits; off unless a test is about them.
+    pub limits: shared::limits::LimitSettings,
 }
 
 /// The webhook retry schedule in tests.
@@ -159,6 +163,7 @@ impl Default for Options {
             dev_sign_in: false,
             max_direct_upload_bytes: None,
             hosted_sign_in: None,
+            limits: shared::limits::LimitSettings::OFF,
         }
     }
 }
@@ -171,6 +176,8 @@ pub struct Resources {
     pub bucket: String,
     pub ocr_queue_url: String,
     pub ocr_dlq_url: String,
+    pub ocr_high_queue_url: String,
+    pub ocr_high_dlq_url: String,
     pub ingest_queue_url: String,
     pub ingest_dlq_url: String,
     pub max_receive_count: u32,
@@ -187,6 +194,8 @@ impl Resources {
         let name = unique("t-").replace('_', "-");
         let (ocr_url, dlq_url) =
             queue_with_dlq(sqs, &format!("{name}-ocr"), max_receive_count).await;
+        let (ocr_high_queue_url, ocr_high_dlq_url) =
+            queue_with_dlq(sqs, &format!("{name}-ocr-high"), max_receive_count).await;
         let (ingest_url, ingest_dlq_url) =
             queue_with_dlq(sqs, &format!("{name}-ingest"), max_receive_count).await;
         let ingest_arn = queue_arn(sqs, &ingest_url).await;
@@ -255,6 +264,8 @@ impl Resources {
             bucket,
             ocr_queue_url: ocr_url,
             ocr_dlq_url: dlq_url,
+            ocr_high_queue_url,
+            ocr_high_dlq_url,
             ingest_queue_url: ingest_url,
             ingest_dlq_url,
             max_receive_count,
@@ -333,7 +344,9 @@ impl TestApp {
         let endpoint = required("AWS_ENDPOINT_URL");
         let base = Config::from_lookup(Role::Api, &|k| match k {
             "DATABASE_URL" => Some(required("DATABASE_URL")),
-            "OCR_QUEUE_URL" | "OCR_DLQ_URL" => Some("set-below".into()),
+            "OCR_QUEUE_URL" | "OCR_DLQ_URL" | "OCR_HIGH_QUEUE_URL" | "OCR_HIGH_DLQ_URL" => {
+                Some("set-below".into())
+            }
             "RECEIPTS_BUCKET" => Some("set-below".into()),
             "AUTH_MODE" => Some("apigateway".into()),
             "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
@@ -359,6 +372,9 @@ impl TestApp {
         let mut config = base;
         config.ocr_queue_url = res.ocr_queue_url.clone();
         config.ocr_dlq_url = res.ocr_dlq_url.clone();
+        config.ocr_high_queue_url = res.ocr_high_queue_url.clone();
+        config.ocr_high_dlq_url = res.ocr_high_dlq_url.clone();
+        config.limits = opts.limits;
         config.receipts_bucket = res.bucket.clone();
         config.max_upload_bytes = opts.max_upload_bytes;
         config.max_direct_upload_bytes = opts
@@ -402,6 +418,8 @@ impl TestApp {
             bucket: res.bucket,
             ocr_queue_url: res.ocr_queue_url,
             ocr_dlq_url: res.ocr_dlq_url,
+            ocr_high_queue_url: res.ocr_high_queue_url,
+            ocr_high_dlq_url: res.ocr_high_dlq_url,
             ingest_queue_url: res.ingest_queue_url,
             ingest_dlq_url: res.ingest_dlq_url,
             config,
@@ -494,10 +512,25 @@ impl TestApp {
 
     /// `POST /receipts` with the given multipart parts.
     pub async fn upload_parts(&self, token: Option<&str>, parts: &[Part<'_>]) -> Response {
+        self.upload_with("/receipts", token, &[], parts).await
+    }
+
+    /// A multipart POST to `path` (`/receipts?priority=high`, say) with
+    /// extra headers (`Idempotency-Key`).
+    pub async fn upload_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        parts: &[Part<'_>],
+    ) -> Response {
         let (content_type, body) = multipart_body(parts);
-        let mut b = Request::post("/receipts").header("content-type", content_type);
+        let mut b = Request::post(path).header("content-type", content_type);
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
         }
         self.send(b.body(Body::from(body)).unwrap()).await
     }
@@ -693,6 +726,18 @@ impl TestApp {
     }
 }
 
+/// Waits until `done` answers true; panics saying `what` after `within`.
+pub async fn wait_until(what: &str, within: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A queue `name` with the test timeouts, redriving to `name-dlq` after
 /// [`MAX_RECEIVE_COUNT`] receives; returns (queue URL, DLQ URL).
 async fn queue_with_dlq(
@@ -837,7 +882,8 @@ pub fn multipart_body(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// A real 2×2 grayscale PNG, built here (signature, IHDR, IDAT, IEND with CRCs).
+/// A real 2×2 grayscale PNG, built here (signature, IHDR, IDAT, a tEXt
+/// comment unique to the call, IEND, with CRCs).
 pub fn png_bytes() -> Vec<u8> {
     fn crc32(data: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;
@@ -882,6 +928,10 @@ pub fn png_bytes() -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
     chunk(&mut png, b"IHDR", &ihdr);
     chunk(&mut png, b"IDAT", &zlib);
+    // A comment unique to this call: two calls are two different files
+    // (of one length), as two photos are, and not duplicates of each other.
+    let comment = format!("Comment\0{}", uuid::Uuid::new_v4().simple());
+    chunk(&mut png, b"tEXt", comment.as_bytes());
     chunk(&mut png, b"IEND", &[]);
     png
 }

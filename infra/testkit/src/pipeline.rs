@@ -13,7 +13,7 @@ use shared::reconcile::Reconciler;
 use shared::repo::ReceiptRepository;
 use shared::runner::{Poller, PollerSettings, PollerStats};
 use shared::storage::S3Storage;
-use shared::worker::{Worker, WorkerSettings};
+use shared::worker::{QueuePair, Worker, WorkerSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::TestApp;
@@ -26,8 +26,14 @@ pub const LEASE: Duration = Duration::from_secs(3);
 
 pub fn worker_settings(app: &TestApp) -> WorkerSettings {
     WorkerSettings {
-        queue_url: app.ocr_queue_url.clone(),
-        dlq_url: app.ocr_dlq_url.clone(),
+        normal: QueuePair {
+            queue_url: app.ocr_queue_url.clone(),
+            dlq_url: app.ocr_dlq_url.clone(),
+        },
+        high: QueuePair {
+            queue_url: app.ocr_high_queue_url.clone(),
+            dlq_url: app.ocr_high_dlq_url.clone(),
+        },
         max_receive_count: app.config.max_receive_count,
         lease: LEASE,
         concurrency: 10,
@@ -53,7 +59,7 @@ pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
 pub fn ingest(app: &TestApp) -> Ingest {
     Ingest {
         repo: ReceiptRepository::new(app.pool.clone()),
-        ocr_queue: SqsQueue::new(app.sqs.clone(), app.ocr_queue_url.clone()),
+        ocr_queues: app.config.ocr_queues(&app.sqs),
         bucket: app.bucket.clone(),
         upload_prefix: "uploads/".into(),
         max_bytes: app.config.max_direct_upload_bytes,
@@ -66,7 +72,7 @@ pub fn ingest(app: &TestApp) -> Ingest {
 pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
     Reconciler {
         repo: ReceiptRepository::new(app.pool.clone()),
-        ocr_queue: SqsQueue::new(app.sqs.clone(), app.ocr_queue_url.clone()),
+        ocr_queues: app.config.ocr_queues(&app.sqs),
         queued_after,
         batch: 100,
         events: shared::events::EventLog::new(app.pool.clone()),
@@ -166,19 +172,37 @@ pub async fn poller(app: &TestApp, queue_url: &str, concurrency: usize) -> Polle
     .expect("poller")
 }
 
-/// Starts the worker (on the OCR queue) and ingest (on the ingest queue).
+/// Starts the worker (on both OCR queues) and ingest (on the ingest queue).
 pub async fn start(app: &TestApp, agent: &FakeAgent) -> Running {
     start_with(app, Arc::new(worker(app, agent)), Arc::new(ingest(app))).await
 }
 
 /// Starts these handlers on the test's queues.
 pub async fn start_with(app: &TestApp, w: Arc<Worker<HttpAgent>>, i: Arc<Ingest>) -> Running {
+    start_with_concurrency(app, w, i, 2).await
+}
+
+/// Starts these handlers, with `ocr_batches` batches in flight at once on
+/// each OCR queue (as each event source mapping has its own concurrency).
+pub async fn start_with_concurrency(
+    app: &TestApp,
+    w: Arc<Worker<HttpAgent>>,
+    i: Arc<Ingest>,
+    ocr_batches: usize,
+) -> Running {
     let stop = CancellationToken::new();
-    let wp = poller(app, &app.ocr_queue_url, 2).await;
+    let wp = poller(app, &app.ocr_queue_url, ocr_batches).await;
+    let hp = poller(app, &app.ocr_high_queue_url, ocr_batches).await;
     let ip = poller(app, &app.ingest_queue_url, 1).await;
-    let stats = vec![wp.stats.clone(), ip.stats.clone()];
+    // In this order: normal OCR, ingest, high OCR.
+    let stats = vec![wp.stats.clone(), ip.stats.clone(), hp.stats.clone()];
     let tasks = vec![
-        tokio::spawn(wp.serve(w, |w, ev| async move { w.handle(ev).await }, stop.clone())),
+        tokio::spawn(wp.serve(
+            w.clone(),
+            |w, ev| async move { w.handle(ev).await },
+            stop.clone(),
+        )),
+        tokio::spawn(hp.serve(w, |w, ev| async move { w.handle(ev).await }, stop.clone())),
         tokio::spawn(ip.serve(i, |i, ev| async move { i.handle(ev).await }, stop.clone())),
     ];
     Running { stop, tasks, stats }

@@ -104,6 +104,8 @@ impl Stack {
             bucket: self.setting("RECEIPTS_BUCKET").to_owned(),
             ocr_queue_url: self.setting("OCR_QUEUE_URL").to_owned(),
             ocr_dlq_url: self.setting("OCR_DLQ_URL").to_owned(),
+            ocr_high_queue_url: self.setting("OCR_HIGH_QUEUE_URL").to_owned(),
+            ocr_high_dlq_url: self.setting("OCR_HIGH_DLQ_URL").to_owned(),
             ingest_queue_url: self.setting("INGEST_QUEUE_URL").to_owned(),
             ingest_dlq_url: self.setting("INGEST_DLQ_URL").to_owned(),
             max_receive_count: self.setting("MAX_RECEIVE_COUNT").parse().unwrap(),
