@@ -122,14 +122,14 @@ def check_stream_route(resources, needs_authorizer=True):
         if needs_authorizer and json.dumps(get.get("security")) != json.dumps(paths.get("/{proxy+}", {}).get("x-amazon-apigateway-any-method", {}).get("security")):
             problems.append("GET /receipts/events: its authorizer differs from the rest of the API's")
         if needs_authorizer:
-            # The page: only its shell and assets are public, only for GET.
-            for public in ("/", "/ui/assets/{name}"):
+            # The page's shell and assets, and the OpenAPI document: public, GET only.
+            for public in ("/", "/ui/assets/{name}", "/openapi.json"):
                 methods = paths.get(public)
                 if not methods or set(methods) != {"get"}:
                     problems.append(f"the page's {public} is not a GET route of its own")
                 elif "security" in methods["get"]:
                     problems.append(f"GET {public}: the page's shell must be public")
-            allowed = {"/", "/ui/assets/{name}", "/health", "/receipts/events", "/{proxy+}"}
+            allowed = {"/", "/ui/assets/{name}", "/openapi.json", "/health", "/receipts/events", "/{proxy+}"}
             for extra in sorted(set(paths) - allowed):
                 problems.append(f"{extra}: a route outside the ones checked here")
     return problems

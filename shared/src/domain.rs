@@ -25,8 +25,9 @@ impl InvalidInput {
 /// The owner of receipts: the `sub` of a verified token.
 ///
 /// It becomes part of S3 keys, so it is kept to a safe alphabet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "alice")]
 pub struct UserId(String);
 
 impl UserId {
@@ -79,8 +80,21 @@ impl fmt::Display for UserId {
 }
 
 /// A receipt's id: a positive integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = i64, example = 42)]
 pub struct ReceiptId(i64);
 
 impl ReceiptId {
@@ -108,7 +122,7 @@ impl fmt::Display for ReceiptId {
 }
 
 /// Where a receipt is in the OCR pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OcrStatus {
     Pending,
@@ -162,7 +176,9 @@ impl fmt::Display for OcrStatus {
 /// Which OCR queue a receipt's job goes to. High-priority work has its own
 /// queue and reserved worker concurrency, so a backlog of normal work never
 /// holds it up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     High,

@@ -26,7 +26,7 @@ pub const EVENT_TYPES: [&str; 9] = [
 ];
 
 /// One status transition of one receipt.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct ReceiptEvent {
     /// The event's number among the user's events; the SSE `id:`.
     #[sqlx(rename = "seq")]
@@ -38,6 +38,7 @@ pub struct ReceiptEvent {
     /// The receipt's status after the transition.
     pub status: String,
     /// `{receipt_id, status, attempts, error}`.
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }

@@ -67,7 +67,7 @@ struct Outgoing {
     group: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueDepth {
     /// Messages waiting to be received.
     pub visible: i64,
@@ -96,7 +96,7 @@ pub struct PriorityQueues {
 }
 
 /// Both queues' depths, and their sum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PriorityDepths {
     pub high: QueueDepth,
     pub normal: QueueDepth,

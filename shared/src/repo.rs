@@ -89,7 +89,7 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
         .await
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub id: ReceiptId,
     #[serde(skip)]
@@ -171,7 +171,7 @@ impl TryFrom<ReceiptRow> for Receipt {
 }
 
 /// What OCR extracted, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct StoredMetadata {
     #[serde(skip)]
     pub receipt_id: i64,
@@ -182,6 +182,7 @@ pub struct StoredMetadata {
     pub subtotal: Option<Decimal>,
     pub tax: Option<Decimal>,
     pub total: Option<Decimal>,
+    #[schema(value_type = Object)]
     pub validation: serde_json::Value,
     pub confidence: Option<f64>,
     pub engine: Option<String>,
@@ -189,7 +190,7 @@ pub struct StoredMetadata {
     pub raw_text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct StoredItem {
     #[serde(skip)]
     pub receipt_id: i64,
@@ -201,7 +202,7 @@ pub struct StoredItem {
 }
 
 /// A receipt with what was extracted from it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReceiptDetail {
     #[serde(flatten)]
     pub receipt: Receipt,
@@ -246,7 +247,7 @@ pub struct Registered {
     pub queued: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     pub total_tracked: i64,
     pub pending: i64,

@@ -2,10 +2,8 @@
 //! `{"error": {"code": "...", "message": "..."}}` with a fitting status.
 //! Internal error texts are logged, never sent.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use shared::auth::AuthError;
 use shared::domain::InvalidInput;
 use shared::service::ServiceError;
@@ -125,11 +123,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => "not found".to_owned(),
             other => other.to_string(),
         };
-        let mut resp = (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let mut resp = (status, crate::openapi::error_json(code, message)).into_response();
         if let ApiError::TooManyRequests(l) = &self {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::routes::{parse_limit, query_params};
 
 /// Events per JSON page, and per read of a stream.
@@ -37,7 +38,7 @@ const PAGE_MAX: u32 = 500;
 const PAGE_DEFAULT: u32 = 100;
 
 /// A page of events (`GET /receipts/events?after=N`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventsPage {
     pub events: Vec<ReceiptEvent>,
     /// Pass as `after` to read on (the last event's id, or `after` itself).
@@ -61,6 +62,7 @@ fn wants_json(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("text/event-stream")
 }
 
+#[utoipa::path(get, path = "/receipts/events", tag = "events", params(("receipt_id" = Option<i64>, Query, description = "One receipt's events only"), ("after" = Option<i64>, Query, description = "A page of events after this id (JSON)"), ("limit" = Option<u32>, Query, description = "At most this many"), ("Last-Event-ID" = Option<i64>, Header, description = "Resume a stream after this event")), responses((status = 200, description = "A page of events (with `after`, or Accept: application/json), else a Server-Sent Events stream", content((EventsPage = "application/json"), (String = "text/event-stream"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

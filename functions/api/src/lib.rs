@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 mod events;
+pub mod openapi;
 mod routes;
 mod ui;
 mod webhooks;

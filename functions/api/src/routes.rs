@@ -6,51 +6,64 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, RawQuer
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use shared::domain::UserId;
 use shared::domain::{
     InvalidInput, OcrStatus, Page, Priority, ReceiptId, parse_process_all_limit,
     parse_purchase_date,
 };
+use shared::repo::ReceiptDetail;
+use shared::service::{QueueStatus, ReceiptStatus, UploadUrl};
 use shared::service::{Upload, Uploaded, parse_idempotency_key};
 use shared::stats::{self, OcrStats, StatsScope};
 use tower_http::trace::TraceLayer;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::webhooks;
 use shared::webhooks::Relay;
 
 /// Room for the multipart envelope around a file of the maximum size.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
+/// Every route of the API, each from its handler's OpenAPI annotation:
+/// the Router and the OpenAPI document come from this one list.
+pub(crate) fn documented_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(crate::openapi::document))
+        .routes(routes!(upload, list))
+        .routes(routes!(upload_url))
+        .routes(routes!(process_all))
+        .routes(routes!(queue_status))
+        .routes(routes!(redrive))
+        .routes(routes!(retry_failed))
+        .routes(routes!(cancel_all))
+        .routes(routes!(stats))
+        .routes(routes!(crate::events::events))
+        .routes(routes!(get_receipt))
+        .routes(routes!(retry))
+        .routes(routes!(cancel))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::resend))
+        .merge(crate::ui::routes())
+}
+
 pub fn router(state: AppState) -> Router {
     let body_limit =
         usize::try_from(state.config.max_upload_bytes + MULTIPART_OVERHEAD).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/health", get(health))
-        .route("/receipts", post(upload).get(list))
-        .route("/receipts/upload-url", post(upload_url))
-        .route("/receipts/ocr/process-all", post(process_all))
-        .route("/receipts/ocr/queue-status", get(queue_status))
-        .route("/receipts/ocr/redrive", post(redrive))
-        .route("/receipts/ocr/retry-failed", post(retry_failed))
-        .route("/receipts/ocr/stats", get(stats))
-        .route("/receipts/events", get(crate::events::events))
-        .route("/receipts/{id}", get(get_receipt))
-        .route("/webhooks", post(webhooks::create).get(webhooks::list))
-        .route("/webhooks/{id}", delete(webhooks::delete))
-        .route("/webhooks/{id}/test", post(webhooks::test))
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/webhooks/deliveries/{id}/resend", post(webhooks::resend))
-        .route("/receipts/{id}/ocr/retry", post(retry))
-        .route("/receipts/{id}/ocr/cancel", post(cancel))
-        .route("/receipts/ocr/cancel-all", post(cancel_all))
-        .merge(crate::ui::routes())
+    let (routes, _) = documented_router().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -144,8 +157,20 @@ fn parse_bool(field: &'static str, raw: Option<&String>) -> Result<bool, ApiErro
     }
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// Answer of `GET /health`.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+/// `GET /health`: liveness, no token.
+#[utoipa::path(get, path = "/health", tag = "meta", security(()), responses((status = 200, description = "The API is up", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// The `Idempotency-Key` header, if sent.
@@ -171,10 +196,10 @@ fn priority_param(q: &HashMap<String, String>) -> Result<Option<Priority>, ApiEr
 
 /// Answer of `POST /receipts`: the receipt, and when the same bytes were
 /// uploaded before, which receipt they made.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UploadAnswer {
     #[serde(flatten)]
-    receipt: shared::repo::ReceiptDetail,
+    receipt: ReceiptDetail,
     /// Set when these bytes are already the caller's receipt: that one is
     /// answered and nothing is stored (upload with `allow_duplicate=true`
     /// to store them again).
@@ -182,9 +207,22 @@ struct UploadAnswer {
     duplicate_of: Option<i64>,
 }
 
+/// The multipart form of `POST /receipts` (described for the document;
+/// read field by field by the handler).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The image: JPEG, PNG, WebP, TIFF or PDF.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// When the purchase was, if the client knows (YYYY-MM-DD).
+    purchase_date: Option<chrono::NaiveDate>,
+}
+
 /// `POST /receipts[?priority=high][&allow_duplicate=true]`: multipart
 /// with `file` and an optional `purchase_date`; an `Idempotency-Key` header
 /// makes it safe to repeat.
+#[utoipa::path(post, path = "/receipts", tag = "receipts", params(("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)"), ("allow_duplicate" = Option<bool>, Query, description = "Store bytes the caller uploaded before again"), ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body(content = UploadForm, content_type = "multipart/form-data"), responses((status = 201, description = "Stored, pending", body = UploadAnswer), (status = 200, description = "A repeated Idempotency-Key, or bytes uploaded before (duplicate_of): that receipt, unchanged", body = UploadAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 413, description = "File too large", body = ErrorBody), (status = 415, description = "Not an image of an allowed type", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; Retry-After says when to come back", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -298,13 +336,15 @@ async fn upload(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UploadUrlRequest {
+    /// image/jpeg, image/png, image/webp, image/tiff or application/pdf.
     content_type: String,
 }
 
 /// `POST /receipts/upload-url[?priority=high]`: a presigned POST for a
 /// direct upload; an `Idempotency-Key` header gives the same object again.
+#[utoipa::path(post, path = "/receipts/upload-url", tag = "receipts", params(("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)"), ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body = UploadUrlRequest, responses((status = 201, description = "A presigned POST to S3; the S3 event registers the receipt", body = UploadUrl), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; Retry-After says when to come back", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn upload_url(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -324,11 +364,12 @@ async fn upload_url(
 }
 
 /// `GET /receipts?page=&per_page=&status=`: the caller's receipts, newest first.
+#[utoipa::path(get, path = "/receipts", tag = "receipts", params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query), ("status" = Option<OcrStatus>, Query)), responses((status = 200, description = "The caller's receipts, newest first", body = ReceiptList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReceiptList>, ApiError> {
     let q = query_params(raw);
     let page = Page::parse(
         q.get("page").map(String::as_str),
@@ -345,16 +386,28 @@ async fn list(
         .await
         .map_err(shared::service::ServiceError::from)?;
     let has_more = page.offset() + (items.len() as i64) < total;
-    Ok(Json(json!({
-        "items": items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": total,
-        "has_more": has_more,
-    })))
+    Ok(Json(ReceiptList {
+        items,
+        page: page.page,
+        per_page: page.per_page,
+        total,
+        has_more,
+    }))
+}
+
+/// Answer of `GET /receipts`: one page of the caller's receipts.
+#[derive(Serialize, ToSchema)]
+struct ReceiptList {
+    items: Vec<ReceiptDetail>,
+    page: u32,
+    per_page: u32,
+    /// Receipts (of the status asked for) in all.
+    total: i64,
+    has_more: bool,
 }
 
 /// `GET /receipts/{id}`: status, attempts, last error, metadata and items.
+#[utoipa::path(get, path = "/receipts/{id}", tag = "receipts", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "The receipt and what was read from it", body = ReceiptDetail), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn get_receipt(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -371,7 +424,7 @@ async fn get_receipt(
 }
 
 /// Answer of `POST /receipts/ocr/process-all`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProcessAllAnswer {
     status: &'static str,
     message: String,
@@ -390,6 +443,7 @@ struct ProcessAllAnswer {
 
 /// `POST /receipts/ocr/process-all?limit=N[&priority=high]`: queues OCR
 /// for the caller's pending receipts and returns at once.
+#[utoipa::path(post, path = "/receipts/ocr/process-all", tag = "ocr", params(("limit" = Option<u32>, Query, description = "At most this many"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 200, description = "Queued; OCR runs later", body = ProcessAllAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; Retry-After says when to come back", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn process_all(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -420,26 +474,43 @@ async fn process_all(
 }
 
 /// `GET /receipts/ocr/queue-status[?receipt_id=N]`.
+#[utoipa::path(get, path = "/receipts/ocr/queue-status", tag = "ocr", params(("receipt_id" = Option<i64>, Query, description = "One receipt's status instead")), responses((status = 200, description = "Counts by status and every queue's depth, or one receipt's status", body = QueueStatusAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn queue_status(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QueueStatusAnswer>, ApiError> {
     let q = query_params(raw);
     if let Some(raw_id) = q.get("receipt_id") {
         let id = ReceiptId::parse(raw_id, "receipt_id")?;
         let st = state.service.status(&user, id).await?;
-        return Ok(Json(
-            serde_json::to_value(st).map_err(|e| ApiError::Internal(e.to_string()))?,
-        ));
+        return Ok(Json(QueueStatusAnswer::Receipt(st)));
     }
-    let st = state.service.queue_status(&user).await?;
-    let mut v = serde_json::to_value(st).map_err(|e| ApiError::Internal(e.to_string()))?;
-    v["user_id"] = json!(user);
-    Ok(Json(v))
+    let status = state.service.queue_status(&user).await?;
+    Ok(Json(QueueStatusAnswer::User(UserQueueStatus {
+        user_id: user,
+        status,
+    })))
+}
+
+/// Answer of `GET /receipts/ocr/queue-status`: the caller's counts and the
+/// queues, or one receipt's status (`?receipt_id=`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum QueueStatusAnswer {
+    User(UserQueueStatus),
+    Receipt(ReceiptStatus),
+}
+
+#[derive(Serialize, ToSchema)]
+struct UserQueueStatus {
+    user_id: UserId,
+    #[serde(flatten)]
+    status: QueueStatus,
 }
 
 /// `POST /receipts/{id}/ocr/retry[?force=true]`.
+#[utoipa::path(post, path = "/receipts/{id}/ocr/retry", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id"), ("force" = Option<bool>, Query, description = "Read a completed receipt again"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 202, description = "Queued again", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 429, description = "Over a per-user limit; Retry-After says when to come back", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn retry(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -457,18 +528,19 @@ async fn retry(
 /// `POST /receipts/{id}/ocr/cancel`: a queued receipt goes back to
 /// `pending`; its message is acknowledged without OCR. 409 once it is
 /// being read.
+#[utoipa::path(post, path = "/receipts/{id}/ocr/cancel", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "Back to pending; its message is acknowledged without OCR", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn cancel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     IdPath(id): IdPath,
-) -> Result<Json<shared::service::ReceiptStatus>, ApiError> {
+) -> Result<Json<ReceiptStatus>, ApiError> {
     let st = state.service.cancel(&user, id).await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok(Json(st))
 }
 
 /// Answer of `POST /receipts/ocr/cancel-all`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CancelAllAnswer {
     /// Queued receipts now back to `pending`.
     cancelled: usize,
@@ -477,6 +549,7 @@ struct CancelAllAnswer {
 
 /// `POST /receipts/ocr/cancel-all`: every queued receipt of the caller
 /// goes back to `pending` (those being read finish).
+#[utoipa::path(post, path = "/receipts/ocr/cancel-all", tag = "ocr", responses((status = 200, description = "Every queued receipt of the caller back to pending", body = CancelAllAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn cancel_all(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -490,7 +563,7 @@ async fn cancel_all(
 }
 
 /// Answer of `POST /receipts/ocr/retry-failed`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RetryFailedAnswer {
     status: &'static str,
     /// Failed receipts put back to `queued`, each with a fresh message.
@@ -505,6 +578,7 @@ struct RetryFailedAnswer {
 
 /// `POST /receipts/ocr/retry-failed?limit=N`: re-queues the caller's
 /// failed receipts (oldest first), one statement and one message each.
+#[utoipa::path(post, path = "/receipts/ocr/retry-failed", tag = "ocr", params(("limit" = Option<u32>, Query, description = "At most this many"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 202, description = "Failed receipts re-queued, oldest first", body = RetryFailedAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; Retry-After says when to come back", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn retry_failed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -533,6 +607,7 @@ async fn retry_failed(
 /// `GET /receipts/ocr/stats[?hours=N][&scope=all]`: the caller's figures
 /// over the last N hours (24 by default); `scope=all` is every user's, for
 /// operators.
+#[utoipa::path(get, path = "/receipts/ocr/stats", tag = "ocr", params(("hours" = Option<u32>, Query, description = "The window, 1 to 2160 (24)"), ("scope" = Option<String>, Query, description = "user (default) or all (operators)")), responses((status = 200, description = "Figures of the window", body = OcrStats), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn stats(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -578,6 +653,7 @@ pub(crate) fn require_admin(state: &AppState, user: &UserId, what: &str) -> Resu
 /// `POST /receipts/ocr/redrive`: re-queues the dead-lettered receipts, one
 /// fresh message each, and clears their DLQ copies. For operators (`ADMIN_USERS`): the DLQ holds
 /// every user's messages.
+#[utoipa::path(post, path = "/receipts/ocr/redrive", tag = "ocr", responses((status = 202, description = "Dead-lettered receipts re-queued", body = RedriveAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn redrive(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -587,13 +663,29 @@ async fn redrive(
     Relay::kick(state.relay.as_ref()).await;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "started",
-            "dlq_messages": r.dlq_messages,
-            "requeued": r.receipt_ids.len(),
-            "receipt_ids": r.receipt_ids,
-            "removed_from_dlq": r.removed_from_dlq,
-            "kept_in_dlq": r.kept_in_dlq,
-        })),
+        Json(RedriveAnswer {
+            status: "started",
+            dlq_messages: r.dlq_messages,
+            requeued: r.receipt_ids.len(),
+            receipt_ids: r.receipt_ids,
+            removed_from_dlq: r.removed_from_dlq,
+            kept_in_dlq: r.kept_in_dlq,
+        }),
     ))
+}
+
+/// Answer of `POST /receipts/ocr/redrive`.
+#[derive(Serialize, ToSchema)]
+struct RedriveAnswer {
+    status: &'static str,
+    /// Messages in both DLQs when the redrive started.
+    dlq_messages: i64,
+    /// Receipts put back to `queued`, each with one fresh OCR message.
+    requeued: usize,
+    receipt_ids: Vec<i64>,
+    /// DLQ messages removed: their receipt was re-queued (or is gone).
+    removed_from_dlq: usize,
+    /// DLQ messages kept for a person: unreadable, or not matching their
+    /// receipt.
+    kept_in_dlq: usize,
 }

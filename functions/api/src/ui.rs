@@ -13,12 +13,11 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use askama::Template;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::config::{AuthConfig, HostedSignIn};
 use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
@@ -27,10 +26,13 @@ use shared::queue::{PriorityDepths, QueueDepth};
 use shared::repo::{ReceiptDetail, StoredItem};
 use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::routes::{IdPath, is_admin, query_params, require_admin};
 
 /// How long a development sign-in's token lasts.
@@ -41,18 +43,19 @@ const IMAGE_URL_TTL: Duration = Duration::from_secs(15 * 60);
 const PER_PAGE: u32 = 20;
 
 /// The page's routes, merged into the API's Router.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(shell))
-        .route("/ui/assets/{name}", get(asset))
-        .route("/ui/dev-sign-in", post(dev_sign_in))
-        .route("/ui/fragments/session", get(session))
-        .route("/ui/fragments/receipts", get(receipts))
-        .route("/ui/fragments/failed", get(failed))
-        .route("/ui/fragments/receipts/{id}", get(receipt))
-        .route("/ui/fragments/receipts/{id}/text", get(raw_text))
-        .route("/ui/fragments/stats", get(user_stats))
-        .route("/ui/fragments/ops", get(ops))
+/// The page's routes, each from its OpenAPI annotation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(shell))
+        .routes(routes!(asset))
+        .routes(routes!(dev_sign_in))
+        .routes(routes!(session))
+        .routes(routes!(receipts))
+        .routes(routes!(failed))
+        .routes(routes!(receipt))
+        .routes(routes!(raw_text))
+        .routes(routes!(user_stats))
+        .routes(routes!(ops))
 }
 
 // ---- assets ----------------------------------------------------------------
@@ -98,6 +101,7 @@ static ASSETS_VERSION: LazyLock<String> = LazyLock::new(|| {
     format!("{h:016x}")
 });
 
+#[utoipa::path(get, path = "/ui/assets/{name}", tag = "page", security(()), params(("name" = String, Path)), responses((status = 200, description = "A script or style sheet of the page", content((String = "text/javascript"), (String = "text/css"))), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
 async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     let a = ASSETS
         .iter()
@@ -131,6 +135,7 @@ struct Shell<'a> {
 
 /// `GET /`: the page. Public: it holds no user data; the data comes in
 /// fragments requested with the token.
+#[utoipa::path(get, path = "/", tag = "page", security(()), responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
     let cfg = &state.config;
     page(
@@ -146,12 +151,12 @@ async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DevSignIn {
     user: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DevSession {
     token: String,
     user_id: UserId,
@@ -161,6 +166,7 @@ struct DevSession {
 /// `POST /ui/dev-sign-in {"user": "alice"}`: a token for any user name,
 /// signed with the local secret. Exists only with `DEV_SIGN_IN=true`
 /// (which the configuration refuses behind API Gateway's authorizer).
+#[utoipa::path(post, path = "/ui/dev-sign-in", tag = "page", security(()), request_body = DevSignIn, responses((status = 200, description = "A token for that user (DEV_SIGN_IN=true only)", body = DevSession), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
 async fn dev_sign_in(
     State(state): State<AppState>,
     body: Result<Json<DevSignIn>, JsonRejection>,
@@ -211,6 +217,7 @@ struct Session<'a> {
 
 /// `GET /ui/fragments/session`: who the token is for (the page checks a
 /// pasted token with it) and whether they see the operators' view.
+#[utoipa::path(get, path = "/ui/fragments/session", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn session(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -340,6 +347,7 @@ async fn list_fragment(
 }
 
 /// `GET /ui/fragments/receipts?status=&page=`: the caller's receipts.
+#[utoipa::path(get, path = "/ui/fragments/receipts", tag = "page", params(("page" = Option<u32>, Query), ("status" = Option<OcrStatus>, Query)), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn receipts(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -350,6 +358,7 @@ async fn receipts(
 
 /// `GET /ui/fragments/failed?page=`: the caller's failed receipts with
 /// their reasons, and "Retry all failed".
+#[utoipa::path(get, path = "/ui/fragments/failed", tag = "page", params(("page" = Option<u32>, Query)), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn failed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -417,6 +426,7 @@ async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDe
 }
 
 /// `GET /ui/fragments/receipts/{id}`: the receipt's page.
+#[utoipa::path(get, path = "/ui/fragments/receipts/{id}", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
 async fn receipt(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -500,6 +510,7 @@ struct RawText {
 }
 
 /// `GET /ui/fragments/receipts/{id}/text`: the raw OCR text, on demand.
+#[utoipa::path(get, path = "/ui/fragments/receipts/{id}/text", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
 async fn raw_text(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -578,6 +589,7 @@ async fn figures(state: &AppState, scope: StatsScope<'_>) -> Result<OcrStats, Ap
 }
 
 /// `GET /ui/fragments/stats`: the caller's figures of the last 24 hours.
+#[utoipa::path(get, path = "/ui/fragments/stats", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody)))]
 async fn user_stats(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -597,6 +609,7 @@ struct Ops {
 
 /// `GET /ui/fragments/ops`: the queues' depths, Redrive, and every user's
 /// figures; for operators (`ADMIN_USERS`).
+#[utoipa::path(get, path = "/ui/fragments/ops", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody)))]
 async fn ops(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

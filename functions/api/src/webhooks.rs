@@ -10,33 +10,38 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use shared::domain::InvalidInput;
-use shared::webhooks::{Delivery, Endpoint, Relay, parse_event_types};
+use shared::webhooks::{CreatedEndpoint, Delivery, Endpoint, Relay, parse_event_types};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::routes::{IdPath, json_body, parse_limit, query_params};
 
 /// Longest webhook URL accepted.
 const MAX_URL_LEN: usize = 2048;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewEndpoint {
+    /// An https URL (plain http to loopback in local mode only).
     url: String,
+    /// Event types to deliver: `receipt.completed`, `receipt.failed`, …
     events: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointList {
     pub items: Vec<Endpoint>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DeliveryList {
     pub items: Vec<Delivery>,
 }
 
 /// `POST /webhooks {url, events[]}`: the secret is in this answer only.
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewEndpoint, responses((status = 201, description = "Registered; the secret is in this answer only", body = CreatedEndpoint), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -63,6 +68,7 @@ pub async fn create(
 }
 
 /// `GET /webhooks`.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, description = "The caller's endpoints", body = EndpointList), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -73,6 +79,7 @@ pub async fn list(
 }
 
 /// `DELETE /webhooks/{id}`.
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = i64, Path)), responses((status = 204, description = "Removed"), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -83,6 +90,7 @@ pub async fn delete(
 }
 
 /// `POST /webhooks/{id}/test`: a `webhook.test` delivery, sent at once.
+#[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", params(("id" = i64, Path)), responses((status = 202, description = "A webhook.test delivery, sent at once", body = Delivery), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -94,6 +102,7 @@ pub async fn test(
 }
 
 /// `GET /webhooks/{id}/deliveries[?limit=N]`: newest first.
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), ("limit" = Option<u32>, Query, description = "At most this many")), responses((status = 200, description = "Newest first", body = DeliveryList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -109,6 +118,7 @@ pub async fn deliveries(
 
 /// `POST /webhooks/deliveries/{id}/resend`: the same `webhook-id`, tried
 /// again on a fresh schedule.
+#[utoipa::path(post, path = "/webhooks/deliveries/{id}/resend", tag = "webhooks", params(("id" = i64, Path)), responses((status = 202, description = "Tried again with the same webhook-id", body = Delivery), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn resend(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

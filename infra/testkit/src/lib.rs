@@ -15,6 +15,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use axum::Router;
 use axum::body::Body;
+use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -461,8 +462,9 @@ impl TestApp {
         )
     }
 
-    /// Sends a request through the Router; returns status, headers and JSON body.
-    pub async fn send(&self, req: Request<Body>) -> Response {
+    /// Sends a request through the Router; returns status, headers and
+    /// the body's bytes, whatever they are.
+    pub async fn send_raw(&self, req: Request<Body>) -> (StatusCode, http::HeaderMap, Bytes) {
         let resp = self
             .router
             .clone()
@@ -472,6 +474,12 @@ impl TestApp {
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes)
+    }
+
+    /// Sends a request through the Router; returns status, headers and JSON body.
+    pub async fn send(&self, req: Request<Body>) -> Response {
+        let (status, headers, bytes) = self.send_raw(req).await;
         let json = if bytes.is_empty() {
             Value::Null
         } else {

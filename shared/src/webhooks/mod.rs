@@ -62,7 +62,7 @@ impl From<sqlx::Error> for WebhookError {
 }
 
 /// An endpoint, as its owner sees it (never with its secret).
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Endpoint {
     pub id: i64,
     pub url: String,
@@ -76,7 +76,7 @@ pub struct Endpoint {
 }
 
 /// The answer to a registration: the endpoint and, this once, its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: Endpoint,
@@ -85,7 +85,7 @@ pub struct CreatedEndpoint {
 }
 
 /// One event for one endpoint, and how its tries went.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: i64,
     /// The `webhook-id` header of every try.

@@ -1,0 +1,99 @@
+//! The API's OpenAPI 3.1 document, generated from the handlers' own
+//! annotations and their typed request and answer structs: the Router is
+//! built from the same annotations (utoipa-axum), so a route cannot exist
+//! without being described. Served at `GET /openapi.json`.
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every error: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `invalid_input`, `not_found`,
+    /// `rate_limited`, …
+    pub code: &'static str,
+    /// For a person; never an internal error's text.
+    pub message: String,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A Cognito ID token on AWS; locally an HS256 token (./infra/token.sh)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Receipt OCR",
+        description = "Upload receipts, have them read (merchant, date, total, items), follow them live. \
+            Every answer that is not a success is the JSON error. Operations without a lock need no token."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "receipts", description = "Uploads and the receipts read from them"),
+        (name = "ocr", description = "Queueing, priority, cancel, retries and progress"),
+        (name = "events", description = "Every status change, as a stream or in pages"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks)"),
+        (name = "page", description = "The web page: its shell, assets and HTML fragments"),
+        (name = "meta", description = "Liveness and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document, built once (from the Router's own construction).
+pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    let (_, doc) = crate::routes::documented_router().split_for_parts();
+    doc.to_pretty_json()
+        .expect("the OpenAPI document serializes")
+});
+
+/// `GET /openapi.json`: this API's OpenAPI 3.1 document. Public.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+pub async fn document() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
+}
+
+/// The error answer as the document names it, for the one place errors
+/// become answers.
+pub fn error_json(code: &'static str, message: String) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: ErrorDetail { code, message },
+    })
+}
