@@ -257,6 +257,8 @@ impl ReceiptService {
             if let Err(del) = self.repo.delete_pending(receipt.id).await {
                 tracing::error!(receipt_id = %receipt.id, error = %del, "could not remove the receipt of a failed upload");
             }
+            // Nothing was stored: the upload does not count.
+            self.limits.give_back(user, Bucket::Uploads, 1).await?;
             return Err(e.into());
         }
         tracing::info!(receipt_id = %receipt.id, user_id = %user, key, size, priority = %upload.priority, "receipt uploaded");

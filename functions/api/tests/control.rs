@@ -443,6 +443,43 @@ async fn over_a_limit_the_answer_is_429_with_retry_after_and_nothing_changes() {
 }
 
 #[tokio::test]
+async fn a_burst_of_concurrent_uploads_gets_exactly_what_the_bucket_holds() {
+    let app = TestApp::spawn_with(Options {
+        limits: LimitSettings {
+            uploads_per_minute: 5,
+            queued_per_minute: 0,
+            max_in_flight: 0,
+        },
+        ..manual()
+    })
+    .await;
+    let alice = app.token("alice");
+    let png = png_bytes();
+    let r = app.upload_parts(Some(&alice), &file(&png)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // Ten at once: the bucket holds four more (a token drips in every
+    // 12 s, far longer than the burst takes).
+    let files: Vec<Vec<u8>> = (0..10).map(|_| png_bytes()).collect();
+    let answers = futures::future::join_all(
+        files
+            .iter()
+            .map(|f| async { app.upload_parts(Some(&alice), &file(f)).await.status }),
+    )
+    .await;
+    let created = answers
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let limited = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((created, limited), (4, 6), "{answers:?}");
+    assert_eq!(app.snapshot().await.len(), 5);
+    assert_eq!(app.object_keys().await.len(), 5);
+}
+
+#[tokio::test]
 async fn the_in_flight_cap_queues_up_to_it_and_unused_tokens_go_back() {
     let app = TestApp::spawn_with(Options {
         auto_ocr: false,

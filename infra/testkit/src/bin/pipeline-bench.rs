@@ -9,9 +9,12 @@
 //! transitions number their events under that user's row lock: the worst
 //! case of the outbox); and of one user with one webhook endpoint
 //! subscribed to `receipt.completed`, the webhook sender running and a
-//! receiver answering 204.
+//! receiver answering 204. And the priority split: ten users, half of the
+//! receipts at high priority (asked for as upload-url does), read from two
+//! OCR queues with the same worker concurrency in all (half on each), to
+//! set beside `ten-users`, which reads one queue.
 //!
-//!   ./infra/bench.sh [--receipts N] [--only ten-users|one-user|webhook]
+//!   ./infra/bench.sh [--receipts N] [--only ten-users|priority-split|one-user|webhook]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +124,7 @@ async fn bare_sqs_loop(app: &TestApp, n: usize) -> f64 {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Scenario {
     TenUsers,
+    PrioritySplit,
     OneUser,
     Webhook,
 }
@@ -129,13 +133,14 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::TenUsers => "ten-users",
+            Scenario::PrioritySplit => "priority-split",
             Scenario::OneUser => "one-user",
             Scenario::Webhook => "webhook",
         }
     }
     fn user(self, i: usize) -> String {
         match self {
-            Scenario::TenUsers => format!("bench{}", i % 10),
+            Scenario::TenUsers | Scenario::PrioritySplit => format!("bench{}", i % 10),
             _ => "bench".to_owned(),
         }
     }
@@ -184,6 +189,20 @@ async fn run(n: usize, scenario: Scenario, queries: &Arc<AtomicU64>, ceiling: Op
         None
     };
 
+    // Half the receipts asked for at high priority, as upload-url records it.
+    if scenario == Scenario::PrioritySplit {
+        sqlx::query(
+            "INSERT INTO upload_intents (bucket, object_key, user_id, content_type, priority) \
+             SELECT $1, format('uploads/bench%s/r%s.png', i % 10, i), format('bench%s', i % 10), \
+                 'image/png', 'high' \
+             FROM generate_series(0, $2 - 1) AS i WHERE i % 2 = 1",
+        )
+        .bind(&app.bucket)
+        .bind(n as i64)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
     // N uploads; their S3 events wait in the ingest queue.
     let png = png_bytes();
     stream::iter(0..n)
@@ -215,20 +234,29 @@ async fn run(n: usize, scenario: Scenario, queries: &Arc<AtomicU64>, ceiling: Op
     let stop = CancellationToken::new();
     let worker = Arc::new(pipeline::worker(&app, &agent));
     let ingest = Arc::new(pipeline::ingest(&app));
-    let wp = pipeline::poller(&app, &app.ocr_queue_url, CONCURRENCY).await;
     let ip = pipeline::poller(&app, &app.ingest_queue_url, CONCURRENCY).await;
-    let mut tasks = vec![
-        tokio::spawn(wp.serve(
-            worker,
+    let mut tasks = vec![tokio::spawn(ip.serve(
+        ingest,
+        |i, ev| async move { i.handle(ev).await },
+        stop.clone(),
+    ))];
+    // The same worker concurrency in all: on one queue, or half on each.
+    let ocr_queues: Vec<(&str, usize)> = if scenario == Scenario::PrioritySplit {
+        vec![
+            (&app.ocr_queue_url, CONCURRENCY / 2),
+            (&app.ocr_high_queue_url, CONCURRENCY / 2),
+        ]
+    } else {
+        vec![(&app.ocr_queue_url, CONCURRENCY)]
+    };
+    for (url, concurrency) in ocr_queues {
+        let wp = pipeline::poller(&app, url, concurrency).await;
+        tasks.push(tokio::spawn(wp.serve(
+            worker.clone(),
             |w, ev| async move { w.handle(ev).await },
             stop.clone(),
-        )),
-        tokio::spawn(ip.serve(
-            ingest,
-            |i, ev| async move { i.handle(ev).await },
-            stop.clone(),
-        )),
-    ];
+        )));
+    }
     if scenario == Scenario::Webhook {
         let sender = Arc::new(pipeline::webhook_sender(&app, None));
         let p = pipeline::poller(&app, sender.queue.url(), CONCURRENCY).await;
@@ -252,6 +280,10 @@ async fn run(n: usize, scenario: Scenario, queries: &Arc<AtomicU64>, ceiling: Op
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let high: i64 = sqlx::query_scalar("SELECT count(*) FROM receipts WHERE priority = 'high'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     // The progress polls above are the bench's own; they are taken out below.
     let statements = queries.load(Ordering::Relaxed).saturating_sub(polls);
     let delivered = match &hits {
@@ -288,6 +320,12 @@ async fn run(n: usize, scenario: Scenario, queries: &Arc<AtomicU64>, ceiling: Op
         }
     );
     println!("  pipeline rate             {rate:>10.1} receipts/s ({elapsed:.2} s)");
+    if scenario == Scenario::PrioritySplit {
+        println!(
+            "  high priority             {high:>10} receipts (two OCR queues, {} batches at once on each)",
+            CONCURRENCY / 2
+        );
+    }
     if let Some(c) = ceiling {
         println!("  ratio to the ceiling      {:>10.2}", rate / c);
     }
@@ -338,7 +376,7 @@ async fn main() {
             }
             "--only" => only = args.next(),
             other => panic!(
-                "unknown argument {other}; usage: pipeline-bench [--receipts N] [--only ten-users|one-user|webhook]"
+                "unknown argument {other}; usage: pipeline-bench [--receipts N] [--only ten-users|priority-split|one-user|webhook]"
             ),
         }
     }
@@ -356,7 +394,12 @@ async fn main() {
     println!(
         "emulator ceiling            {ceiling:>10.1} messages/s (bare send/receive/delete, {CONCURRENCY} at once)"
     );
-    for s in [Scenario::TenUsers, Scenario::OneUser, Scenario::Webhook] {
+    for s in [
+        Scenario::TenUsers,
+        Scenario::PrioritySplit,
+        Scenario::OneUser,
+        Scenario::Webhook,
+    ] {
         if only.as_deref().is_none_or(|o| o == s.name()) {
             run(n, s, &queries, Some(ceiling)).await;
         }
