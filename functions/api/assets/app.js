@@ -274,19 +274,30 @@
 
   // A file up to the API's limit goes to POST /receipts; a larger one
   // straight to S3 with a presigned POST (ingest then reads it by itself).
+  // "?priority=high" when the box is ticked (`sep` joins it to a query).
+  function priority(sep) {
+    return $("priority-high").checked ? sep + "priority=high" : "";
+  }
+
   function uploadOne(file) {
     var li = uploadLine(file);
     var done;
     if (file.size <= cfg.maxUploadBytes) {
       var form = new FormData();
       form.append("file", file, file.name);
-      done = api("POST", "receipts", form).then(function (r) {
+      done = api("POST", "receipts" + priority("?"), form).then(function (r) {
+        if (r.duplicate_of) {
+          // The same bytes were uploaded before: that receipt, nothing new.
+          li.textContent = file.name + ": already uploaded as receipt " + r.duplicate_of;
+          return null;
+        }
         li.textContent = file.name + ": uploaded as receipt " + r.id +
+          (r.priority === "high" ? ", high priority" : "") +
           (cfg.autoOcr ? " (it is read by itself)" : " (pending: press Process all)");
         return r.id;
       });
     } else {
-      done = api("POST", "receipts/upload-url", { content_type: file.type || "application/octet-stream" })
+      done = api("POST", "receipts/upload-url" + priority("?"), { content_type: file.type || "application/octet-stream" })
         .then(function (u) {
           var form = new FormData();
           Object.keys(u.fields).forEach(function (k) { form.append(k, u.fields[k]); });
@@ -389,7 +400,7 @@
     ev.preventDefault();
     var limit = Number($("process-limit").value) || cfg.processAllMax;
     runBatch(ev.submitter || ev.target.querySelector("button"),
-      "receipts/ocr/process-all?limit=" + encodeURIComponent(limit), "queued");
+      "receipts/ocr/process-all?limit=" + encodeURIComponent(limit) + priority("&"), "queued");
   });
 
   // Buttons inside fragments.
@@ -404,6 +415,12 @@
       var force = b.dataset.force === "true" ? "?force=true" : "";
       api("POST", "receipts/" + b.dataset.id + "/ocr/retry" + force).then(function () {
         toast("Receipt " + b.dataset.id + " queued again.");
+        reloadSoon();
+      }).catch(function (e) { b.disabled = false; toast(e.message, "error"); });
+    } else if (action === "cancel") {
+      b.disabled = true;
+      api("POST", "receipts/" + b.dataset.id + "/ocr/cancel").then(function () {
+        toast("Receipt " + b.dataset.id + " cancelled: it is pending again.");
         reloadSoon();
       }).catch(function (e) { b.disabled = false; toast(e.message, "error"); });
     } else if (action === "redrive") {

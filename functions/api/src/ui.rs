@@ -238,6 +238,7 @@ struct Row {
     id: i64,
     file_name: String,
     status: &'static str,
+    high: bool,
     merchant: String,
     total: String,
     reason: String,
@@ -281,6 +282,7 @@ fn row(d: ReceiptDetail) -> Row {
         id: d.receipt.id.get(),
         file_name: d.receipt.file_name.clone(),
         status: d.receipt.status.as_str(),
+        high: d.receipt.priority == shared::domain::Priority::High,
         merchant: or_dash(m.and_then(|m| m.merchant_name.clone())),
         total: money(
             m.and_then(|m| m.currency.as_deref()),
@@ -400,6 +402,8 @@ struct ReceiptPage {
     items: Vec<ItemRow>,
     can_retry: bool,
     retry_force: bool,
+    /// Queued, not yet being read: its OCR can be cancelled.
+    can_cancel: bool,
     has_text: bool,
 }
 
@@ -498,6 +502,7 @@ async fn receipt(
                 OcrStatus::Failed | OcrStatus::Pending | OcrStatus::Completed
             ),
             retry_force: status == OcrStatus::Completed,
+            can_cancel: status == OcrStatus::Queued,
             has_text: m.is_some_and(|m| m.raw_text.as_deref().is_some_and(|t| !t.is_empty())),
         },
     )

@@ -170,6 +170,12 @@ impl Tour<'_> {
             "{method} {template} answered {status}, which the document does not list: {}",
             String::from_utf8_lossy(&bytes)
         );
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                answer["headers"]["Retry-After"].is_object() && headers.contains_key("retry-after"),
+                "{method} {template} 429: Retry-After is documented and sent"
+            );
+        }
         let content_type = headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())

@@ -592,3 +592,74 @@ async fn a_person_signs_in_through_the_hosted_sign_in_and_no_token_or_code_stays
     assert_eq!(idp.exchanged.load(std::sync::atomic::Ordering::SeqCst), 1);
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_person_uploads_at_high_priority_cancels_a_queued_receipt_and_is_told_of_a_duplicate() {
+    // AUTO_OCR off and no worker: a processed-all receipt stays queued.
+    let app = TestApp::spawn_with(Options {
+        dev_sign_in: true,
+        auto_ocr: false,
+        ..Options::default()
+    })
+    .await;
+    let base = app.serve().await;
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&base).await;
+    sign_in_as(&b, "gina").await;
+
+    // High priority ticked: the upload is stored high, and listed so.
+    b.click("#priority-high").await;
+    let files = receipt_files(&["rush.png"]);
+    let path = files[0].display().to_string();
+    b.find("#files").await.send_keys(&path).await.unwrap();
+    b.wait_until(
+        "the upload confirmed",
+        "document.querySelectorAll('#uploads li.ok').length === 1",
+    )
+    .await;
+    let line = b.text("#uploads li.ok").await;
+    assert!(line.contains("high priority"), "{line}");
+    let (id, priority): (i64, String) =
+        sqlx::query_as("SELECT id, priority FROM receipts WHERE user_id = 'gina'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(priority, "high");
+    b.wait_for_text(&format!("#view [data-high-of='{id}']"), |t| t == "high")
+        .await;
+
+    // The same file again: the page says which receipt it already is.
+    b.eval("document.getElementById('files').value = ''").await;
+    b.find("#files").await.send_keys(&path).await.unwrap();
+    b.wait_until(
+        "the second upload answered",
+        "document.querySelectorAll('#uploads li.ok').length === 2",
+    )
+    .await;
+    let line = b.text("#uploads li.ok:last-child").await;
+    assert_eq!(line, format!("rush.png: already uploaded as receipt {id}"));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM receipts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+
+    // Process all at high priority (the box is still ticked), then cancel
+    // it on its page before any worker reads it.
+    b.click("#process-all button[type=submit]").await;
+    b.wait_for_text(&format!("#view [data-status-of='{id}']"), |t| t == "queued")
+        .await;
+    let msgs = app.drain(&app.ocr_high_queue_url).await;
+    assert_eq!(msgs.len(), 1, "the job went to the high queue");
+    b.goto(&format!("{base}#/receipts/{id}")).await;
+    b.click("button[data-action=cancel]").await;
+    b.wait_for_text("#toast", |t| t.contains("cancelled")).await;
+    assert_eq!(app.status_of(id).await, "pending");
+    b.wait_until(
+        "the Cancel button gone",
+        "document.querySelector('button[data-action=cancel]') === null",
+    )
+    .await;
+    b.screenshot("14-cancelled").await;
+    b.close().await;
+}
