@@ -202,17 +202,29 @@
 
   // ---- views -----------------------------------------------------------------------
   var current = { name: "", id: null };
-  // Loads fragments into one target, one request at a time: htmx drops a
-  // request made while another of the same target is in flight, so a
-  // newer one waits and the latest asked for is always loaded last.
+  // Loads fragments into one target, one request at a time, and the latest
+  // asked for always last. Fetched here, not with htmx.ajax: htmx drops a
+  // request made while it still counts the target busy (its swap and
+  // settle run after its promise resolves), and a dropped reload left the
+  // list without a receipt that arrived meanwhile. What is loaded is then
+  // handed to htmx (htmx.process) for the fragment's own hx- attributes.
   function loader(target) {
     var inflight = false;
     var next = null;
     function go(url) {
       if (inflight) { next = url; return; }
       inflight = true;
-      htmx.ajax("GET", url, { target: target, swap: "innerHTML" })
-        .catch(function () { /* shown by htmx:responseError */ })
+      fetch(url, { headers: authHeaders({ Accept: "text/html" }) })
+        .then(function (r) {
+          return r.text().then(function (text) {
+            if (r.status === 401) { signOut("Your session has ended; sign in again."); return; }
+            if (!r.ok) throw new Error(errorText(r.status, text));
+            var el = document.querySelector(target);
+            el.innerHTML = text;
+            htmx.process(el);
+          });
+        }, function () { throw new Error("The server cannot be reached."); })
+        .catch(function (e) { toast(e.message, "error"); })
         .then(function () {
           inflight = false;
           if (next !== null) { var u = next; next = null; go(u); }
