@@ -415,14 +415,7 @@ impl ReceiptRepository {
         user: &UserId,
         key: &str,
     ) -> Result<Option<Receipt>, RepoError> {
-        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND idempotency_key = $2"
-        ))
-        .bind(user.as_str())
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(Receipt::try_from).transpose()
+        self.one_of(user, "idempotency_key = $2", &[key]).await
     }
 
     /// The user's oldest receipt of these bytes (hex SHA-256), if any.
@@ -431,15 +424,28 @@ impl ReceiptRepository {
         user: &UserId,
         sha256: &str,
     ) -> Result<Option<Receipt>, RepoError> {
-        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND content_sha256 = $2 \
-             ORDER BY id LIMIT 1"
-        ))
-        .bind(user.as_str())
-        .bind(sha256)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(Receipt::try_from).transpose()
+        self.one_of(user, "content_sha256 = $2 ORDER BY id LIMIT 1", &[sha256])
+            .await
+    }
+
+    /// The first of the user's receipts meeting `condition` (on `$2`…,
+    /// bound to `args`).
+    async fn one_of(
+        &self,
+        user: &UserId,
+        condition: &str,
+        args: &[&str],
+    ) -> Result<Option<Receipt>, RepoError> {
+        let sql =
+            format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND {condition}");
+        let mut q = sqlx::query_as::<_, ReceiptRow>(&sql).bind(user.as_str());
+        for a in args {
+            q = q.bind(*a);
+        }
+        q.fetch_optional(&self.pool)
+            .await?
+            .map(Receipt::try_from)
+            .transpose()
     }
 
     /// Removes a receipt that never got its object (the S3 upload failed).
@@ -694,15 +700,8 @@ impl ReceiptRepository {
         bucket: &str,
         key: &str,
     ) -> Result<Option<Receipt>, RepoError> {
-        let row: Option<ReceiptRow> = sqlx::query_as(&format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE user_id = $1 AND bucket = $2 AND object_key = $3"
-        ))
-        .bind(user.as_str())
-        .bind(bucket)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(Receipt::try_from).transpose()
+        self.one_of(user, "bucket = $2 AND object_key = $3", &[bucket, key])
+            .await
     }
 
     /// Forgets presigned uploads handed out before `older_than` ago.

@@ -22,6 +22,23 @@ fn file(bytes: &[u8]) -> [Part<'_>; 1] {
     }]
 }
 
+/// A test app (AUTO_OCR off) with these per-user limits (0: none).
+async fn with_limits(
+    uploads_per_minute: u32,
+    queued_per_minute: u32,
+    max_in_flight: u32,
+) -> TestApp {
+    TestApp::spawn_with(Options {
+        limits: LimitSettings {
+            uploads_per_minute,
+            queued_per_minute,
+            max_in_flight,
+        },
+        ..manual()
+    })
+    .await
+}
+
 fn manual() -> Options {
     Options {
         auto_ocr: false,
@@ -358,16 +375,7 @@ async fn every_ocr_message_carries_its_users_message_group_id() {
 
 #[tokio::test]
 async fn over_a_limit_the_answer_is_429_with_retry_after_and_nothing_changes() {
-    let app = TestApp::spawn_with(Options {
-        auto_ocr: false,
-        limits: LimitSettings {
-            uploads_per_minute: 2,
-            queued_per_minute: 3,
-            max_in_flight: 0,
-        },
-        ..Default::default()
-    })
-    .await;
+    let app = with_limits(2, 3, 0).await;
     let alice = app.token("alice");
 
     // Uploads: two a minute.
@@ -444,15 +452,7 @@ async fn over_a_limit_the_answer_is_429_with_retry_after_and_nothing_changes() {
 
 #[tokio::test]
 async fn a_burst_of_concurrent_uploads_gets_exactly_what_the_bucket_holds() {
-    let app = TestApp::spawn_with(Options {
-        limits: LimitSettings {
-            uploads_per_minute: 5,
-            queued_per_minute: 0,
-            max_in_flight: 0,
-        },
-        ..manual()
-    })
-    .await;
+    let app = with_limits(5, 0, 0).await;
     let alice = app.token("alice");
     let png = png_bytes();
     let r = app.upload_parts(Some(&alice), &file(&png)).await;
@@ -481,16 +481,7 @@ async fn a_burst_of_concurrent_uploads_gets_exactly_what_the_bucket_holds() {
 
 #[tokio::test]
 async fn the_in_flight_cap_queues_up_to_it_and_unused_tokens_go_back() {
-    let app = TestApp::spawn_with(Options {
-        auto_ocr: false,
-        limits: LimitSettings {
-            uploads_per_minute: 0,
-            queued_per_minute: 4,
-            max_in_flight: 2,
-        },
-        ..Default::default()
-    })
-    .await;
+    let app = with_limits(0, 4, 2).await;
     let alice = app.token("alice");
     app.seed_pending("alice", 5).await;
     let r = app.post("/receipts/ocr/process-all", Some(&alice)).await;
