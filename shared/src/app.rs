@@ -29,9 +29,11 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn connect(cfg: &Config) -> Result<Self, sqlx::Error> {
-        let pool =
-            crate::repo::connect(cfg.database_url.expose(), cfg.database_max_connections).await?;
+    /// The pool and the clients, built once per process. Nothing here waits
+    /// on the network: the pool connects on its first query, the SDK
+    /// resolves credentials and opens connections on its first request.
+    pub async fn new(cfg: &Config) -> Result<Self, sqlx::Error> {
+        let pool = crate::repo::pool(cfg.database_url.expose(), cfg.database_max_connections)?;
         let sdk = crate::aws::sdk_config(cfg).await;
         Ok(Self {
             pool,

@@ -5,11 +5,23 @@ use aws_sdk_s3::config::Credentials;
 
 use crate::config::Config;
 
+/// The SDK's HTTPS client: rustls with ring, the TLS stack and crypto
+/// provider of sqlx and reqwest too, so a binary carries one of each (the
+/// SDK's default client would add aws-lc-rs). Its connections, and the
+/// system's root certificates, are made on the first request, not here.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The shared SDK configuration. With `AWS_ENDPOINT_URL` set (LocalStack),
 /// every client talks to that endpoint; a region and dummy credentials are
-/// supplied when the environment has none.
+/// supplied when the environment has none. Nothing here waits on the
+/// network: credentials are resolved at the first request.
 pub async fn sdk_config(cfg: &Config) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(region) = &cfg.aws_region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -80,13 +80,22 @@ impl RepoError {
     }
 }
 
-/// Connects a pool (lazily checked: the first query reports a bad URL).
-pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+/// The pool of a process. It opens its connections as queries need them:
+/// a function's init does not wait on the database (the first invocation
+/// connects), and a database that is down fails the request that needs it,
+/// with the JSON error, instead of the function's init. A malformed URL
+/// fails here.
+pub fn pool(database_url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(database_url)
-        .await
+        .connect_lazy(database_url)
+}
+
+/// One round trip to the database: for a long-running server to fail at
+/// start when the database is unreachable.
+pub async fn check(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -80,9 +80,10 @@ impl AppState {
         }
     }
 
-    /// Connects to Postgres and builds the AWS clients from the config.
-    pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let clients = Clients::connect(&config).await?;
+    /// The state with its pool and AWS clients, built from the config
+    /// without waiting on the network ([`Clients::new`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let clients = Clients::new(&config).await?;
         Ok(Self::new(config, clients))
     }
 

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use api::AppState;
+use shared::app::Clients;
 use shared::config::{Config, Role, Secret};
 use shared::domain::UserId;
 
@@ -41,8 +42,15 @@ async fn main() -> ExitCode {
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env(Role::Api)?;
     let bind = config.api_bind;
-    let state = AppState::connect(config).await?;
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    let clients = Clients::new(&config).await?;
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    if !on_lambda {
+        // A server that runs for hours checks its database at start; a
+        // function's init does not wait on it.
+        shared::repo::check(&clients.pool).await?;
+    }
+    let state = AppState::new(config, clients);
+    if on_lambda {
         shared::metrics::Metrics::new("api").cold_start();
         return lambda_http::run(state.lambda_service())
             .await
@@ -62,7 +70,7 @@ async fn serve() -> anyhow::Result<()> {
 async fn migrate() -> anyhow::Result<()> {
     let url =
         std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
-    let pool = shared::repo::connect(&url, 1).await?;
+    let pool = shared::repo::pool(&url, 1)?;
     shared::repo::MIGRATOR.run(&pool).await?;
     tracing::info!("migrations applied");
     Ok(())

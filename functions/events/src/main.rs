@@ -11,7 +11,7 @@ use shared::config::{Config, Role};
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Api)?;
-    let state = AppState::connect(config).await?;
+    let state = AppState::build(config).await?;
     shared::metrics::Metrics::new("events").cold_start();
     lambda_http::run_with_streaming_response(state.lambda_stream_service()).await
 }

@@ -11,7 +11,7 @@ use shared::config::{Config, Role};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Background)?;
-    let clients = shared::app::Clients::connect(&config).await?;
+    let clients = shared::app::Clients::new(&config).await?;
     let ingest = Arc::new(shared::app::ingest(&config, &clients));
     shared::metrics::Metrics::new("ingest").cold_start();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

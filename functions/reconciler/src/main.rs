@@ -11,7 +11,7 @@ use shared::config::{Config, Role};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Background)?;
-    let clients = shared::app::Clients::connect(&config).await?;
+    let clients = shared::app::Clients::new(&config).await?;
     let reconciler = Arc::new(shared::app::reconciler(&config, &clients));
     shared::metrics::Metrics::new("reconciler").cold_start();
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {

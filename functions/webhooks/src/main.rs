@@ -12,7 +12,7 @@ use shared::config::{Config, Role};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Background)?;
-    let clients = shared::app::Clients::connect(&config).await?;
+    let clients = shared::app::Clients::new(&config).await?;
     let sender = Arc::new(
         shared::app::webhook_sender(&config, &clients)?.ok_or("WEBHOOK_QUEUE_URL is not set")?,
     );

@@ -12,7 +12,7 @@ use shared::config::{Config, Role};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Worker)?;
-    let clients = shared::app::Clients::connect(&config).await?;
+    let clients = shared::app::Clients::new(&config).await?;
     let agent = shared::app::http_agent(&config).ok_or("AGENT_URL is not set")?;
     let worker = Arc::new(shared::app::worker(&config, &clients, agent));
     shared::metrics::Metrics::new("worker").cold_start();

@@ -46,7 +46,7 @@ async fn run() -> anyhow::Result<()> {
         .ingest_queue_url
         .clone()
         .ok_or_else(|| anyhow::anyhow!("INGEST_QUEUE_URL is not set"))?;
-    let clients = Clients::connect(&config).await?;
+    let clients = Clients::new(&config).await?;
     shared::repo::MIGRATOR.run(&clients.pool).await?;
 
     let agent_url = config

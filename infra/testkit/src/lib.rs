@@ -27,6 +27,7 @@ use tower::ServiceExt;
 
 pub mod agent;
 pub mod browser;
+pub mod coldstart;
 pub mod pipeline;
 pub mod render;
 pub mod runtime;
@@ -796,7 +797,7 @@ pub async fn queue_attributes(
         .unwrap_or_default()
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     queue_attributes(sqs, url)
         .await
         .remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)

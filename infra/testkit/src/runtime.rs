@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -36,6 +37,9 @@ struct Shared {
     events: Arc<Mutex<VecDeque<(String, Value)>>>,
     more: Arc<Notify>,
     replies: mpsc::UnboundedSender<(String, Reply)>,
+    /// When each `GET …/invocation/next` arrived (the first one ends the
+    /// function's init).
+    polls: Arc<Mutex<Vec<Instant>>>,
 }
 
 pub struct FakeRuntime {
@@ -51,6 +55,7 @@ impl FakeRuntime {
             events: Arc::default(),
             more: Arc::default(),
             replies: tx,
+            polls: Arc::default(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -83,6 +88,11 @@ impl FakeRuntime {
         id
     }
 
+    /// When the function first asked for an event: the end of its init.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.polls.lock().unwrap().first().copied()
+    }
+
     /// The next thing the function sent back, within `within`.
     pub async fn reply(&mut self, within: std::time::Duration) -> Option<(String, Reply)> {
         tokio::time::timeout(within, self.replies.recv())
@@ -93,6 +103,7 @@ impl FakeRuntime {
 }
 
 async fn next(State(s): State<Shared>) -> Response {
+    s.polls.lock().unwrap().push(Instant::now());
     loop {
         let notified = s.more.notified();
         if let Some((id, event)) = s.events.lock().unwrap().pop_front() {
