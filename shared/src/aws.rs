@@ -7,13 +7,41 @@ use crate::config::Config;
 
 /// The SDK's HTTPS client: rustls with ring, the TLS stack and crypto
 /// provider of sqlx and reqwest too, so a binary carries one of each (the
-/// SDK's default client would add aws-lc-rs). Its connections, and the
-/// system's root certificates, are made on the first request, not here.
+/// SDK's default client would add aws-lc-rs), and their trust store too:
+/// Mozilla's roots, compiled in. The SDK's own default reads the system's
+/// certificate files (every file of /etc/ssl/certs) when a client is built,
+/// which was most of each function's init. Connections open on the first
+/// request.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::tls::{
+        Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
+    };
+    let mut roots = TrustStore::empty();
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        roots.add_pem_certificate(pem_certificate(cert));
+    }
+    let tls = TlsContext::builder()
+        .with_trust_store(roots)
+        .build()
+        .expect("a TLS context of compiled-in roots builds");
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
         .build_https()
+}
+
+/// A DER certificate as PEM (what the SDK's trust store takes).
+fn pem_certificate(der: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+    pem.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem.into_bytes()
 }
 
 /// The shared SDK configuration. With `AWS_ENDPOINT_URL` set (LocalStack),
@@ -83,5 +111,22 @@ where
             }
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pem_certificate;
+
+    #[test]
+    fn every_compiled_in_root_reads_back_from_its_pem() {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+        assert!(roots.len() > 100, "{} roots", roots.len());
+        for der in roots {
+            let back = CertificateDer::from_pem_slice(&pem_certificate(der)).expect("PEM parses");
+            assert_eq!(back.as_ref(), der.as_ref());
+        }
     }
 }

@@ -14,7 +14,12 @@ pub fn filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
         None => (default, None),
         Some(s) => match s.parse::<Targets>() {
             Ok(t) => (t, None),
-            Err(e) => (default, Some(format!("RUST_LOG={s:?} is not a filter ({e}); logging at info"))),
+            Err(e) => (
+                default,
+                Some(format!(
+                    "RUST_LOG={s:?} is not a filter ({e}); logging at info"
+                )),
+            ),
         },
     }
 }
@@ -38,7 +43,11 @@ pub fn init() {
             .try_init()
     } else {
         registry
-            .with(tracing_subscriber::fmt::layer().with_target(false).compact())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .compact(),
+            )
             .try_init()
     };
     if let Some(bad) = bad {

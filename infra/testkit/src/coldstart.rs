@@ -220,8 +220,8 @@ impl Bench {
 
     fn event_file(&self, name: &str) -> Value {
         let path = self.events_dir.join(name);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         serde_json::from_str(&text).unwrap()
     }
 
@@ -283,7 +283,10 @@ impl Bench {
                     .test(&shared::domain::UserId::parse(USER).unwrap(), self.endpoint)
                     .await
                     .expect("a test delivery");
-                self.sqs_event(json!({ "delivery_id": d.id }).to_string(), "arn:aws:sqs:us-east-1:000000000000:webhooks")
+                self.sqs_event(
+                    json!({ "delivery_id": d.id }).to_string(),
+                    "arn:aws:sqs:us-east-1:000000000000:webhooks",
+                )
             }
         }
     }
@@ -347,18 +350,15 @@ impl Bench {
                     .next()
                     .and_then(|p| serde_json::from_slice::<Value>(p).ok())
                     .ok_or(format!("no JSON prelude: {text}"))?;
-                (prelude["statusCode"] == 200)
-                    .then_some(())
-                    .ok_or(text)
+                (prelude["statusCode"] == 200).then_some(()).ok_or(text)
             }
             Function::Webhooks => {
                 no_failures(&text)?;
-                let id = serde_json::from_str::<Value>(
-                    event["Records"][0]["body"].as_str().unwrap(),
-                )
-                .unwrap()["delivery_id"]
-                    .as_i64()
-                    .unwrap();
+                let id =
+                    serde_json::from_str::<Value>(event["Records"][0]["body"].as_str().unwrap())
+                        .unwrap()["delivery_id"]
+                        .as_i64()
+                        .unwrap();
                 let state: String =
                     sqlx::query_scalar("SELECT state FROM webhook_deliveries WHERE id = $1")
                         .bind(id)
@@ -385,6 +385,17 @@ impl Bench {
     /// Starts `binary` as function `f`, invokes it once cold and `warm`
     /// times warm, checks every answer, and stops it.
     pub async fn start(&self, f: Function, binary: &Path, warm: usize) -> Result<Start, String> {
+        self.start_with_env(f, binary, warm, &[]).await
+    }
+
+    /// [`Bench::start`] with settings of its own over the function's.
+    pub async fn start_with_env(
+        &self,
+        f: Function,
+        binary: &Path,
+        warm: usize,
+        env: &[(&str, &str)],
+    ) -> Result<Start, String> {
         let mut runtime = FakeRuntime::start().await;
         let event = self.event(f, 0).await;
         let id = runtime.invoke(event.clone());
@@ -392,6 +403,7 @@ impl Bench {
         let mut child = tokio::process::Command::new(binary)
             .env_clear()
             .envs(self.env(f))
+            .envs(env.iter().copied())
             .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -487,7 +499,10 @@ mod tests {
     fn median_of_odd_and_even_counts() {
         let ms = Duration::from_millis;
         assert_eq!(median(&[ms(5), ms(1), ms(3)]), ms(3));
-        assert_eq!(median(&[ms(4), ms(1), ms(3), ms(2)]), Duration::from_micros(2500));
+        assert_eq!(
+            median(&[ms(4), ms(1), ms(3), ms(2)]),
+            Duration::from_micros(2500)
+        );
         assert_eq!(median(&[]), Duration::ZERO);
     }
 }
