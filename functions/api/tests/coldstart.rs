@@ -60,16 +60,7 @@ async fn with_the_database_down_the_function_still_starts_and_answers_503_until_
     let spawned = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_api"))
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "api")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(runtime.lambda_env("api"))
         // Nor does anything listen here: the SDK is not called at init either.
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("DATABASE_URL", &dead_url)

@@ -27,16 +27,7 @@ async fn the_stream_function_answers_an_api_gateway_event_with_a_prelude_and_sse
     let request_id = runtime.invoke(event("api-events-stream.json"));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_events"))
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "events")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(runtime.lambda_env("events"))
         .env(
             "AWS_ENDPOINT_URL",
             std::env::var("AWS_ENDPOINT_URL").unwrap(),

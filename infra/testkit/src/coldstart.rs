@@ -177,18 +177,8 @@ impl Bench {
     }
 
     /// The environment Lambda and the template give the function.
-    fn env(&self, f: Function) -> Vec<(&'static str, String)> {
-        let mut env = vec![
-            ("PATH", std::env::var("PATH").unwrap_or_default()),
-            ("AWS_LAMBDA_FUNCTION_NAME", f.name().to_owned()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", "bench".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ];
+    fn env(&self, f: Function, runtime: &FakeRuntime) -> Vec<(&'static str, String)> {
+        let mut env = runtime.lambda_env(f.name());
         if f == Function::Bare {
             return env;
         }
@@ -402,9 +392,8 @@ impl Bench {
         let spawned = Instant::now();
         let mut child = tokio::process::Command::new(binary)
             .env_clear()
-            .envs(self.env(f))
+            .envs(self.env(f, &runtime))
             .envs(env.iter().copied())
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

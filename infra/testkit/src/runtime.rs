@@ -88,6 +88,23 @@ impl FakeRuntime {
         id
     }
 
+    /// The environment Lambda gives every function, pointing it at this
+    /// stand-in (with LocalStack's test credentials).
+    pub fn lambda_env(&self, function: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("AWS_LAMBDA_RUNTIME_API", self.addr.to_string()),
+            ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".to_owned()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "test".to_owned()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "test".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ]
+    }
+
     /// When the function first asked for an event: the end of its init.
     pub fn first_poll(&self) -> Option<Instant> {
         self.shared.polls.lock().unwrap().first().copied()
