@@ -21,7 +21,6 @@ use shared::stats::{self, OcrStats, StatsScope};
 use tower_http::trace::TraceLayer;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
@@ -33,37 +32,87 @@ use shared::webhooks::Relay;
 /// Room for the multipart envelope around a file of the maximum size.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
-/// Every route of the API, each from its handler's OpenAPI annotation:
-/// the Router and the OpenAPI document come from this one list.
-pub(crate) fn documented_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .routes(routes!(health))
-        .routes(routes!(crate::openapi::document))
-        .routes(routes!(upload, list))
-        .routes(routes!(upload_url))
-        .routes(routes!(process_all))
-        .routes(routes!(queue_status))
-        .routes(routes!(redrive))
-        .routes(routes!(retry_failed))
-        .routes(routes!(cancel_all))
-        .routes(routes!(stats))
-        .routes(routes!(crate::events::events))
-        .routes(routes!(get_receipt))
-        .routes(routes!(retry))
-        .routes(routes!(cancel))
-        .routes(routes!(webhooks::create, webhooks::list))
-        .routes(routes!(webhooks::delete))
-        .routes(routes!(webhooks::test))
-        .routes(routes!(webhooks::deliveries))
-        .routes(routes!(webhooks::resend))
-        .merge(crate::ui::routes())
+/// Every route of the API, as the handlers at each path, each routed by its
+/// OpenAPI annotation (path and methods). [`documented_router`] builds the
+/// Router with the OpenAPI document from it, [`router`] the same Router
+/// alone: a function's init has no use for the document, and building it
+/// was 40% of the api's init (`/openapi.json` builds it when first asked).
+macro_rules! api_routes {
+    ($add:ident, $r:ident) => {
+        $add!($r: health);
+        $add!($r: crate::openapi::document);
+        $add!($r: upload, list);
+        $add!($r: upload_url);
+        $add!($r: process_all);
+        $add!($r: queue_status);
+        $add!($r: redrive);
+        $add!($r: retry_failed);
+        $add!($r: cancel_all);
+        $add!($r: stats);
+        $add!($r: crate::events::events);
+        $add!($r: get_receipt);
+        $add!($r: retry);
+        $add!($r: cancel);
+        $add!($r: webhooks::create, webhooks::list);
+        $add!($r: webhooks::delete);
+        $add!($r: webhooks::test);
+        $add!($r: webhooks::deliveries);
+        $add!($r: webhooks::resend);
+    };
 }
 
+/// Adds the handlers of one path to an `OpenApiRouter`, with their part of
+/// the document.
+macro_rules! documented {
+    ($r:ident: $($handler:tt)+) => {
+        $r = $r.routes(utoipa_axum::routes!($($handler)+));
+    };
+}
+
+/// Adds the handlers of one path to a plain `Router`: only their
+/// annotations' path and methods are read.
+macro_rules! served {
+    ($r:ident: $($first:ident $(:: $rest:ident)*),+) => {
+        $(
+            let path = <$crate::routes::annotation!(@in [] $first $(:: $rest)*) as utoipa::Path>::path();
+            let mut methods = axum::routing::MethodRouter::new();
+            for method in <$crate::routes::annotation!(@in [] $first $(:: $rest)*) as utoipa::Path>::methods() {
+                methods = methods.on(
+                    utoipa_axum::PathItemExt::to_method_filter(&method),
+                    $first $(:: $rest)*,
+                );
+            }
+            $r = $r.route(&path, methods);
+        )+
+    };
+}
+
+/// The type `#[utoipa::path]` makes for a handler: `a::b::f` → `a::b::__path_f`.
+macro_rules! annotation {
+    (@in [$($module:ident)*] $handler:ident) => {
+        utoipa_axum::paste! { $($module ::)* [<__path_ $handler>] }
+    };
+    (@in [$($module:ident)*] $next:ident :: $($rest:tt)+) => {
+        $crate::routes::annotation!(@in [$($module)* $next] $($rest)+)
+    };
+}
+
+pub(crate) use {annotation, documented, served};
+
+/// The Router with the OpenAPI document (see [`api_routes`]).
+pub(crate) fn documented_router() -> OpenApiRouter<AppState> {
+    let mut r = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi());
+    api_routes!(documented, r);
+    r.merge(crate::ui::documented_routes())
+}
+
+/// The API's Router: every route of [`api_routes`], without the document.
 pub fn router(state: AppState) -> Router {
     let body_limit =
         usize::try_from(state.config.max_upload_bytes + MULTIPART_OVERHEAD).unwrap_or(usize::MAX);
-    let (routes, _) = documented_router().split_for_parts();
-    routes
+    let mut r = Router::new();
+    api_routes!(served, r);
+    r.merge(crate::ui::served_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -13,11 +13,11 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use askama::Template;
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::config::{AuthConfig, HostedSignIn};
 use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
@@ -27,13 +27,12 @@ use shared::repo::{ReceiptDetail, StoredItem};
 use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
-use crate::routes::{IdPath, is_admin, query_params, require_admin};
+use crate::routes::{IdPath, documented, is_admin, query_params, require_admin, served};
 
 /// How long a development sign-in's token lasts.
 const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -42,20 +41,35 @@ const IMAGE_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// Receipts per page of the list.
 const PER_PAGE: u32 = 20;
 
-/// The page's routes, merged into the API's Router.
-/// The page's routes, each from its OpenAPI annotation.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(shell))
-        .routes(routes!(asset))
-        .routes(routes!(dev_sign_in))
-        .routes(routes!(session))
-        .routes(routes!(receipts))
-        .routes(routes!(failed))
-        .routes(routes!(receipt))
-        .routes(routes!(raw_text))
-        .routes(routes!(user_stats))
-        .routes(routes!(ops))
+/// The page's routes, each from its OpenAPI annotation (as the API's own,
+/// `routes::api_routes`).
+macro_rules! ui_routes {
+    ($add:ident, $r:ident) => {
+        $add!($r: shell);
+        $add!($r: asset);
+        $add!($r: dev_sign_in);
+        $add!($r: session);
+        $add!($r: receipts);
+        $add!($r: failed);
+        $add!($r: receipt);
+        $add!($r: raw_text);
+        $add!($r: user_stats);
+        $add!($r: ops);
+    };
+}
+
+/// The page's routes with their part of the OpenAPI document.
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    let mut r = OpenApiRouter::new();
+    ui_routes!(documented, r);
+    r
+}
+
+/// The page's routes alone, merged into the API's Router.
+pub fn served_routes() -> Router<AppState> {
+    let mut r = Router::new();
+    ui_routes!(served, r);
+    r
 }
 
 // ---- assets ----------------------------------------------------------------
