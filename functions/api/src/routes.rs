@@ -32,7 +32,7 @@ use shared::webhooks::Relay;
 /// Room for the multipart envelope around a file of the maximum size.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
-/// Every route of the API, as the handlers at each path, each routed by its
+/// Every route of the API and its page, as the handlers at each path, each routed by its
 /// OpenAPI annotation (path and methods). [`documented_router`] builds the
 /// Router with the OpenAPI document from it, [`router`] the same Router
 /// alone: a function's init has no use for the document, and building it
@@ -58,6 +58,16 @@ macro_rules! api_routes {
         $add!($r: webhooks::test);
         $add!($r: webhooks::deliveries);
         $add!($r: webhooks::resend);
+        $add!($r: crate::ui::shell);
+        $add!($r: crate::ui::asset);
+        $add!($r: crate::ui::dev_sign_in);
+        $add!($r: crate::ui::session);
+        $add!($r: crate::ui::receipts);
+        $add!($r: crate::ui::failed);
+        $add!($r: crate::ui::receipt);
+        $add!($r: crate::ui::raw_text);
+        $add!($r: crate::ui::user_stats);
+        $add!($r: crate::ui::ops);
     };
 }
 
@@ -97,13 +107,13 @@ macro_rules! annotation {
     };
 }
 
-pub(crate) use {annotation, documented, served};
+use annotation;
 
 /// The Router with the OpenAPI document (see [`api_routes`]).
 pub(crate) fn documented_router() -> OpenApiRouter<AppState> {
     let mut r = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi());
     api_routes!(documented, r);
-    r.merge(crate::ui::documented_routes())
+    r
 }
 
 /// The API's Router: every route of [`api_routes`], without the document.
@@ -112,8 +122,7 @@ pub fn router(state: AppState) -> Router {
         usize::try_from(state.config.max_upload_bytes + MULTIPART_OVERHEAD).unwrap_or(usize::MAX);
     let mut r = Router::new();
     api_routes!(served, r);
-    r.merge(crate::ui::served_routes())
-        .fallback(not_found)
+    r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

@@ -13,11 +13,11 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use askama::Template;
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::config::{AuthConfig, HostedSignIn};
 use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
@@ -26,13 +26,12 @@ use shared::queue::{PriorityDepths, QueueDepth};
 use shared::repo::{ReceiptDetail, StoredItem};
 use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
-use crate::routes::{IdPath, documented, is_admin, query_params, require_admin, served};
+use crate::routes::{IdPath, is_admin, query_params, require_admin};
 
 /// How long a development sign-in's token lasts.
 const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -40,37 +39,6 @@ const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const IMAGE_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// Receipts per page of the list.
 const PER_PAGE: u32 = 20;
-
-/// The page's routes, each from its OpenAPI annotation (as the API's own,
-/// `routes::api_routes`).
-macro_rules! ui_routes {
-    ($add:ident, $r:ident) => {
-        $add!($r: shell);
-        $add!($r: asset);
-        $add!($r: dev_sign_in);
-        $add!($r: session);
-        $add!($r: receipts);
-        $add!($r: failed);
-        $add!($r: receipt);
-        $add!($r: raw_text);
-        $add!($r: user_stats);
-        $add!($r: ops);
-    };
-}
-
-/// The page's routes with their part of the OpenAPI document.
-pub fn documented_routes() -> OpenApiRouter<AppState> {
-    let mut r = OpenApiRouter::new();
-    ui_routes!(documented, r);
-    r
-}
-
-/// The page's routes alone, merged into the API's Router.
-pub fn served_routes() -> Router<AppState> {
-    let mut r = Router::new();
-    ui_routes!(served, r);
-    r
-}
 
 // ---- assets ----------------------------------------------------------------
 
@@ -116,7 +84,7 @@ static ASSETS_VERSION: LazyLock<String> = LazyLock::new(|| {
 });
 
 #[utoipa::path(get, path = "/ui/assets/{name}", tag = "page", security(()), params(("name" = String, Path)), responses((status = 200, description = "A script or style sheet of the page", content((String = "text/javascript"), (String = "text/css"))), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
-async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
+pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     let a = ASSETS
         .iter()
         .find(|a| a.name == name)
@@ -150,7 +118,7 @@ struct Shell<'a> {
 /// `GET /`: the page. Public: it holds no user data; the data comes in
 /// fragments requested with the token.
 #[utoipa::path(get, path = "/", tag = "page", security(()), responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
-async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
     let cfg = &state.config;
     page(
         &state,
@@ -166,12 +134,12 @@ async fn shell(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct DevSignIn {
+pub(crate) struct DevSignIn {
     user: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct DevSession {
+pub(crate) struct DevSession {
     token: String,
     user_id: UserId,
     expires_in: u64,
@@ -181,7 +149,7 @@ struct DevSession {
 /// signed with the local secret. Exists only with `DEV_SIGN_IN=true`
 /// (which the configuration refuses behind API Gateway's authorizer).
 #[utoipa::path(post, path = "/ui/dev-sign-in", tag = "page", security(()), request_body = DevSignIn, responses((status = 200, description = "A token for that user (DEV_SIGN_IN=true only)", body = DevSession), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
-async fn dev_sign_in(
+pub(crate) async fn dev_sign_in(
     State(state): State<AppState>,
     body: Result<Json<DevSignIn>, JsonRejection>,
 ) -> Result<Json<DevSession>, ApiError> {
@@ -232,7 +200,7 @@ struct Session<'a> {
 /// `GET /ui/fragments/session`: who the token is for (the page checks a
 /// pasted token with it) and whether they see the operators' view.
 #[utoipa::path(get, path = "/ui/fragments/session", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody)))]
-async fn session(
+pub(crate) async fn session(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
@@ -364,7 +332,7 @@ async fn list_fragment(
 
 /// `GET /ui/fragments/receipts?status=&page=`: the caller's receipts.
 #[utoipa::path(get, path = "/ui/fragments/receipts", tag = "page", params(("page" = Option<u32>, Query), ("status" = Option<OcrStatus>, Query)), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
-async fn receipts(
+pub(crate) async fn receipts(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     RawQuery(raw): RawQuery,
@@ -375,7 +343,7 @@ async fn receipts(
 /// `GET /ui/fragments/failed?page=`: the caller's failed receipts with
 /// their reasons, and "Retry all failed".
 #[utoipa::path(get, path = "/ui/fragments/failed", tag = "page", params(("page" = Option<u32>, Query)), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
-async fn failed(
+pub(crate) async fn failed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     RawQuery(raw): RawQuery,
@@ -445,7 +413,7 @@ async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDe
 
 /// `GET /ui/fragments/receipts/{id}`: the receipt's page.
 #[utoipa::path(get, path = "/ui/fragments/receipts/{id}", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
-async fn receipt(
+pub(crate) async fn receipt(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     id: IdPath,
@@ -530,7 +498,7 @@ struct RawText {
 
 /// `GET /ui/fragments/receipts/{id}/text`: the raw OCR text, on demand.
 #[utoipa::path(get, path = "/ui/fragments/receipts/{id}/text", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
-async fn raw_text(
+pub(crate) async fn raw_text(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     id: IdPath,
@@ -609,7 +577,7 @@ async fn figures(state: &AppState, scope: StatsScope<'_>) -> Result<OcrStats, Ap
 
 /// `GET /ui/fragments/stats`: the caller's figures of the last 24 hours.
 #[utoipa::path(get, path = "/ui/fragments/stats", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody)))]
-async fn user_stats(
+pub(crate) async fn user_stats(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
@@ -629,7 +597,7 @@ struct Ops {
 /// `GET /ui/fragments/ops`: the queues' depths, Redrive, and every user's
 /// figures; for operators (`ADMIN_USERS`).
 #[utoipa::path(get, path = "/ui/fragments/ops", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody)))]
-async fn ops(
+pub(crate) async fn ops(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
