@@ -1,94 +1,163 @@
 //! Builds the AWS SDK configuration and clients once, for AWS or LocalStack.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::ErrorKind;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::body::SdkBody;
 
 use crate::config::Config;
 
-/// The SDK's HTTPS client: rustls with ring, the TLS stack and crypto
-/// provider of sqlx and reqwest too, so a binary carries one of each (the
-/// SDK's default client would add aws-lc-rs), and their trust store too:
-/// Mozilla's roots, compiled in. The SDK's own default reads the system's
-/// certificate files (every file of /etc/ssl/certs) when a client is built,
-/// which was most of each function's init. The TLS configuration is built
-/// at the first request ([`OnFirstRequest`]), and connections open then.
-pub fn https_client() -> SharedHttpClient {
-    use aws_smithy_http_client::tls::{
-        Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
-    };
-    let mut roots = TrustStore::empty();
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        roots.add_pem_certificate(pem_certificate(cert));
-    }
-    let tls = TlsContext::builder()
-        .with_trust_store(roots)
-        .build()
-        .expect("a TLS context of compiled-in roots builds");
-    SharedHttpClient::new(OnFirstRequest(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .tls_context(tls)
-            .build_https(),
-    ))
+/// The SDK's HTTP client: reqwest, the client the agent and the webhooks
+/// use too, so a binary carries one HTTP stack (hyper, HTTP/1.1) and one
+/// TLS stack (rustls with ring, Mozilla's roots compiled in), the ones sqlx
+/// uses as well. The SDK's own client would add HTTP/2 (h2) and, with its
+/// default features, aws-lc-rs; it also builds its TLS configuration, the
+/// trust store parsed, every time an SDK client is created.
+///
+/// Nothing is built until a request needs it: the first request of a
+/// connector setting (the SDK's connect and read timeouts) builds one
+/// reqwest client, and every later request with those settings, of every
+/// SDK client sharing this one, reuses it and its connection pool.
+/// Redirects go back to the SDK, as its own client does (an S3 redirect
+/// says the bucket is in another region; following it would hide that).
+#[derive(Clone, Debug, Default)]
+pub struct SdkHttpClient {
+    built: Arc<Built>,
 }
 
-/// An HTTP client whose connector (for HTTPS: the TLS configuration, its
-/// trust store parsed) is built when the first request needs it, once per
-/// connector settings, and kept.
-///
-/// The SDK's own client builds a connector and throws it away each time an
-/// SDK client is created (its "validate base client config" hook, there to
-/// load the system's certificates early): three times in a function's init
-/// (S3, SQS, and the STS client of the default credentials chain), each
-/// time decoding and parsing the whole trust store, for a configuration
-/// that cannot fail here (compiled-in roots). With the credentials below,
-/// that was half of the reconciler's init. This forwards everything else
-/// to the wrapped client.
-#[derive(Debug)]
-pub struct OnFirstRequest(pub SharedHttpClient);
+#[derive(Debug, Default)]
+struct Built {
+    clients: Mutex<Vec<(ConnectorKey, reqwest::Client)>>,
+    count: AtomicUsize,
+}
 
-impl HttpClient for OnFirstRequest {
+/// The connector settings a client is built for.
+type ConnectorKey = (Option<Duration>, Option<Duration>);
+
+impl SdkHttpClient {
+    /// How many reqwest clients it has built so far.
+    pub fn clients_built(&self) -> usize {
+        self.built.count.load(Ordering::SeqCst)
+    }
+
+    fn client(&self, key: ConnectorKey) -> Result<reqwest::Client, reqwest::Error> {
+        let mut clients = self.built.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = key.0 {
+            builder = builder.connect_timeout(t);
+        }
+        if let Some(t) = key.1 {
+            builder = builder.read_timeout(t);
+        }
+        let client = builder.build()?;
+        self.built.count.fetch_add(1, Ordering::SeqCst);
+        clients.push((key, client.clone()));
+        Ok(client)
+    }
+}
+
+impl HttpClient for SdkHttpClient {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
+        _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
-    }
-
-    fn validate_final_config(
-        &self,
-        components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.validate_final_config(components, cfg)
+        let client = self
+            .client((settings.connect_timeout(), settings.read_timeout()))
+            .map_err(Arc::new);
+        SharedHttpConnector::new(Connector(client))
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.0.connector_metadata()
+        Some(ConnectorMetadata::new("reqwest", None))
     }
 }
 
-/// A DER certificate as PEM (what the SDK's trust store takes).
-fn pem_certificate(der: &[u8]) -> Vec<u8> {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::with_capacity(b64.len() + b64.len() / 64 + 64);
-    pem.push_str("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
+/// One SDK request through reqwest; a client that could not be built fails
+/// every request with why.
+#[derive(Debug)]
+struct Connector(Result<reqwest::Client, Arc<reqwest::Error>>);
+
+impl HttpConnector for Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = match &self.0 {
+            Ok(client) => client.clone(),
+            Err(e) => {
+                let e: BoxError = format!("the HTTP client could not be built: {e}").into();
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(e, None)));
+            }
+        };
+        let request = match request
+            .try_into_http1x()
+            .map_err(BoxError::from)
+            .and_then(|r| Ok(reqwest::Request::try_from(r.map(reqwest::Body::wrap))?))
+        {
+            Ok(request) => request,
+            Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e))),
+        };
+        HttpConnectorFuture::new(async move {
+            let response = client.execute(request).await.map_err(connector_error)?;
+            let response: http::Response<reqwest::Body> = response.into();
+            HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
+                .map_err(|e| ConnectorError::other(e.into(), None))
+        })
     }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem.into_bytes()
+}
+
+/// What the SDK's retry policy needs to know of a failed request: a
+/// timeout and an I/O failure (refused, reset, closed) are transient and
+/// retried, as with the SDK's own client; so is a response cut short.
+fn connector_error(err: reqwest::Error) -> ConnectorError {
+    if err.is_timeout() {
+        return ConnectorError::timeout(err.into());
+    }
+    if err.is_builder() {
+        return ConnectorError::user(err.into());
+    }
+    if let Some(h) = find_source::<hyper::Error>(&err) {
+        if h.is_timeout() {
+            return ConnectorError::timeout(err.into());
+        }
+        if h.is_incomplete_message() {
+            return ConnectorError::other(err.into(), Some(ErrorKind::TransientError));
+        }
+        if h.is_closed() || h.is_canceled() {
+            return ConnectorError::io(err.into());
+        }
+    }
+    if err.is_connect() || find_source::<std::io::Error>(&err).is_some() {
+        return ConnectorError::io(err.into());
+    }
+    ConnectorError::other(err.into(), None)
+}
+
+fn find_source<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// The shared SDK configuration. With `AWS_ENDPOINT_URL` set (LocalStack),
@@ -102,7 +171,8 @@ fn pem_certificate(der: &[u8]) -> Vec<u8> {
 /// other providers (profile files, web identity with its STS client, the
 /// container and instance metadata endpoints) are not built.
 pub async fn sdk_config(cfg: &Config) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(SdkHttpClient::default());
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
         && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some()
     {
@@ -174,76 +244,130 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_sqs::error::SdkError;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
     use super::*;
 
-    /// An HTTP client that counts the connectors it builds (plain HTTP:
-    /// LocalStack).
-    fn counting_client(built: &Arc<AtomicUsize>) -> SharedHttpClient {
-        let built = built.clone();
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(move |_, _| {
-            built.fetch_add(1, Ordering::SeqCst);
-            aws_smithy_http_client::Connector::builder().build_http()
-        })
-    }
-
-    async fn local_sdk(http: SharedHttpClient) -> SdkConfig {
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .expect("AWS_ENDPOINT_URL: the local stack (./infra/up.sh, .local/env)");
+    /// The SDK on `http`, for `endpoint`, without retries (a test sees the
+    /// first failure) and with a short read timeout.
+    async fn sdk_at(http: &SdkHttpClient, endpoint: &str) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(http.clone())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .read_timeout(Duration::from_millis(500))
+                    .build(),
+            )
             .load()
             .await
     }
 
-    #[tokio::test]
-    async fn the_connector_is_built_at_the_first_request_and_kept() {
-        // The SDK's client as it comes: a connector built (and dropped) for
-        // every SDK client created, before any request.
-        let eager = Arc::new(AtomicUsize::new(0));
-        let sdk = local_sdk(counting_client(&eager)).await;
-        let (_s3, _sqs) = (s3_client(&sdk, true), sqs_client(&sdk));
-        assert_eq!(eager.load(Ordering::SeqCst), 2);
+    fn local_stack() -> String {
+        std::env::var("AWS_ENDPOINT_URL")
+            .expect("AWS_ENDPOINT_URL: the local stack (./infra/up.sh, .local/env)")
+    }
 
-        // Wrapped: none until a request needs one, then one for all.
-        let built = Arc::new(AtomicUsize::new(0));
-        let sdk = local_sdk(SharedHttpClient::new(OnFirstRequest(counting_client(
-            &built,
-        ))))
-        .await;
+    /// A server on loopback that answers every request it reads with
+    /// `answer` (given its own URL), or never when `answer` is `None`; it
+    /// keeps each request's first line.
+    async fn server(answer: Option<fn(&str) -> String>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (base, requests) = (url.clone(), seen.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let (base, requests) = (base.clone(), requests.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let n = conn.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        if let Some(line) = text.lines().next().filter(|l| l.contains("HTTP/1")) {
+                            requests.lock().unwrap().push(line.to_owned());
+                            if let Some(answer) = answer {
+                                let _ = conn.write_all(answer(&base).as_bytes()).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn the_http_client_is_built_at_the_first_request_and_kept() {
+        let http = SdkHttpClient::default();
+        let sdk = sdk_at(&http, &local_stack()).await;
         let (s3, sqs) = (s3_client(&sdk, true), sqs_client(&sdk));
-        assert_eq!(
-            built.load(Ordering::SeqCst),
-            0,
-            "nothing built with the clients"
-        );
+        assert_eq!(http.clients_built(), 0, "nothing built with the clients");
         sqs.list_queues()
             .send()
             .await
             .expect("SQS answers through it");
-        assert_eq!(built.load(Ordering::SeqCst), 1);
+        assert_eq!(http.clients_built(), 1);
         sqs.list_queues().send().await.expect("SQS answers again");
         s3.list_buckets()
             .send()
             .await
             .expect("S3 answers through it");
-        assert_eq!(built.load(Ordering::SeqCst), 1, "one connector, kept");
+        assert_eq!(http.clients_built(), 1, "one client, kept, for both");
     }
 
-    #[test]
-    fn every_compiled_in_root_reads_back_from_its_pem() {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
-        assert!(roots.len() > 100, "{} roots", roots.len());
-        for der in roots {
-            let back = CertificateDer::from_pem_slice(&pem_certificate(der)).expect("PEM parses");
-            assert_eq!(back.as_ref(), der.as_ref());
-        }
+    #[tokio::test]
+    async fn a_redirect_is_the_sdks_answer_not_followed() {
+        let (url, seen) = server(Some(|base| {
+            format!(
+                "HTTP/1.1 301 Moved Permanently\r\nlocation: {base}/elsewhere\r\ncontent-length: 0\r\n\r\n"
+            )
+        }))
+        .await;
+        let sqs = sqs_client(&sdk_at(&SdkHttpClient::default(), &url).await);
+        let err = sqs.list_queues().send().await.expect_err("a 301 fails");
+        assert_eq!(
+            err.raw_response().map(|r| r.status().as_u16()),
+            Some(301),
+            "{err:?}"
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "one request, not followed: {seen:?}");
+        assert!(seen[0].starts_with("POST / "), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn refused_and_stalled_requests_are_transient_failures() {
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refused = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let sqs = sqs_client(&sdk_at(&SdkHttpClient::default(), &refused).await);
+        let err = sqs.list_queues().send().await.expect_err("refused");
+        assert!(
+            matches!(&err, SdkError::DispatchFailure(d) if d.is_io()),
+            "a refused connection is an I/O failure (retried): {err:?}"
+        );
+        assert_eq!(describe_sdk_error(&err), "connection failed");
+
+        let (stalls, seen) = server(None).await;
+        let sqs = sqs_client(&sdk_at(&SdkHttpClient::default(), &stalls).await);
+        let err = sqs.list_queues().send().await.expect_err("stalled");
+        assert!(
+            matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout()),
+            "no answer within the read timeout is a timeout (retried): {err:?}"
+        );
+        assert_eq!(describe_sdk_error(&err), "timed out");
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 }
