@@ -1,9 +1,14 @@
 //! The API's OpenAPI 3.1 document, generated from the handlers' own
 //! annotations and their typed request and answer structs: the Router is
-//! built from the same annotations (utoipa-axum), so a route cannot exist
-//! without being described. Served at `GET /openapi.json`.
-
-use std::sync::LazyLock;
+//! built from the same route list (utoipa-axum), so a route cannot exist
+//! without being described.
+//!
+//! `GET /openapi.json` serves `functions/api/openapi.json`, the generated
+//! document committed beside the code (compiled in), so the functions do
+//! not carry the code that generates it, and a change to the API shows as
+//! a change to that file. The api's tests fail when the file is not what
+//! [`generate`] makes; `UPDATE_OPENAPI=1 cargo test -p api --test openapi`
+//! writes it.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -67,12 +72,19 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// The document, built once (from the Router's own construction).
-pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+/// The document served: the committed one.
+pub const DOCUMENT: &str = include_str!("../openapi.json");
+
+/// The document the handlers' annotations make (from the Router's own
+/// route list), as committed: pretty JSON and a final newline.
+pub fn generate() -> String {
     let (_, doc) = crate::routes::documented_router().split_for_parts();
-    doc.to_pretty_json()
-        .expect("the OpenAPI document serializes")
-});
+    let mut json = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    json.push('\n');
+    json
+}
 
 /// `GET /openapi.json`: this API's OpenAPI 3.1 document. Public.
 #[utoipa::path(
@@ -85,7 +97,7 @@ pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
 pub async fn document() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
+        DOCUMENT,
     )
         .into_response()
 }

@@ -34,9 +34,9 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// Every route of the API and its page, as the handlers at each path, each routed by its
 /// OpenAPI annotation (path and methods). [`documented_router`] builds the
-/// Router with the OpenAPI document from it, [`router`] the same Router
-/// alone: a function's init has no use for the document, and building it
-/// was 40% of the api's init (`/openapi.json` builds it when first asked).
+/// Router with the OpenAPI document from it (for [`crate::openapi::generate`]),
+/// [`router`] the same Router alone: a function's init has no use for the
+/// document, and building it was 40% of the api's init.
 macro_rules! api_routes {
     ($add:ident, $r:ident) => {
         $add!($r: health);

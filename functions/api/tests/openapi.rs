@@ -62,6 +62,34 @@ async fn document(app: &TestApp) -> Value {
     r.json
 }
 
+/// The committed document, which `GET /openapi.json` serves, is the one
+/// the handlers' annotations make: a change to the API is a change to
+/// `functions/api/openapi.json`, seen in review.
+#[test]
+fn the_committed_document_is_the_one_the_annotations_make() {
+    let generated = api::openapi::generate();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+        std::fs::write(path, &generated).expect("writes the document");
+        return;
+    }
+    if generated != api::openapi::DOCUMENT {
+        let (committed, made): (Vec<&str>, Vec<&str>) = (
+            api::openapi::DOCUMENT.lines().collect(),
+            generated.lines().collect(),
+        );
+        let n = (0..committed.len().max(made.len()))
+            .find(|&i| committed.get(i) != made.get(i))
+            .unwrap_or(0);
+        let (committed, made) = (committed.get(n), made.get(n));
+        panic!(
+            "functions/api/openapi.json is not what the annotations make (line {}: {committed:?}, made {made:?}); \
+             run `UPDATE_OPENAPI=1 cargo test -p api --test openapi` and commit the file",
+            n + 1
+        );
+    }
+}
+
 fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
