@@ -208,9 +208,12 @@
   // settle run after its promise resolves), and a dropped reload left the
   // list without a receipt that arrived meanwhile. What is loaded is then
   // handed to htmx (htmx.process) for the fragment's own hx- attributes.
+  // A reload of the view shown (a live update) keeps open what the person
+  // opened (a receipt's raw text): the update must not close it.
   function loader(target) {
     var inflight = false;
     var next = null;
+    var shown = null;
     function go(url) {
       if (inflight) { next = url; return; }
       inflight = true;
@@ -220,8 +223,15 @@
             if (r.status === 401) { signOut("Your session has ended; sign in again."); return; }
             if (!r.ok) throw new Error(errorText(r.status, text));
             var el = document.querySelector(target);
+            var open = url !== shown ? [] : Array.prototype.map.call(
+              el.querySelectorAll("details[id][open]"), function (d) { return d.id; });
             el.innerHTML = text;
             htmx.process(el);
+            shown = url;
+            open.forEach(function (id) {
+              var d = el.querySelector("details#" + CSS.escape(id));
+              if (d) d.open = true;
+            });
           });
         }, function () { throw new Error("The server cannot be reached."); })
         .catch(function (e) { toast(e.message, "error"); })
