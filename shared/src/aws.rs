@@ -247,27 +247,40 @@ mod tests {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     use aws_sdk_sqs::error::SdkError;
+    use aws_sdk_sqs::operation::list_queues::ListQueuesError;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     use super::*;
 
     /// The SDK on `http`, for `endpoint`, without retries (a test sees the
-    /// first failure) and with a short read timeout.
-    async fn sdk_at(http: &SdkHttpClient, endpoint: &str) -> SdkConfig {
+    /// first failure) and with `read_timeout`.
+    async fn sdk_at(http: &SdkHttpClient, endpoint: &str, read_timeout: Duration) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .http_client(http.clone())
             .endpoint_url(endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
             .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .read_timeout(Duration::from_millis(500))
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().read_timeout(read_timeout).build())
             .load()
             .await
+    }
+
+    /// How listing the queues at `endpoint` fails, with a short read
+    /// timeout.
+    async fn list_queues_failure(endpoint: &str) -> SdkError<ListQueuesError, HttpResponse> {
+        let sdk = sdk_at(
+            &SdkHttpClient::default(),
+            endpoint,
+            Duration::from_millis(500),
+        )
+        .await;
+        sqs_client(&sdk)
+            .list_queues()
+            .send()
+            .await
+            .expect_err("the request fails")
     }
 
     fn local_stack() -> String {
@@ -311,7 +324,7 @@ mod tests {
     #[tokio::test]
     async fn the_http_client_is_built_at_the_first_request_and_kept() {
         let http = SdkHttpClient::default();
-        let sdk = sdk_at(&http, &local_stack()).await;
+        let sdk = sdk_at(&http, &local_stack(), Duration::from_secs(30)).await;
         let (s3, sqs) = (s3_client(&sdk, true), sqs_client(&sdk));
         assert_eq!(http.clients_built(), 0, "nothing built with the clients");
         sqs.list_queues()
@@ -335,8 +348,7 @@ mod tests {
             )
         }))
         .await;
-        let sqs = sqs_client(&sdk_at(&SdkHttpClient::default(), &url).await);
-        let err = sqs.list_queues().send().await.expect_err("a 301 fails");
+        let err = list_queues_failure(&url).await;
         assert_eq!(
             err.raw_response().map(|r| r.status().as_u16()),
             Some(301),
@@ -352,8 +364,7 @@ mod tests {
         let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let refused = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
-        let sqs = sqs_client(&sdk_at(&SdkHttpClient::default(), &refused).await);
-        let err = sqs.list_queues().send().await.expect_err("refused");
+        let err = list_queues_failure(&refused).await;
         assert!(
             matches!(&err, SdkError::DispatchFailure(d) if d.is_io()),
             "a refused connection is an I/O failure (retried): {err:?}"
@@ -361,8 +372,7 @@ mod tests {
         assert_eq!(describe_sdk_error(&err), "connection failed");
 
         let (stalls, seen) = server(None).await;
-        let sqs = sqs_client(&sdk_at(&SdkHttpClient::default(), &stalls).await);
-        let err = sqs.list_queues().send().await.expect_err("stalled");
+        let err = list_queues_failure(&stalls).await;
         assert!(
             matches!(&err, SdkError::DispatchFailure(d) if d.is_timeout()),
             "no answer within the read timeout is a timeout (retried): {err:?}"
