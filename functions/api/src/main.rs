@@ -16,8 +16,30 @@ use shared::domain::UserId;
 
 const USAGE: &str = "usage: api [serve | migrate | mint-token SUB [TTL_SECS]]";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // On Lambda one invocation runs at a time on at most a vCPU or so: one
+    // thread does the work without starting worker threads at init (a
+    // quarter of the init time, BENCHMARKS.md). The server that runs for
+    // hours keeps a thread per core.
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let runtime = if on_lambda {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
     shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

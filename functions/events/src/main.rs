@@ -7,6 +7,8 @@
 use api::AppState;
 use shared::config::{Config, Role};
 
+// The one function that keeps a thread per core: with one thread its
+// streamed response's first bytes came ~40 ms later (BENCHMARKS.md).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();

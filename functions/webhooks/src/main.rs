@@ -8,7 +8,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::config::{Config, Role};
 
-#[tokio::main]
+// One thread: Lambda runs one invocation at a time (see the api's main).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let config = Config::from_env(Role::Background)?;
