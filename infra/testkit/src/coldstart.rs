@@ -31,10 +31,13 @@ use crate::agent::{FakeAgent, Reply as AgentReply, sample_extraction};
 use crate::runtime::{FakeRuntime, Reply};
 use crate::{Options, TestApp};
 
-/// The functions the benchmark starts; `Bare` is the yardstick.
+/// The functions the benchmark starts; `Bare` is the yardstick, and
+/// `BareOneThread` the same binary on a one-thread runtime (as the functions
+/// but `events` run).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Function {
     Bare,
+    BareOneThread,
     Api,
     Worker,
     Ingest,
@@ -44,8 +47,9 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 8] = [
         Function::Bare,
+        Function::BareOneThread,
         Function::Api,
         Function::Worker,
         Function::Ingest,
@@ -54,10 +58,11 @@ impl Function {
         Function::Webhooks,
     ];
 
-    /// The package's name (`target/lambda/<name>/bootstrap`).
+    /// Its name in the report and in `--only`.
     pub fn name(self) -> &'static str {
         match self {
             Function::Bare => "bare-lambda",
+            Function::BareOneThread => "bare-one-thread",
             Function::Api => "api",
             Function::Worker => "worker",
             Function::Ingest => "ingest",
@@ -67,10 +72,19 @@ impl Function {
         }
     }
 
+    /// The package whose binary it is (`target/lambda/<package>/bootstrap`).
+    pub fn package(self) -> &'static str {
+        match self {
+            Function::BareOneThread => Function::Bare.name(),
+            f => f.name(),
+        }
+    }
+
     /// What one invocation does, for the report.
     pub fn work(self) -> &'static str {
         match self {
             Function::Bare => "echo the event",
+            Function::BareOneThread => "echo the event, on one thread",
             Function::Api => "GET /receipts/{id}",
             Function::Worker => "one OCR job (stub agent)",
             Function::Ingest => "one S3 upload event",
@@ -124,6 +138,8 @@ pub struct Bench {
 const USER: &str = "alice";
 /// Longest wait for a start or an answer.
 const PATIENCE: Duration = Duration::from_secs(60);
+/// The pause after a start, before the next one.
+const SETTLE: Duration = Duration::from_millis(200);
 
 impl Bench {
     pub async fn setup() -> Self {
@@ -178,9 +194,14 @@ impl Bench {
 
     /// The environment Lambda and the template give the function.
     fn env(&self, f: Function, runtime: &FakeRuntime) -> Vec<(&'static str, String)> {
-        let mut env = runtime.lambda_env(f.name());
-        if f == Function::Bare {
-            return env;
+        let mut env = runtime.lambda_env(f.package());
+        match f {
+            Function::Bare => return env,
+            Function::BareOneThread => {
+                env.push(("BARE_RUNTIME", "current_thread".to_owned()));
+                return env;
+            }
+            _ => {}
         }
         let app = &self.app;
         env.extend([
@@ -229,7 +250,7 @@ impl Bench {
     async fn event(&self, f: Function, n: usize) -> Value {
         let app = &self.app;
         match f {
-            Function::Bare => json!({ "n": n }),
+            Function::Bare | Function::BareOneThread => json!({ "n": n }),
             Function::Api => {
                 let mut ev = self.event_file("api-list-receipts.json");
                 let path = format!("/receipts/{}", self.receipt);
@@ -293,7 +314,7 @@ impl Bench {
             }
         };
         match f {
-            Function::Bare => {
+            Function::Bare | Function::BareOneThread => {
                 let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
                 (v["hello"] == *event).then_some(()).ok_or(text)
             }
@@ -389,6 +410,12 @@ impl Bench {
         let mut runtime = FakeRuntime::start().await;
         let event = self.event(f, 0).await;
         let id = runtime.invoke(event.clone());
+        // The binary is read into the page cache before the clock starts:
+        // init is what the function does, not how fast this machine's disk
+        // gives back the pages its memory manager dropped. (This VM pages
+        // out what was not touched for about a minute, so without the read
+        // each start re-read a varying share of its binary from disk.)
+        std::fs::read(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
         let spawned = Instant::now();
         let mut child = tokio::process::Command::new(binary)
             .env_clear()
@@ -421,6 +448,9 @@ impl Bench {
         }
         start.peak_rss_kib = child.id().and_then(peak_rss_kib);
         let _ = child.kill().await;
+        // What the stopped process leaves behind (its database sessions
+        // ending, a stream's tail) must not fall on the next start's init.
+        tokio::time::sleep(SETTLE).await;
         Ok(start)
     }
 }

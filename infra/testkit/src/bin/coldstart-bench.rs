@@ -96,7 +96,7 @@ async fn main() {
     let binaries: Vec<(Function, PathBuf)> = a
         .only
         .iter()
-        .map(|f| (*f, a.dir.join(f.name()).join("bootstrap")))
+        .map(|f| (*f, a.dir.join(f.package()).join("bootstrap")))
         .collect();
     for (_, b) in &binaries {
         if !b.is_file() {
