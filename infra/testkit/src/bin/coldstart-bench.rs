@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Each of the N rounds starts every function once, in turn (so a noisy
-//! moment of the machine falls on all of them), invokes it once cold and
-//! M times warm, and stops it.
+//! moment of the machine falls on all of them; each round begins one
+//! function later than the last), invokes it once cold and M times warm,
+//! and stops it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,8 +110,14 @@ async fn main() {
     }
     let bench = Bench::setup().await;
     let mut starts: Vec<Vec<Start>> = vec![Vec::new(); binaries.len()];
+    let n = binaries.len();
     for round in 0..a.starts {
-        for (i, (f, bin)) in binaries.iter().enumerate() {
+        // Each round begins one function later: which function ran just
+        // before a start changes its init (on this VM, a start right after
+        // the events function's was 1–2 ms slower), so no function always
+        // follows the same one.
+        for i in (0..n).map(|k| (k + round) % n) {
+            let (f, bin) = &binaries[i];
             match bench.start(*f, bin, a.warm).await {
                 Ok(s) => starts[i].push(s),
                 Err(e) => {
