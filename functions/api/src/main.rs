@@ -17,10 +17,10 @@ use shared::domain::UserId;
 const USAGE: &str = "usage: api [serve | migrate | mint-token SUB [TTL_SECS]]";
 
 fn main() -> ExitCode {
-    // On Lambda one invocation runs at a time on at most a vCPU or so: one
-    // thread does the work without starting worker threads at init (a
-    // quarter of the init time, BENCHMARKS.md). The server that runs for
-    // hours keeps a thread per core.
+    // On Lambda one invocation runs at a time, and below 1,769 MB a function
+    // has at most one vCPU of time: one thread does the work, and no worker
+    // threads are started at init (they were a quarter of it, BENCHMARKS.md).
+    // The server that runs for hours keeps a thread per core.
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let runtime = if on_lambda {
         tokio::runtime::Builder::new_current_thread()
@@ -36,14 +36,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(run())
+    runtime.block_on(run(on_lambda))
 }
 
-async fn run() -> ExitCode {
+async fn run(on_lambda: bool) -> ExitCode {
     shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        None | Some("serve") => serve().await,
+        None | Some("serve") => serve(on_lambda).await,
         Some("migrate") => migrate().await,
         Some("mint-token") => mint_token(&args[1..]),
         Some("-h" | "--help" | "help") => {
@@ -61,11 +61,10 @@ async fn run() -> ExitCode {
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
+async fn serve(on_lambda: bool) -> anyhow::Result<()> {
     let config = Config::from_env(Role::Api)?;
     let bind = config.api_bind;
     let clients = Clients::new(&config).await?;
-    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     if !on_lambda {
         // A server that runs for hours checks its database at start; a
         // function's init does not wait on it.
