@@ -46,16 +46,6 @@ async fn answer(runtime: &mut FakeRuntime) -> (u16, Value) {
     (out["statusCode"].as_u64().unwrap() as u16, inner)
 }
 
-/// The number of threads of a running process.
-fn threads(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a Threads: line")
-}
-
 #[tokio::test]
 async fn with_the_database_down_the_function_still_starts_and_answers_503_until_it_is_back() {
     // Nothing listens on this port: a database that is down.
@@ -105,7 +95,11 @@ async fn with_the_database_down_the_function_still_starts_and_answers_503_until_
     // Nor does it start threads (a worker thread per core was a quarter of
     // its init): on Lambda the api runs on its main thread alone.
     let pid = child.id().expect("the function is running");
-    assert_eq!(threads(pid), 1, "threads of the api process at init");
+    assert_eq!(
+        testkit::proc_status(&pid.to_string(), "Threads"),
+        Some(1),
+        "threads of the api process at init"
+    );
 
     // Health needs nothing: 200 at once.
     runtime.invoke(health_event());

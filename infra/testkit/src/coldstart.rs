@@ -493,11 +493,7 @@ async fn wait_answer(
 
 /// VmHWM of a running process, KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    crate::proc_status(&pid.to_string(), "VmHWM")
 }
 
 /// The median of `xs` (the mean of the middle two for an even count).

@@ -782,6 +782,16 @@ async fn queue_with_dlq(
     (url, dlq_url)
 }
 
+/// A number from a process's `/proc/<pid>/status` (`"self"` for this
+/// process): the first figure of `field`, e.g. `Threads` or `VmHWM` (KiB).
+pub fn proc_status(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
 /// Every attribute of a queue.
 pub async fn queue_attributes(
     sqs: &aws_sdk_sqs::Client,

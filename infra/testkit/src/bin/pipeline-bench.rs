@@ -39,14 +39,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
 }
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+    testkit::proc_status("self", "VmHWM").unwrap_or(0)
 }
 
 const CONCURRENCY: usize = 4;
