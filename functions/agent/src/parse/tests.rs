@@ -1,0 +1,281 @@
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::*;
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[test]
+fn dates_in_every_common_format() {
+    assert_eq!(parse_date("25/12/2018"), Some(d(2018, 12, 25)));
+    assert_eq!(parse_date("Date: 12-01-19 10:20"), Some(d(2019, 1, 12)));
+    assert_eq!(parse_date("10 MAR 2018"), Some(d(2018, 3, 10)));
+    assert_eq!(parse_date("10-Mar-18"), Some(d(2018, 3, 10)));
+    assert_eq!(parse_date("2018-12-25"), Some(d(2018, 12, 25)));
+    assert_eq!(parse_date("2018/12/25 13:01"), Some(d(2018, 12, 25)));
+    assert_eq!(parse_date("Dec 25, 2018"), Some(d(2018, 12, 25)));
+    assert_eq!(parse_date("15.06.2017"), Some(d(2017, 6, 15)));
+    assert_eq!(parse_date("1st January 2020"), Some(d(2020, 1, 1)));
+}
+
+#[test]
+fn dates_are_day_first_unless_impossible() {
+    assert_eq!(parse_date("03/04/2018"), Some(d(2018, 4, 3)));
+    assert_eq!(parse_date("12/25/2018"), Some(d(2018, 12, 25)));
+    assert_eq!(parse_date("31/31/2018"), None);
+    assert_eq!(parse_date("no date here 12:30"), None);
+    assert!(!plausible_date(d(1980, 1, 1), d(2026, 1, 1)));
+    assert!(!plausible_date(d(2030, 1, 1), d(2026, 1, 1)));
+}
+
+#[test]
+fn amounts_are_two_decimal_money() {
+    let vals = |s: &str| amounts(s).into_iter().map(|a| a.0).collect::<Vec<_>>();
+    assert_eq!(vals("TOTAL RM 9.00"), vec![dec("9.00")]);
+    assert_eq!(vals("RM9.00"), vec![dec("9.00")]);
+    assert_eq!(vals("1,234.50"), vec![dec("1234.50")]);
+    assert_eq!(vals("Rounding -0.02"), vec![dec("-0.02")]);
+    assert_eq!(vals("Total 12,50"), vec![dec("12.50")]);
+    assert_eq!(vals("2 x 4.50 9.00"), vec![dec("4.50"), dec("9.00")]);
+    assert_eq!(vals("GST 6% 0.51"), vec![dec("0.51")]);
+    assert!(vals("Invoice 123456").is_empty());
+    assert!(vals("Tel 03-1234 5678").is_empty());
+    assert!(vals("Time 20:17").is_empty());
+    assert_eq!(parse_amount("RM9.00"), Some(dec("9.00")));
+    assert_eq!(parse_amount("$ 1,234.50"), Some(dec("1234.50")));
+}
+
+#[test]
+fn the_total_is_the_amount_paid_not_a_subtotal_or_a_count() {
+    let today = d(2026, 1, 1);
+    let text = "SHOP\nSubtotal 8.49\nGST 6% 0.51\nTotal Qty 3\nTOTAL 9.00\nCASH 10.00\nCHANGE 1.00";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("9.00")));
+    let text = "SHOP\nTotal Sales (Excluding GST) 51.42\nTotal GST 3.08\nTotal Sales (Inclusive of GST) 54.50\nRounding 0.00";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("54.50")));
+    let text = "SHOP\nTOTAL 9.03\nRounding -0.03\nRounded Total 9.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(p.total, Some(dec("9.00")));
+    assert_eq!(p.rounding, Some(dec("-0.03")));
+    let text = "SHOP\nGRAND TOTAL\n15.90\nCASH 20.00";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("15.90")));
+    let text = "SHOP\nT0TAL: 7.50";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("7.50")));
+    let text = "SHOP\nAMOUNT DUE 23.10";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("23.10")));
+    let text = "SHOP\nNETT 4.20";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("4.20")));
+    // No keyword survived: cash minus change.
+    let text = "SHOP\nTEA 3.00\nCASH 50.00\nCHANGE 47.00";
+    assert_eq!(parse_receipt(text, today).total, Some(dec("3.00")));
+}
+
+#[test]
+fn merchant_name_and_address_come_from_the_header() {
+    let text = "TAN CHAY YEE\nOJC MARKETING SDN BHD\n(1234567-H)\nNO 2 & 4, JALAN BAYU 4,\nBANDAR SERI ALAM,\n81750 MASAI, JOHOR\nTel: 07-388 2218\nDate 15/01/2019\nTOTAL 10.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("OJC MARKETING SDN BHD"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("NO 2 & 4, JALAN BAYU 4, BANDAR SERI ALAM, 81750 MASAI, JOHOR")
+    );
+    assert_eq!(p.purchase_date, Some(d(2019, 1, 15)));
+    assert_eq!(p.currency, None);
+
+    let text = "Corner Bakery\n12 Main Street\nSpringfield\n01/02/2020\nBagel $2.50\nTOTAL $2.50";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("Corner Bakery"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("12 Main Street Springfield")
+    );
+    assert_eq!(p.currency.as_deref(), Some("USD"));
+}
+
+#[test]
+fn the_legal_entity_names_the_merchant_and_notes_are_not_the_address() {
+    let today = d(2026, 1, 1);
+    // A brand above the company that owns it.
+    let text = "SUSHI HOUSE RESTAURANT\nKAMPAI FOODS SDN BHD (123456-K)\n7, JALAN MERAK 2,\nTAMAN BURUNG, 52100 KUALA LUMPUR\nTEL: 03-1234 5678\nDate 01/02/2019\nTOTAL 10.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(p.merchant_name.as_deref(), Some("KAMPAI FOODS SDN BHD"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("7, JALAN MERAK 2, TAMAN BURUNG, 52100 KUALA LUMPUR")
+    );
+    // A former name and a franchisor are another company; the address
+    // that follows on the same line is kept.
+    let text = "Acme Burgers Sdn Bhd\n(65351-M)\nformerly known as\nOld Burgers Sdn Bnd\nLicensee of BurgerKing Level 6, Wisma Satu\nNo.3, Jalan SS2/39, 47400 Petaling Jaya\nTEL 03-77001234\nDate 01/02/2019\nTOTAL 10.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(p.merchant_name.as_deref(), Some("Acme Burgers Sdn Bhd"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("Level 6, Wisma Satu No.3, Jalan SS2/39, 47400 Petaling Jaya")
+    );
+    // "Owned by" names the issuer; a branch name stands above its street.
+    let text = "Pho Corner\nOwned by: pho corner sdn bhd 1234567-W\nSRI MUDA BRANCH\n4-20, Jalan Ria 25/62\n40400 Shah Alam, Malaysia\nOPEN DAILY 10AM\nDate 01/02/2019\nTOTAL 10.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(p.merchant_name.as_deref(), Some("pho corner Sdn Bhd"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("4-20, Jalan Ria 25/62 40400 Shah Alam, Malaysia"),
+        "the address ends with its country"
+    );
+}
+
+#[test]
+fn a_name_broken_over_lines_is_joined() {
+    let today = d(2026, 1, 1);
+    let text = "LIM KEE HARDWARE\nENTERPRISE (BANDAR\nBARU) SDN BHD\n822737-X\nNO. 17, JALAN INDAH\nTEL: 012-6651783\nDate 01/02/2019\nTOTAL 1.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(
+        p.merchant_name.as_deref(),
+        Some("LIM KEE HARDWARE ENTERPRISE (BANDAR BARU) SDN BHD")
+    );
+    assert_eq!(p.merchant_address.as_deref(), Some("NO. 17, JALAN INDAH"));
+    let text =
+        "GREEN LEAF VEGETARIAN\nRESTAURANT SDN BHD\n12, JALAN SATU\nDate 01/02/2019\nTOTAL 1.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(
+        p.merchant_name.as_deref(),
+        Some("GREEN LEAF VEGETARIAN RESTAURANT SDN BHD")
+    );
+    // A Malay business name without a legal form, under stamp noise.
+    let text = "3 18010.17\nSYARIKAT PERNIAGAAN ANG HOE\n(81109-A)\nNO 29, JALAN AIR HITAM,\n53200, KUALA LUMPUR.\nTEL:03-40210276\nDate 01/02/2019\nTOTAL 1.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(
+        p.merchant_name.as_deref(),
+        Some("SYARIKAT PERNIAGAAN ANG HOE")
+    );
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("NO 29, JALAN AIR HITAM, 53200, KUALA LUMPUR.")
+    );
+    // OCR slips in a name: an accent, a glyph of another script.
+    let text = "天 KEDAI BUKU HARDWARÉ\n12, JALAN SATU\nDate 01/02/2019\nTOTAL 1.00";
+    let p = parse_receipt(text, today);
+    assert_eq!(p.merchant_name.as_deref(), Some("KEDAI BUKU HARDWARE"));
+}
+
+#[test]
+fn a_date_beside_the_name_does_not_end_the_header() {
+    let text = "NASI BARU SDN BHD\n05 Mar 2018 18:24\n(867388-U)\n12, Jalan Tampin 7/4, Kawasan Industri\nTampin, 81200 Johor Bahru, Johor\nTAX INVOICE\nRice 5.50\nNett Total: 5.50";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("NASI BARU SDN BHD"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("12, Jalan Tampin 7/4, Kawasan Industri Tampin, 81200 Johor Bahru, Johor")
+    );
+    assert_eq!(p.purchase_date, Some(d(2018, 3, 5)));
+    // An address's "55,57" is not a price.
+    let text = "BOOK SHOP SDN BHD\nNO.5: 55,57 & 59, JALAN SAGU 18,\n81100 JOHOR BAHRU\nDate: 25/12/2018\nTotal 9.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("NO.5: 55,57 & 59, JALAN SAGU 18, 81100 JOHOR BAHRU")
+    );
+}
+
+#[test]
+fn dates_run_into_times_or_printed_without_separators() {
+    let today = d(2026, 1, 1);
+    assert_eq!(
+        parse_date("Receipt : 7185 02/03/1805:16PM"),
+        Some(d(2018, 3, 2))
+    );
+    assert_eq!(
+        parse_date("Doc No. CS0001 Date10/01/2018"),
+        Some(d(2018, 1, 10))
+    );
+    assert_eq!(
+        parse_date("#001-0934-000105/01/201813:30-R"),
+        Some(d(2018, 1, 5))
+    );
+    assert_eq!(
+        parse_date("TAX INVOICE Date: 22/12/017"),
+        Some(d(2017, 12, 22))
+    );
+    let text = "SHOP\n27032018 No.CS-20242\nTOTAL 1.00";
+    assert_eq!(
+        parse_receipt(text, today).purchase_date,
+        Some(d(2018, 3, 27))
+    );
+    // A long number that is no recent date is not one.
+    let text = "SHOP\nInvoice 31121989\nTOTAL 1.00";
+    assert_eq!(parse_receipt(text, today).purchase_date, None);
+}
+
+#[test]
+fn an_item_named_on_the_line_above_its_count() {
+    let text = "SHOP\nDate: 25/12/2018\n9556939040116 KF MODELLING CLAY\n1PC 第 9.000 0.00 9.00\nTotal : 9.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.items.len(), 1, "{:?}", p.items);
+    assert_eq!(p.items[0].name, "KF MODELLING CLAY");
+    assert_eq!(p.items[0].quantity, Some(dec("1")));
+    assert_eq!(p.items[0].unit_price, Some(dec("9.00")));
+    assert_eq!(p.items[0].amount, Some(dec("9.00")));
+}
+
+#[test]
+fn a_service_charge_is_not_the_change() {
+    let text = "SHOP\nTotal (Excluding GST): 21.30\nServ. Charge (3%): 0.65\nGST payable (6%): 1.31\nTotal (Inclusive of GST): 23.26\nRounding Adj: -0.01\nTOTAL: 23.25";
+    assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("23.25")));
+}
+
+#[test]
+fn currencies_by_symbol_or_code() {
+    assert_eq!(find_currency("TOTAL RM 9.00").as_deref(), Some("MYR"));
+    assert_eq!(find_currency("Total: €12,50").as_deref(), Some("EUR"));
+    assert_eq!(find_currency("TOTAL £3.20").as_deref(), Some("GBP"));
+    assert_eq!(find_currency("TOTAL S$3.20").as_deref(), Some("SGD"));
+    assert_eq!(find_currency("TOTAL 3.20").as_deref(), None);
+}
+
+#[test]
+fn line_items_with_quantities_and_prices() {
+    let text = "SHOP SDN BHD\nNO 5, 55,57 JALAN\nDate 01/02/2019\nTEH O 2 x 2.25 4.50\nROTI CANAI 1.50\n9556939040118 KF MODELLING CLAY\n1 PC + 9.00 9.00\nSUBTOTAL 15.00\nTOTAL 15.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    type Row = (String, Option<Decimal>, Option<Decimal>, Option<Decimal>);
+    let got: Vec<Row> = p
+        .items
+        .iter()
+        .map(|i| (i.name.clone(), i.quantity, i.unit_price, i.amount))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "TEH O".to_owned(),
+                Some(dec("2")),
+                Some(dec("2.25")),
+                Some(dec("4.50"))
+            ),
+            (
+                "ROTI CANAI".to_owned(),
+                Some(dec("1")),
+                None,
+                Some(dec("1.50"))
+            ),
+            (
+                "KF MODELLING CLAY".to_owned(),
+                Some(dec("1")),
+                Some(dec("9.00")),
+                Some(dec("9.00"))
+            ),
+        ]
+    );
+    assert_eq!(p.subtotal, Some(dec("15.00")));
+}
+
+#[test]
+fn tax_is_the_line_that_makes_the_sum() {
+    let text =
+        "SHOP\nSUBTOTAL 8.49\nGST ID: 000123456789\nTAX AMT (S) 6% 8.49\nGST 6% 0.51\nTOTAL 9.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.tax, Some(dec("0.51")));
+}
