@@ -16,9 +16,45 @@ pub struct Merchant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineItem {
     pub name: String,
+    /// The article number (SKU, EAN) printed before the name, kept out of it.
+    #[serde(default)]
+    pub code: Option<String>,
     pub quantity: Option<Decimal>,
     pub unit_price: Option<Decimal>,
     pub amount: Option<Decimal>,
+}
+
+/// Where a setting of the reading came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Printed on the receipt (a currency symbol or code).
+    Printed,
+    /// Inferred from the receipt's country cues (tax words, postcodes, phones).
+    Inferred,
+    /// The caller's locale hint.
+    Hint,
+}
+
+/// The locale the receipt was read with, and where it and the currency came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocaleUsed {
+    /// BCP 47, e.g. `de-DE`.
+    pub tag: String,
+    pub source: Source,
+    #[serde(default)]
+    pub currency_source: Option<Source>,
+}
+
+/// How likely each field is right (0 to 1), calibrated on receipts the
+/// agent was not tuned on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldConfidence {
+    pub merchant: f64,
+    pub date: f64,
+    pub total: f64,
+    /// That the whole item list is right.
+    pub items: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,11 +89,18 @@ pub struct Extraction {
     pub subtotal: Option<Decimal>,
     pub tax: Option<Decimal>,
     pub total: Option<Decimal>,
+    /// A tip written on the receipt; the total is what was paid after it.
+    #[serde(default)]
+    pub tip: Option<Decimal>,
+    #[serde(default)]
+    pub locale: Option<LocaleUsed>,
     #[serde(default)]
     pub items: Vec<LineItem>,
     #[serde(default)]
     pub validation: Validation,
     pub confidence: Option<f64>,
+    #[serde(default)]
+    pub field_confidence: Option<FieldConfidence>,
     pub raw_text: Option<String>,
     pub engine: Option<String>,
     pub duration_ms: Option<i64>,

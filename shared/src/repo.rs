@@ -191,9 +191,16 @@ pub struct StoredMetadata {
     pub subtotal: Option<Decimal>,
     pub tax: Option<Decimal>,
     pub total: Option<Decimal>,
+    pub tip: Option<Decimal>,
+    /// The locale the receipt was read with: `{"tag", "source", "currency_source"}`.
+    #[schema(value_type = Option<Object>)]
+    pub locale: Option<serde_json::Value>,
     #[schema(value_type = Object)]
     pub validation: serde_json::Value,
     pub confidence: Option<f64>,
+    /// `{"merchant", "date", "total", "items"}`, each 0 to 1.
+    #[schema(value_type = Option<Object>)]
+    pub field_confidence: Option<serde_json::Value>,
     pub engine: Option<String>,
     pub duration_ms: Option<i64>,
     pub raw_text: Option<String>,
@@ -205,6 +212,7 @@ pub struct StoredItem {
     pub receipt_id: i64,
     pub position: i32,
     pub name: String,
+    pub code: Option<String>,
     pub quantity: Option<Decimal>,
     pub unit_price: Option<Decimal>,
     pub amount: Option<Decimal>,
@@ -537,14 +545,14 @@ impl ReceiptRepository {
         let ids: Vec<i64> = receipts.iter().map(|r| r.id.get()).collect();
         let metadata: Vec<StoredMetadata> = sqlx::query_as(
             "SELECT receipt_id, merchant_name, merchant_address, purchase_date, currency, subtotal, tax, total, \
-                    validation, confidence, engine, duration_ms, raw_text \
+                    tip, locale, validation, confidence, field_confidence, engine, duration_ms, raw_text \
              FROM receipt_metadata WHERE receipt_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
         let items: Vec<StoredItem> = sqlx::query_as(
-            "SELECT receipt_id, position, name, quantity, unit_price, amount \
+            "SELECT receipt_id, position, name, code, quantity, unit_price, amount \
              FROM receipt_items WHERE receipt_id = ANY($1) ORDER BY receipt_id, position",
         )
         .bind(&ids)
@@ -898,7 +906,17 @@ impl ReceiptRepository {
             .confidence
             .filter(|c| c.is_finite())
             .map(|c| c.clamp(0.0, 1.0));
+        let locale = e.locale.as_ref().map(serde_json::to_value).transpose().map_err(|err| {
+            RepoError::Corrupt(format!("locale does not serialize: {err}"))
+        })?;
+        let field_confidence = e
+            .field_confidence
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|err| RepoError::Corrupt(format!("field confidence does not serialize: {err}")))?;
         let positions: Vec<i32> = (0..e.items.len() as i32).collect();
+        let codes: Vec<Option<&str>> = e.items.iter().map(|i| i.code.as_deref()).collect();
         let names: Vec<&str> = e.items.iter().map(|i: &LineItem| i.name.as_str()).collect();
         let quantities: Vec<Option<Decimal>> = e.items.iter().map(|i| i.quantity).collect();
         let unit_prices: Vec<Option<Decimal>> = e.items.iter().map(|i| i.unit_price).collect();
@@ -913,22 +931,25 @@ impl ReceiptRepository {
                  last_error, 0 AS ev_rank FROM held), \
              meta AS ( \
                  INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, \
-                     currency, subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms) \
-                 SELECT id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM held \
+                     currency, subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms, \
+                     tip, locale, field_confidence) \
+                 SELECT id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $21, $22, $23 FROM held \
                  ON CONFLICT (receipt_id) DO UPDATE SET merchant_name = EXCLUDED.merchant_name, \
                      merchant_address = EXCLUDED.merchant_address, purchase_date = EXCLUDED.purchase_date, \
                      currency = EXCLUDED.currency, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, \
                      total = EXCLUDED.total, validation = EXCLUDED.validation, raw_text = EXCLUDED.raw_text, \
-                     confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms), \
+                     confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms, \
+                     tip = EXCLUDED.tip, locale = EXCLUDED.locale, field_confidence = EXCLUDED.field_confidence), \
              gone AS ( \
                  DELETE FROM receipt_items WHERE receipt_id IN (SELECT id FROM held) \
                      AND position >= cardinality($15::int[])), \
              items AS ( \
-                 INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount) \
+                 INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount, code) \
                  SELECT held.id, u.* FROM held, \
-                     UNNEST($15::int[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[]) AS u \
+                     UNNEST($15::int[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[], $20::text[]) AS u \
                  ON CONFLICT (receipt_id, position) DO UPDATE SET name = EXCLUDED.name, \
-                     quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount)",
+                     quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount, \
+                     code = EXCLUDED.code)",
             "SELECT count(*) FROM held",
         ))
         .bind(claim.receipt_id.get())
@@ -950,6 +971,10 @@ impl ReceiptRepository {
         .bind(&quantities)
         .bind(&unit_prices)
         .bind(&amounts)
+        .bind(&codes)
+        .bind(e.tip)
+        .bind(locale)
+        .bind(field_confidence)
         .fetch_one(&self.pool)
         .await?;
         Ok(held == 1)

@@ -14,6 +14,7 @@ fn result(total: &str, items: usize) -> Extraction {
         items: (0..items)
             .map(|i| LineItem {
                 name: format!("item {i}"),
+                code: None,
                 quantity: None,
                 unit_price: None,
                 amount: Some("1.00".parse().unwrap()),

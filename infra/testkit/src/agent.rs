@@ -68,12 +68,14 @@ pub fn sample_extraction() -> Extraction {
         items: vec![
             LineItem {
                 name: "TEH O".into(),
+                code: None,
                 quantity: Some("1".parse().unwrap()),
                 unit_price: Some("4.50".parse().unwrap()),
                 amount: Some("4.50".parse().unwrap()),
             },
             LineItem {
                 name: "ROTI".into(),
+                code: Some("9556001".into()),
                 quantity: Some("1".parse().unwrap()),
                 unit_price: Some("3.99".parse().unwrap()),
                 amount: Some("3.99".parse().unwrap()),

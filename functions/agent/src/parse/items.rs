@@ -110,6 +110,7 @@ pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
         }
         items.push(LineItem {
             name,
+            code: None,
             quantity: quantity
                 .or(Some(Decimal::ONE))
                 .filter(|q| *q > Decimal::ZERO),
