@@ -906,15 +906,20 @@ impl ReceiptRepository {
             .confidence
             .filter(|c| c.is_finite())
             .map(|c| c.clamp(0.0, 1.0));
-        let locale = e.locale.as_ref().map(serde_json::to_value).transpose().map_err(|err| {
-            RepoError::Corrupt(format!("locale does not serialize: {err}"))
-        })?;
+        let locale = e
+            .locale
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|err| RepoError::Corrupt(format!("locale does not serialize: {err}")))?;
         let field_confidence = e
             .field_confidence
             .as_ref()
             .map(serde_json::to_value)
             .transpose()
-            .map_err(|err| RepoError::Corrupt(format!("field confidence does not serialize: {err}")))?;
+            .map_err(|err| {
+                RepoError::Corrupt(format!("field confidence does not serialize: {err}"))
+            })?;
         let positions: Vec<i32> = (0..e.items.len() as i32).collect();
         let codes: Vec<Option<&str>> = e.items.iter().map(|i| i.code.as_deref()).collect();
         let names: Vec<&str> = e.items.iter().map(|i: &LineItem| i.name.as_str()).collect();

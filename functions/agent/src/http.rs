@@ -176,6 +176,23 @@ struct ExtractJson {
     image_url: String,
     #[serde(default)]
     receipt_id: Option<serde_json::Value>,
+    /// The caller's locale hint (BCP 47).
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+/// A locale hint, checked: `None` when absent, a 400 naming `locale` when
+/// it is not a BCP 47 tag.
+fn checked_locale(tag: Option<String>) -> Result<Option<String>, AgentError> {
+    match tag.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if crate::parse::valid_tag(&t) => Ok(Some(t)),
+        Some(t) => Err(AgentError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("locale must be a BCP 47 tag such as en-US or de-DE, not {t:?}"),
+        )),
+    }
 }
 
 async fn extract(
@@ -199,7 +216,7 @@ async fn extract(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let (image, receipt) = if content_type == "application/json" {
+    let (image, receipt, locale) = if content_type == "application/json" {
         let req: ExtractJson = serde_json::from_slice(&body).map_err(|e| {
             AgentError::new(
                 StatusCode::BAD_REQUEST,
@@ -207,7 +224,8 @@ async fn extract(
                 format!("expected {{\"image_url\": \"…\"}}: {e}"),
             )
         })?;
-        (fetch(&state, &req.image_url).await?, req.receipt_id)
+        let locale = checked_locale(req.locale)?;
+        (fetch(&state, &req.image_url).await?, req.receipt_id, locale)
     } else if content_type.starts_with("image/")
         || content_type == "application/pdf"
         || content_type == "application/octet-stream"
@@ -220,7 +238,11 @@ async fn extract(
                 format!("the image is larger than {} bytes", state.max_image_bytes),
             ));
         }
-        (body.to_vec(), None)
+        // With the bytes, the hint comes as the request's Content-Language.
+        let locale = headers
+            .get(header::CONTENT_LANGUAGE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        (body.to_vec(), None, checked_locale(locale)?)
     } else {
         return Err(AgentError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -231,7 +253,7 @@ async fn extract(
     let today = chrono::Utc::now().date_naive();
     let result = state
         .pool
-        .run(move |engine| crate::extract::extract(engine, &image, today))
+        .run(move |engine| crate::extract::extract(engine, &image, today, locale.as_deref()))
         .await;
     match result {
         Ok(extraction) => {

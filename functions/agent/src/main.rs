@@ -1,8 +1,8 @@
 //! `agent [serve]`              the HTTP service on AGENT_BIND (default 127.0.0.1:8002),
 //!                              or, on Lambda (container image, function URL), the
 //!                              same Router through `lambda_http`
-//! `agent extract FILE...`      prints the extraction JSON of each file
-//! `agent parse TEXTFILE...`    the same for OCR text already read (parsing alone)
+//! `agent extract [--locale TAG] FILE...`  prints the extraction JSON of each file
+//! `agent parse [--locale TAG] TEXTFILE...` the same for OCR text already read (parsing alone)
 //! `agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]`
 //!                              scores the agent (and the naive baseline) on a dataset
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use agent::http::{AgentState, router};
 use agent::pool::EnginePool;
 
-const USAGE: &str = "usage: agent [serve] | agent extract FILE... | agent parse TEXTFILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]";
+const USAGE: &str = "usage: agent [serve] | agent extract [--locale TAG] FILE... | agent parse [--locale TAG] TEXTFILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]";
 const DEFAULT_DATASET: &str = "../shared/datasets/sroie-dev";
 
 fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
@@ -109,14 +109,37 @@ async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn extract_files(files: &[String]) -> anyhow::Result<()> {
+/// `--locale TAG` among the arguments, and the rest.
+fn locale_arg(args: &[String]) -> anyhow::Result<(Option<String>, Vec<String>)> {
+    let mut locale = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--locale" {
+            let tag = it.next().ok_or_else(|| anyhow::anyhow!("--locale TAG"))?;
+            anyhow::ensure!(
+                agent::parse::valid_tag(tag),
+                "--locale: {tag:?} is not a BCP 47 tag"
+            );
+            locale = Some(tag.clone());
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    Ok((locale, rest))
+}
+
+fn extract_files(args: &[String]) -> anyhow::Result<()> {
+    let (locale, files) = locale_arg(args)?;
     anyhow::ensure!(!files.is_empty(), "{USAGE}");
     let pool = EnginePool::from_env(1)?;
     let today = chrono::Utc::now().date_naive();
     let mut failed = false;
-    for f in files {
+    for f in &files {
         let bytes = std::fs::read(f).map_err(|e| anyhow::anyhow!("{f}: {e}"))?;
-        match pool.run_here(|engine| agent::extract::extract(engine, &bytes, today)) {
+        match pool
+            .run_here(|engine| agent::extract::extract(engine, &bytes, today, locale.as_deref()))
+        {
             Ok(e) => println!("{}", serde_json::to_string_pretty(&e)?),
             Err(e) => {
                 eprintln!("{f}: {e}");
@@ -128,12 +151,14 @@ fn extract_files(files: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_files(files: &[String]) -> anyhow::Result<()> {
+fn parse_files(args: &[String]) -> anyhow::Result<()> {
+    let (locale, files) = locale_arg(args)?;
     anyhow::ensure!(!files.is_empty(), "{USAGE}");
     let today = chrono::Utc::now().date_naive();
-    for f in files {
+    for f in &files {
         let text = std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{f}: {e}"))?;
-        let e = agent::extract::from_text(&text, 100, today, std::time::Instant::now());
+        let e =
+            agent::extract::from_text(&text, today, locale.as_deref(), std::time::Instant::now());
         println!("{}", serde_json::to_string_pretty(&e)?);
     }
     Ok(())

@@ -52,7 +52,7 @@ fn pool() -> EnginePool {
 /// Reads a receipt with the shared engine (the answer must be a reading).
 fn read(bytes: &[u8]) -> shared::extraction::Extraction {
     pool()
-        .run_here(|eng| agent::extract::extract(eng, bytes, today()))
+        .run_here(|eng| agent::extract::extract(eng, bytes, today(), None))
         .unwrap()
 }
 

@@ -185,10 +185,10 @@ fn read_sample(
         .map(|dir| dir.join(format!("{}.txt", s.id)));
     if let Some(path) = cached.as_ref().filter(|p| p.is_file()) {
         let text = std::fs::read_to_string(path)?;
-        return Ok(Some(crate::extract::from_text(&text, 90, today, started)));
+        return Ok(Some(crate::extract::from_text(&text, today, None, started)));
     }
     let bytes = std::fs::read(&s.image)?;
-    let out = pool.run_here(|engine| crate::extract::extract(engine, &bytes, today));
+    let out = pool.run_here(|engine| crate::extract::extract(engine, &bytes, today, None));
     if let (Some(path), Ok(e)) = (&cached, &out) {
         std::fs::create_dir_all(path.parent().unwrap())?;
         std::fs::write(path, e.raw_text.as_deref().unwrap_or_default())?;
@@ -266,6 +266,7 @@ mod tests {
             date: date.into(),
             company: company.into(),
             address: address.into(),
+            items_count: None,
         }
     }
 

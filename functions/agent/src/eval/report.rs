@@ -82,7 +82,10 @@ pub struct Report {
 fn articles(e: &Extraction) -> usize {
     e.items
         .iter()
-        .filter(|i| i.amount.is_some_and(|a| a.is_sign_positive() && !a.is_zero()))
+        .filter(|i| {
+            i.amount
+                .is_some_and(|a| a.is_sign_positive() && !a.is_zero())
+        })
         .map(|i| match i.quantity {
             Some(q) if q.fract().is_zero() && q >= rust_decimal::Decimal::ONE => {
                 usize::try_from(q.mantissa() / 10i128.pow(q.scale())).unwrap_or(1)
@@ -153,8 +156,16 @@ impl Report {
         }
         let fmt = |f: fn(&Tally) -> f64| base.map_or("-".into(), |b| format!("{:.3}", f(b)));
         let (med, mean) = (self.agent.median_secs(), self.agent.mean_secs());
-        println!("{:<22}{med:>10.3}{:>12}", "median s/receipt", fmt(Tally::median_secs));
-        println!("{:<22}{mean:>10.3}{:>12}", "mean s/receipt", fmt(Tally::mean_secs));
+        println!(
+            "{:<22}{med:>10.3}{:>12}",
+            "median s/receipt",
+            fmt(Tally::median_secs)
+        );
+        println!(
+            "{:<22}{mean:>10.3}{:>12}",
+            "mean s/receipt",
+            fmt(Tally::mean_secs)
+        );
         self.print_items();
         self.print_calibration();
     }
@@ -166,7 +177,12 @@ impl Report {
                 "items (receipts whose labels add up: {}; baseline reads none)",
                 self.item_receipts
             );
-            println!("{:<22}{:>10.3}{:>12}", "  item precision", c.precision(), "0.000");
+            println!(
+                "{:<22}{:>10.3}{:>12}",
+                "  item precision",
+                c.precision(),
+                "0.000"
+            );
             println!("{:<22}{:>10.3}{:>12}", "  item recall", c.recall(), "0.000");
             println!("{:<22}{:>10.3}{:>12}", "  item F1", c.f1(), "0.000");
             let share = self.whole_lists as f64 / self.item_receipts as f64;
@@ -191,8 +207,10 @@ impl Report {
         if all.answers.is_empty() {
             return;
         }
-        println!("calibration (answers by the confidence given: how many, mean confidence, share right)");
-        for b in all.bands() {
+        println!(
+            "calibration (answers by the confidence given: how many, mean confidence, share right)"
+        );
+        for b in all.bands().into_iter().filter(|b| b.count > 0) {
             println!(
                 "  [{:.2}, {:.2}){:>8}{:>10.3}{:>10.3}",
                 b.low, b.high, b.count, b.mean_confidence, b.accuracy

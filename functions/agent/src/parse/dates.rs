@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 use chrono::{Datelike, NaiveDate};
 use regex::Regex;
 
+use super::locale::DateOrder;
+
 const MONTHS: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
@@ -36,6 +38,9 @@ pub(crate) static YEAR_THEN_TIME: LazyLock<Regex> =
 pub(crate) static SHORT_YEAR_THEN_TIME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d[-/.]\d{2})(\d{2}:[0-5]\d)").unwrap());
 
+static SHORT_YEAR_GLUED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(\d{1,2}[-/.]\d{1,2}[-/.])(\d{2})([0-2]\d:[0-5]\d)").unwrap());
+
 /// A year as printed: two digits or four.
 pub(crate) fn full_year(y: u32) -> i32 {
     match y {
@@ -58,11 +63,29 @@ pub(crate) fn day_first(a: u32, b: u32, y: i32) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, b, a).or_else(|| NaiveDate::from_ymd_opt(y, a, b))
 }
 
-/// Dates on a line, in any common format (`25/12/2018`, `12-01-19`,
-/// `10 MAR 2018`, `2018-12-25`, `Dec 25, 2018`), in order of appearance.
+/// In the given order, unless that is impossible.
+fn in_order(a: u32, b: u32, y: i32, order: DateOrder) -> Option<NaiveDate> {
+    match order {
+        DateOrder::DayFirst => day_first(a, b, y),
+        DateOrder::MonthFirst => day_first(b, a, y),
+    }
+}
+
+/// Dates on a line, day first unless that is impossible.
 pub fn dates(line: &str) -> Vec<NaiveDate> {
+    dates_in(line, DateOrder::DayFirst)
+}
+
+/// Dates on a line, in any common format (`25/12/2018`, `12-01-19`,
+/// `10 MAR 2018`, `2018-12-25`, `Dec 25, 2018`), in order of appearance;
+/// a numeric date's day and month in `order`, unless that is impossible.
+pub fn dates_in(line: &str, order: DateOrder) -> Vec<NaiveDate> {
+    // A two-digit year run into the time after it, which reads like a
+    // four-digit year (`18.05.2009:50` is 18.05.20 09:50): no year is
+    // followed by a colon.
+    let parted = SHORT_YEAR_GLUED.replace_all(line, "$1$2 $3");
     // A year run into the time after it (`25/12/201808:13`): part them.
-    let parted = YEAR_THEN_TIME.replace_all(line, "$1 $2");
+    let parted = YEAR_THEN_TIME.replace_all(&parted, "$1 $2");
     let parted = SHORT_YEAR_THEN_TIME.replace_all(&parted, |c: &regex::Captures| {
         let year = &c[1][c[1].len() - 2..];
         if year == "19" || year == "20" {
@@ -98,7 +121,7 @@ pub fn dates(line: &str) -> Vec<NaiveDate> {
         } else {
             full_year(c[3].parse().unwrap_or(0))
         };
-        match day_first(a, b, y) {
+        match in_order(a, b, y, order) {
             Some(date)
                 if !found
                     .iter()
@@ -135,10 +158,11 @@ pub fn dates(line: &str) -> Vec<NaiveDate> {
     }
     if found.is_empty()
         && let Some(c) = SLASHED_DATE.captures(line)
-        && let Some(date) = day_first(
+        && let Some(date) = in_order(
             c[1].parse().unwrap_or(0),
             c[2].parse().unwrap_or(0),
             c[3].parse().unwrap_or(0),
+            order,
         )
     {
         found.push((c.get(0).unwrap().start(), date));

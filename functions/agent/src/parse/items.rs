@@ -1,4 +1,8 @@
-//! The purchased lines between the header and the totals.
+//! The purchased lines between the header and the totals. Each line is
+//! first classed by its shape (a whole item, a name alone, the numbers of
+//! an item alone, a quantity × price line), then the parts are put
+//! together the way the receipt lays them out: a name above its numbers
+//! or below them, a quantity line before or after its item.
 
 use std::sync::LazyLock;
 
@@ -9,117 +13,327 @@ use shared::extraction::LineItem;
 use super::dates::dates;
 use super::merchant::{PHONE, tidy};
 use super::money::amounts;
-use super::text::{has_word, letters};
-use super::totals::{is_subtotal, total_priority};
+use super::text::{has_any, has_phrase, has_word, letters};
+use super::totals::{CASH_WORDS, is_subtotal, total_priority};
 
-pub(crate) static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(\d+(?:\.\d+)?)\s*(?:X|@|\*|PCS?|NOS|UNITS?|EA)\s*[*@X+]?\s*(\d+[.,]\d{2})")
-        .unwrap()
+/// `2 x 1,29`, `4 X2.80`, `0,532 kg x 2,99 EUR/kg`, `3 @ 1.99`: a
+/// quantity (a count or a weight) times a unit price.
+static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:KG|G|L|STK|ST|PCS?|NOS|UNITS?|EA)?\s*(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2})(?:\s*(?:EUR|€)?\s*/\s*(?:KG|STK|L))?",
+    )
+    .unwrap()
 });
 
-const NOT_ITEMS: [&str; 20] = [
-    "TOTAL", "CASH", "CHANGE", "GST", "TAX", "ROUND", "SUBTOTAL", "BALANCE", "TENDER", "PAYMENT",
-    "VISA", "MASTER", "CARD", "DISCOUNT", "AMOUNT", "QTY", "PRICE", "SST", "SERVICE", "DUE",
+/// Words of lines that are never purchases.
+const NOT_ITEMS: [&str; 22] = [
+    "TOTAL", "CHANGE", "GST", "TAX", "ROUND", "SUBTOTAL", "BALANCE", "PAYMENT", "VISA", "MASTER",
+    "CARD", "AMOUNT", "QTY", "SST", "DUE", "MWST", "RUCKGELD", "POSTEN", "SUMME", "KARTE",
+    "GIROCARD", "ZAHLUNG",
 ];
+/// Words that make a line a deduction: discounts, coupons, returns,
+/// empties given back, voids.
+const ADJUSTMENTS: [&str; 20] = [
+    "DISCOUNT",
+    "DISC",
+    "RABATT",
+    "PREISVORTEIL",
+    "NACHLASS",
+    "COUPON",
+    "GUTSCHEIN",
+    "VOUCHER",
+    "REMISE",
+    "DESCUENTO",
+    "SCONTO",
+    "KORTING",
+    "POTONGAN",
+    "VOID",
+    "STORNO",
+    "RETURN",
+    "REFUND",
+    "LEERGUT",
+    "PFANDRUCKGABE",
+    "RUCKGABE",
+];
+/// Column headings (`ITEM QTY PRICE AMOUNT`).
+const HEADINGS: [&str; 16] = [
+    "ITEM",
+    "ITEMS",
+    "QTY",
+    "PRICE",
+    "AMOUNT",
+    "DESCRIPTION",
+    "DESC",
+    "RM",
+    "TAX",
+    "UNIT",
+    "CODE",
+    "ARTIKEL",
+    "MENGE",
+    "PREIS",
+    "BETRAG",
+    "EUR",
+];
+/// Where a receipt prints how many articles it lists.
+static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:ANZAHL\s+ARTIKEL|ARTIKELANZAHL|POSTEN|ITEMS?\s+SOLD|#\s*ITEMS|NO\.?\s+OF\s+ITEMS|ITEM\s*\(S\)|ITEMS|ARTICLES|ARTICULOS|ARTIKEL)\W{0,3}(\d{1,3})\b").unwrap()
+});
 
-/// An item name without the product code printed before it.
-pub(crate) fn strip_code(name: &str) -> String {
-    static CODE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\d{5,}\s+").unwrap());
-    CODE.replace(name, "").into_owned()
+/// A line's shape.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// Name and amount on one line.
+    Item(LineItem),
+    /// The numbers of an item whose name is on another line.
+    Numbers(LineItem),
+    /// A name whose numbers are on another line.
+    Name(String),
+    /// A quantity × unit price, for the item next to it.
+    QtyPrice(Decimal, Decimal),
+    /// Anything else (codes, headings, notes): it parts what is around it.
+    Other,
 }
 
-/// A count at the start of an item's line (`1PC`, `2 X`), and what follows.
-pub(crate) static LEADING_COUNT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)^(\d{1,3})\s*(?:PCS?|X|UNITS?|NOS|EA|QTY)?\b(.*)$").unwrap());
+/// A run of three letters: a name, not a code like `EZ10HD05`.
+fn has_name(s: &str) -> bool {
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c.is_alphabetic() { run + 1 } else { 0 };
+        if run >= 3 {
+            return true;
+        }
+    }
+    false
+}
+
+fn is_heading(k: &str) -> bool {
+    let words: Vec<&str> = k
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.len() >= 2 && words.iter().filter(|w| HEADINGS.contains(w)).count() * 2 > words.len()
+}
+
+/// The article number printed before a name (`9556001 TEH O`,
+/// `4078500873307 Grasschere`), and the rest.
+fn split_code(desc: &str) -> (Option<String>, String) {
+    static CODE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^([0-9][0-9+\-]{3,}[0-9])\s+(.*)$").unwrap());
+    static ALONE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[0-9][0-9+\-]{3,}[0-9]$").unwrap());
+    match CODE.captures(desc) {
+        Some(c) => (Some(c[1].to_owned()), c[2].to_owned()),
+        None if ALONE.is_match(desc) => (Some(desc.to_owned()), String::new()),
+        None => (None, desc.to_owned()),
+    }
+}
+
+/// A count at the start of a name (`2 Burger`, `1PC PEN`) or a count at
+/// its end (`PLASTIC 2`), as the quantity.
+fn count_in_name(name: &str) -> (Option<Decimal>, String) {
+    static LEADING: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(\d{1,3})\s*(?:PCS?|X|UNITS?|NOS|EA|QTY|STK)?\s+(\S.*)$").unwrap()
+    });
+    static TRAILING: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)^(.*\S)\s+(\d{1,3})\s*(?:PCS?|X|UNITS?|STK)?$").unwrap());
+    if let Some(c) = LEADING.captures(name).filter(|c| has_name(&c[2])) {
+        return (c[1].parse().ok(), c[2].to_owned());
+    }
+    if let Some(c) = TRAILING.captures(name).filter(|c| has_name(&c[1])) {
+        return (c[2].parse().ok(), c[1].to_owned());
+    }
+    (None, name.to_owned())
+}
+
+fn decimal(s: &str) -> Option<Decimal> {
+    s.replace(',', ".").parse().ok()
+}
+
+/// The item a line with amounts describes (its name may be empty).
+fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
+    let (mut amount, first_start) = (found[found.len() - 1].0, found[0].1);
+    let qty = QTY_X_PRICE.captures(line);
+    let desc_end = qty
+        .as_ref()
+        .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
+    let (code, rest) = split_code(&tidy(&line[..desc_end]));
+    let (count, name) = count_in_name(&rest);
+    let (quantity, unit_price) = match &qty {
+        Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
+            (decimal(&c[1]), decimal(&c[2]))
+        }
+        _ if found.len() >= 2 => (count, Some(found[found.len() - 2].0)),
+        _ => (count, None),
+    };
+    if has_any(k, &ADJUSTMENTS) && amount > Decimal::ZERO {
+        amount = -amount;
+    }
+    // A unit price of nothing is a discount column, not the price.
+    let unit_price = unit_price.filter(|p| !p.is_zero()).or_else(|| {
+        quantity
+            .or(Some(Decimal::ONE))
+            .filter(|q| !q.is_zero())
+            .map(|q| (amount / q).round_dp(2))
+    });
+    LineItem {
+        name: name.trim().to_owned(),
+        code,
+        quantity: quantity
+            .or(Some(Decimal::ONE))
+            .filter(|q| *q > Decimal::ZERO),
+        unit_price,
+        amount: Some(amount),
+    }
+}
+
+fn shape(line: &str, k: &str) -> Shape {
+    if is_heading(k)
+        || PHONE.is_match(line)
+        || !dates(line).is_empty()
+        || (NOT_ITEMS.iter().any(|w| has_word(k, w)) && !has_any(k, &ADJUSTMENTS))
+        || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
+    {
+        return Shape::Other;
+    }
+    let found = amounts(line);
+    if found.is_empty() {
+        let t = tidy(line);
+        let (_, name) = split_code(&t);
+        return if has_name(&name) && letters(&name) >= 3 {
+            Shape::Name(name)
+        } else {
+            Shape::Other
+        };
+    }
+    let item = item_of(line, k, &found);
+    if item.amount.is_some_and(|a| a.is_zero()) {
+        return Shape::Other;
+    }
+    // `2 x 1,29` alone: the quantity of the item beside it.
+    if let Some(c) = QTY_X_PRICE.captures(line)
+        && found.len() == 1
+        && c.get(0).unwrap().end() >= found[0].2
+        && !has_name(&item.name)
+        && let (Some(q), Some(p)) = (decimal(&c[1]), decimal(&c[2]))
+    {
+        return Shape::QtyPrice(q, p);
+    }
+    if has_name(&item.name) {
+        Shape::Item(item)
+    } else {
+        Shape::Numbers(item)
+    }
+}
+
+/// Whether the receipt prints an item's numbers above its name: its list
+/// starts with numbers and ends with a name.
+fn numbers_first(shapes: &[Shape]) -> bool {
+    let parts: Vec<&Shape> = shapes
+        .iter()
+        .filter(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_)))
+        .collect();
+    let numbers = |s: Option<&&Shape>| matches!(s, Some(Shape::Numbers(_)));
+    let name = |s: Option<&&Shape>| matches!(s, Some(Shape::Name(_)));
+    numbers(parts.first()) && name(parts.last())
+}
+
+fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
+    item.amount
+        .is_some_and(|a| (a.abs() - (q * p).round_dp(2)).abs() <= Decimal::new(1, 2))
+}
+
+/// Puts the shapes together into items.
+fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
+    let numbers_first = numbers_first(&shapes);
+    let mut items: Vec<LineItem> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut waiting: Option<LineItem> = None;
+    let mut qty: Option<(Decimal, Decimal)> = None;
+    fn push(items: &mut Vec<LineItem>, mut item: LineItem, qty: &mut Option<(Decimal, Decimal)>) {
+        if let Some((q, p)) = qty.take_if(|(q, p)| product_matches(&item, *q, *p)) {
+            item.quantity = Some(q);
+            item.unit_price = Some(p);
+        }
+        items.push(item);
+    }
+    for s in shapes {
+        match s {
+            Shape::Item(item) => {
+                waiting = None;
+                names.clear();
+                push(&mut items, item, &mut qty);
+            }
+            Shape::Name(name) => match waiting.take() {
+                Some(mut item) => {
+                    item.name = name;
+                    push(&mut items, item, &mut qty);
+                }
+                None => names.push(name),
+            },
+            Shape::Numbers(mut item) if !numbers_first => {
+                if let Some(name) = names.pop() {
+                    item.name = name;
+                    names.clear();
+                    push(&mut items, item, &mut qty);
+                }
+            }
+            Shape::Numbers(item) => waiting = Some(item),
+            Shape::QtyPrice(q, p) => match items.last_mut() {
+                Some(last) if product_matches(last, q, p) && waiting.is_none() => {
+                    last.quantity = Some(q);
+                    last.unit_price = Some(p);
+                }
+                _ => qty = Some((q, p)),
+            },
+            Shape::Other => names.clear(),
+        }
+    }
+    items
+}
+
+/// Where the list of items ends: the first line of the totals.
+fn list_end(keys: &[String]) -> usize {
+    keys.iter()
+        .position(|k| total_priority(k) > 0 || is_subtotal(k))
+        .unwrap_or(keys.len())
+}
 
 pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
-    let end = keys
-        .iter()
-        .position(|k| total_priority(k) > 0 || is_subtotal(k))
-        .unwrap_or(lines.len());
-    // Items come after the header: after the first date line, or else
-    // after the first lines that carry no amount.
+    let end = list_end(keys);
+    // Items come after the header: after the first date line above them.
     let start = lines[..end]
         .iter()
         .position(|l| !dates(l).is_empty())
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let mut items: Vec<LineItem> = Vec::new();
-    let mut pending_name: Option<String> = None;
-    for i in start..end {
-        let line = lines[i];
-        let k = &keys[i];
-        let found = amounts(line);
-        if NOT_ITEMS.iter().any(|w| has_word(k, w))
-            || !dates(line).is_empty()
-            || PHONE.is_match(line)
-        {
-            pending_name = None;
-            continue;
+        .map_or(0, |i| i + 1);
+    let shapes: Vec<Shape> = (start..end).map(|i| shape(lines[i], &keys[i])).collect();
+    assemble(shapes)
+}
+
+/// The article count the receipt prints (`ANZAHL ARTIKEL 19`,
+/// `Item(s): 2 Qty(s): 5`, `# ITEMS SOLD 3`, `Posten: 13`).
+pub(crate) fn printed_count(keys: &[String]) -> Option<usize> {
+    keys.iter().find_map(|k| {
+        if has_phrase(k, &["ITEM S", "ITEMS", "ITEM"]) && k.contains("QTY") {
+            // `Item(s): 2 Qty(s): 5`: the quantities count the articles.
+            static QTYS: LazyLock<Regex> =
+                LazyLock::new(|| Regex::new(r"QTY\W{0,4}S?\W{0,3}(\d{1,3})\b").unwrap());
+            if let Some(c) = QTYS.captures(k) {
+                return c[1].parse().ok();
+            }
         }
-        let Some(&(amount, first_start, _)) = found
-            .last()
-            .map(|last| (last.0, found[0].1, last.2))
-            .as_ref()
-        else {
-            // A description line whose numbers follow on the next line.
-            pending_name = (letters(line) >= 3).then(|| strip_code(&tidy(line)));
-            continue;
-        };
-        let qty = QTY_X_PRICE.captures(line);
-        let desc_end = qty
-            .as_ref()
-            .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
-        let desc = strip_code(&tidy(&line[..desc_end]));
-        // A description that is only a count (`1PC`, `2 X`) and OCR noise
-        // leaves the name to the line above.
-        let counted = LEADING_COUNT.captures(&desc);
-        let (quantity, unit_price) = match &qty {
-            Some(c) => (
-                c[1].parse::<Decimal>().ok(),
-                c[2].replace(',', ".").parse::<Decimal>().ok(),
-            ),
-            None if found.len() >= 2 => (
-                counted.as_ref().and_then(|c| c[1].parse::<Decimal>().ok()),
-                Some(found[found.len() - 2].0),
-            ),
-            None => (
-                counted.as_ref().and_then(|c| c[1].parse::<Decimal>().ok()),
-                None,
-            ),
-        };
-        let rest_letters = counted.as_ref().map_or(usize::MAX, |c| {
-            c[2].chars().filter(|ch| ch.is_ascii_alphabetic()).count()
-        });
-        // A unit price of nothing is a discount column, not the price.
-        let unit_price = unit_price.filter(|p| !p.is_zero()).or_else(|| {
-            quantity
-                .filter(|q| !q.is_zero())
-                .map(|q| (amount / q).round_dp(2))
-        });
-        let name_letters = letters(&desc);
-        let name = if name_letters >= 2 && rest_letters >= 2 {
-            desc
-        } else if let Some(n) = pending_name.take() {
-            n
-        } else {
-            continue;
-        };
-        if amount <= Decimal::ZERO {
-            continue;
-        }
-        items.push(LineItem {
-            name,
-            code: None,
-            quantity: quantity
-                .or(Some(Decimal::ONE))
-                .filter(|q| *q > Decimal::ZERO),
-            unit_price,
-            amount: Some(amount),
-        });
-        pending_name = None;
-    }
-    // The header's amounts (a phone number read as money) are not items:
-    // keep only items after the header, i.e. after the first date line.
-    items
+        ARTICLE_COUNT.captures(k).and_then(|c| c[1].parse().ok())
+    })
+}
+
+/// The items read agree with a printed count: as lines, or as quantities.
+pub(crate) fn count_matches(items: &[LineItem], n: usize) -> bool {
+    let bought: Vec<&LineItem> = items
+        .iter()
+        .filter(|i| i.amount.is_some_and(|a| a > Decimal::ZERO))
+        .collect();
+    let units: Decimal = bought
+        .iter()
+        .map(|i| i.quantity.unwrap_or(Decimal::ONE))
+        .sum();
+    bought.len() == n || units == Decimal::from(n)
 }

@@ -1,31 +1,313 @@
-//! The receipt's country and what follows from it: currency, date order.
+//! The receipt's country and what follows from it: the currency, the order
+//! of a date's day and month. Read from what the receipt prints (currency
+//! symbols and codes, tax words, legal forms, postcodes, phone numbers),
+//! then from the caller's locale hint.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
+use shared::extraction::{LocaleUsed, Source};
 
-pub(crate) static CURRENCY: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+/// How a numeric date is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateOrder {
+    /// 25/12/2018: most of the world.
+    #[default]
+    DayFirst,
+    /// 12/25/2018: the United States (and its receipts elsewhere).
+    MonthFirst,
+}
+
+/// A country the reader knows the conventions of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Country {
+    pub code: &'static str,
+    pub tag: &'static str,
+    pub currency: &'static str,
+    pub order: DateOrder,
+}
+
+const fn country(
+    code: &'static str,
+    tag: &'static str,
+    currency: &'static str,
+    order: DateOrder,
+) -> Country {
+    Country {
+        code,
+        tag,
+        currency,
+        order,
+    }
+}
+
+use DateOrder::{DayFirst, MonthFirst};
+
+pub const COUNTRIES: [Country; 18] = [
+    country("DE", "de-DE", "EUR", DayFirst),
+    country("AT", "de-AT", "EUR", DayFirst),
+    country("CH", "de-CH", "CHF", DayFirst),
+    country("FR", "fr-FR", "EUR", DayFirst),
+    country("ES", "es-ES", "EUR", DayFirst),
+    country("IT", "it-IT", "EUR", DayFirst),
+    country("NL", "nl-NL", "EUR", DayFirst),
+    country("BE", "nl-BE", "EUR", DayFirst),
+    country("PT", "pt-PT", "EUR", DayFirst),
+    country("GB", "en-GB", "GBP", DayFirst),
+    country("IE", "en-IE", "EUR", DayFirst),
+    country("US", "en-US", "USD", MonthFirst),
+    country("CA", "en-CA", "CAD", DayFirst),
+    country("AU", "en-AU", "AUD", DayFirst),
+    country("MY", "ms-MY", "MYR", DayFirst),
+    country("SG", "en-SG", "SGD", DayFirst),
+    country("ID", "id-ID", "IDR", DayFirst),
+    country("PH", "en-PH", "PHP", MonthFirst),
+];
+
+pub fn country_by_code(code: &str) -> Option<Country> {
+    COUNTRIES
+        .iter()
+        .find(|c| c.code.eq_ignore_ascii_case(code))
+        .copied()
+}
+
+/// A caller's locale hint (BCP 47: `de-DE`, `en-US`, `ms`): its country
+/// when it names one, else the usual country of its language.
+pub fn country_of_hint(tag: &str) -> Option<Country> {
+    let mut parts = tag.split(['-', '_']);
+    let lang = parts.next()?.to_ascii_lowercase();
+    let region = parts.find(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_alphabetic()));
+    if let Some(c) = region.and_then(country_by_code) {
+        return Some(c);
+    }
+    let code = match lang.as_str() {
+        "de" => "DE",
+        "fr" => "FR",
+        "es" => "ES",
+        "it" => "IT",
+        "nl" => "NL",
+        "pt" => "PT",
+        "en" => "US",
+        "ms" => "MY",
+        "id" => "ID",
+        _ => return None,
+    };
+    country_by_code(code)
+}
+
+/// Cues: a pattern, the country it points to, and how strongly.
+static CUES: LazyLock<Vec<(Regex, &'static str, u32)>> = LazyLock::new(|| {
+    [
+        // Germany (and German-speaking shops)
+        (r"\bMWST\b|\bMW\.?ST\b|\bUST\b|\bUST-?ID|STEUER-?NR|STEUERNUMMER|\bSUMME\b|ZU ZAHLEN|R[UÜ]CKGELD|\bGEGEBEN\b|EC-?KARTE|GIROCARD|\bPFAND\b|LEERGUT|KASSENBON|\bGMBH\b|\bKG\b|\bSTK\b|\bBONNR|\bFILIALE\b|\bUHRZEIT\b|\bDATUM\b", "DE", 2),
+        (r"\bDE\s?\d{9}\b|\b\d{5}\s+[A-ZÄÖÜ][a-zäöüß]{3,}", "DE", 2),
+        (r"\bATU\s?\d{8}\b|[ÖO]STERREICH|\bWIEN\b", "AT", 4),
+        (r"\bCHF\b|\bSCHWEIZ\b|\bCHE-\d{3}", "CH", 4),
+        // France
+        (r"\bTVA\b|\bTTC\b|[AÀ] PAYER|ESP[EÈ]CES|\bRENDU\b|\bSIRET\b|\bSIREN\b|\bFR\s?\d{11}\b|\bMERCI\b", "FR", 2),
+        // Spain
+        (r"\bIMPORTE\b|\bEFECTIVO\b|\bCAMBIO\b|\bCIF\b|TOTAL A PAGAR|\bGRACIAS\b|\bIVA INCLUIDO", "ES", 2),
+        // Italy
+        (r"\bTOTALE\b|\bCONTANTI\b|\bRESTO\b|P\.?\s?IVA|PARTITA IVA|\bSCONTRINO\b|\bGRAZIE\b", "IT", 2),
+        // The Netherlands and Flanders
+        (r"\bBTW\b|TE BETALEN|\bTOTAAL\b|WISSELGELD|\bPINNEN\b|\bKVK\b|\bBEDANKT\b|\bNL\d{9}B\d{2}\b", "NL", 2),
+        // Portugal
+        (r"\bCONTRIBUINTE\b|\bTROCO\b|NUMER[AÁ]RIO|\bOBRIGAD[OA]\b", "PT", 2),
+        // The United Kingdom
+        (r"£|\bGBP\b|\bVAT\s+(?:NO|REG)|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", "GB", 2),
+        // The United States
+        (r"\bSALES\s+TAX\b|\bGRATUITY\b|\bTIP\b|BALANCE DUE|\bSERVER\b|\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC),?\s+\d{5}(?:-\d{4})?\b", "US", 2),
+        (r"\(\d{3}\)\s?\d{3}[-.\s]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\bUSD\b|\bLLC\b", "US", 2),
+        // Canada, Australia
+        (r"\bHST\b|\bQST\b|\bPST\b|\bCANADA\b|\bC\$", "CA", 2),
+        (r"\bABN\b|\bA\$|\bAUSTRALIA\b", "AU", 3),
+        // Malaysia
+        (r"\bSDN\.?\s*BHD\b|\bBHD\b|\bRM\s?\d|\bRM\b|\bMYR\b|\bJALAN\b|\bJLN\b|\bTAMAN\b|\bMALAYSIA\b|\bSELANGOR\b|\bKUALA\b|\bJOHOR\b|\bGST\b|\bSST\b|\bTERIMA KASIH\b", "MY", 2),
+        // Singapore, Indonesia, the Philippines
+        (r"\bS\$|\bSGD\b|\bPTE\.?\s*LTD\b|\bSINGAPORE\b", "SG", 3),
+        (r"\bRP\.?\s?\d|\bIDR\b|\bPPN\b|\bKEMBALI\b|\bTUNAI\b|\bJAKARTA\b", "ID", 2),
+        (r"\bPHP\b|₱|\bPHILIPPINES\b|\bVAT\s+REG\s+TIN\b", "PH", 3),
+    ]
+    .into_iter()
+    .map(|(r, c, w)| (Regex::new(&format!("(?i){r}")).unwrap(), c, w))
+    .collect()
+});
+
+/// Weights of the evidence for each country in `text`, best first.
+pub fn country_scores(text: &str) -> Vec<(Country, u32)> {
+    let mut scores: Vec<(Country, u32)> = Vec::new();
+    for (re, code, weight) in CUES.iter() {
+        let hits = re.find_iter(text).count().min(3) as u32;
+        if hits == 0 {
+            continue;
+        }
+        let c = country_by_code(code).unwrap();
+        match scores.iter_mut().find(|(s, _)| s.code == c.code) {
+            Some(s) => s.1 += hits * weight,
+            None => scores.push((c, hits * weight)),
+        }
+    }
+    // German-speaking neighbours print the German words too.
+    let de = scores.iter().find(|s| s.0.code == "DE").map_or(0, |s| s.1);
+    for s in scores.iter_mut() {
+        if matches!(s.0.code, "AT" | "CH") {
+            s.1 += de;
+        }
+    }
+    scores.sort_by(|a, b| b.1.cmp(&a.1));
+    scores
+}
+
+/// The country the receipt's cues point to, when they are clear: at least
+/// two cues, and ahead of the next country.
+pub fn infer_country(text: &str) -> Option<Country> {
+    let scores = country_scores(text);
+    let (best, score) = *scores.first()?;
+    let second = scores.get(1).map_or(0, |s| s.1);
+    (score >= 4 && score > second).then_some(best)
+}
+
+static CURRENCY: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
         (r"\bMYR\b|\bRM\s?\d|\bRM\b", "MYR"),
         (r"\bSGD\b|\bS\$", "SGD"),
         (r"\bAUD\b|\bA\$", "AUD"),
         (r"\bCAD\b|\bC\$", "CAD"),
         (r"\bUSD\b|\bUS\$", "USD"),
-        (r"€|\bEUR\b", "EUR"),
+        (r"€|\bEUR\b|\bEURO\b", "EUR"),
         (r"£|\bGBP\b", "GBP"),
+        (r"\bCHF\b", "CHF"),
         (r"¥|\bJPY\b", "JPY"),
         (r"₹|\bINR\b", "INR"),
-        (r"\bIDR\b|\bRP\s?\d", "IDR"),
-        (r"\$", "USD"),
+        (r"\bIDR\b|\bRP\.?\s?\d", "IDR"),
+        (r"₱|\bPHP\b", "PHP"),
+        (r"\$", "$"),
     ]
     .into_iter()
     .map(|(r, c)| (Regex::new(&format!("(?i){r}")).unwrap(), c))
     .collect()
 });
 
+/// The currency a receipt prints (a symbol, a code or a word); a bare `$`
+/// is the dollar of `country` (the US dollar when it is not a dollar country).
+pub fn printed_currency(text: &str, country: Option<Country>) -> Option<&'static str> {
+    let found = CURRENCY.iter().find(|(re, _)| re.is_match(text))?.1;
+    if found != "$" {
+        return Some(found);
+    }
+    Some(match country.map(|c| c.currency) {
+        Some(c @ ("USD" | "CAD" | "AUD" | "SGD")) => c,
+        _ => "USD",
+    })
+}
+
+/// The currency of a receipt, for tests and the evaluation.
 pub fn find_currency(text: &str) -> Option<String> {
-    CURRENCY
-        .iter()
-        .find(|(re, _)| re.is_match(text))
-        .map(|(_, c)| (*c).to_owned())
+    printed_currency(text, infer_country(text)).map(str::to_owned)
+}
+
+/// What the reader settles on for a receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub country: Option<Country>,
+    pub order: DateOrder,
+    pub currency: Option<&'static str>,
+    pub used: Option<LocaleUsed>,
+}
+
+/// The receipt's own cues first, then the hint; the currency printed,
+/// else the country's.
+pub fn settle(text: &str, hint: Option<&str>) -> Settled {
+    let inferred = infer_country(text);
+    let hinted = hint.and_then(country_of_hint);
+    let (country, source) = match (inferred, hinted) {
+        // The hint agrees with the receipt: its tag (it may say more).
+        (Some(i), Some(h)) if i.code == h.code => (Some(h), Source::Hint),
+        (Some(i), _) => (Some(i), Source::Inferred),
+        (None, Some(h)) => (Some(h), Source::Hint),
+        (None, None) => (None, Source::Inferred),
+    };
+    let printed = printed_currency(text, country);
+    let (currency, currency_source) = match (printed, country) {
+        (Some(p), _) => (Some(p), Some(Source::Printed)),
+        (None, Some(c)) => (Some(c.currency), Some(source)),
+        (None, None) => (None, None),
+    };
+    let tag = match (source, hint) {
+        (Source::Hint, Some(h)) => h.to_owned(),
+        _ => country.map(|c| c.tag.to_owned()).unwrap_or_default(),
+    };
+    Settled {
+        country,
+        order: country.map(|c| c.order).unwrap_or_default(),
+        currency,
+        used: country.map(|_| LocaleUsed {
+            tag,
+            source,
+            currency_source,
+        }),
+    }
+}
+
+/// Checks a BCP 47 tag's shape (`en`, `en-US`, `de-DE`, `zh-Hant-TW`):
+/// a 2–3 letter language, then subtags of 2–8 letters or digits.
+pub fn valid_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let lang_ok = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
+    lang_ok
+        && tag.len() <= 35
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_country_comes_from_what_the_receipt_prints() {
+        let de = "ALDI SÜD\nBIO HONIG 3,29 A\nSUMME 24,23\nZU ZAHLEN EURO 24,23\nBAR 50,00\nRÜCKGELD 25,77\nMwSt 7% 1,59";
+        assert_eq!(infer_country(de).map(|c| c.code), Some("DE"));
+        let us = "JOE'S DINER\n123 MAIN ST\nSPRINGFIELD, IL 62701\n(217) 555-0199\nSUBTOTAL 20.00\nSALES TAX 1.60\nTIP 4.00\nBALANCE DUE 25.60";
+        assert_eq!(infer_country(us).map(|c| c.code), Some("US"));
+        let my =
+            "KEDAI ABC SDN BHD\nNO 1 JALAN BESAR\n81100 JOHOR BAHRU\nGST ID 0011\nTOTAL RM 9.00";
+        assert_eq!(infer_country(my).map(|c| c.code), Some("MY"));
+        assert_eq!(infer_country("SHOP\nTOTAL 9.00"), None);
+    }
+
+    #[test]
+    fn cues_then_the_hint_then_nothing() {
+        let s = settle("SHOP\nTOTAL 9.00", Some("en-US"));
+        assert_eq!(s.order, DateOrder::MonthFirst);
+        assert_eq!(s.currency, Some("USD"));
+        let used = s.used.unwrap();
+        assert_eq!((used.tag.as_str(), used.source), ("en-US", Source::Hint));
+        assert_eq!(used.currency_source, Some(Source::Hint));
+        let s = settle("SHOP\nSUMME 9,00\nMwSt 19%\nBAR 10,00", Some("en-US"));
+        assert_eq!(
+            s.country.map(|c| c.code),
+            Some("DE"),
+            "the receipt's cues win"
+        );
+        assert_eq!(s.currency, Some("EUR"));
+        assert_eq!(s.used.unwrap().currency_source, Some(Source::Inferred));
+        let s = settle("SHOP\nTOTAL $9.00", None);
+        assert_eq!(s.currency, Some("USD"));
+        assert_eq!(s.used, None);
+        assert_eq!(s.order, DateOrder::DayFirst);
+    }
+
+    #[test]
+    fn tags_are_checked_for_shape() {
+        for ok in ["en", "en-US", "de-DE", "zh-Hant-TW", "ms-MY"] {
+            assert!(valid_tag(ok), "{ok}");
+        }
+        for bad in [
+            "", "e", "english", "en_US", "en-", "de-DE-", "12-US", "en-US!",
+        ] {
+            assert!(!valid_tag(bad), "{bad}");
+        }
+    }
 }

@@ -89,7 +89,7 @@ pub(crate) static ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// A legal form: the line that carries it names the company that issued
 /// the receipt (`… SDN BHD`, `… S/B`, `… PTE LTD`, `… CO. (M) BHD`).
 pub(crate) static LEGAL_FORM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(SDN\.?\s*BHD|BHD|BERHAD|S/B|PTE|PLC|LTD|LIMITED|INC|LLC|GMBH)\b").unwrap()
+    Regex::new(r"(?i)\b(SDN\.?\s*BHD|BHD|BERHAD|S/B|PTE|PLC|LTD|LIMITED|INC|LLC|GMBH|AG|KG|OHG|E\.\s?K|S\.\s?A|S\.\s?L|SAS|SARL|S\.?P\.?A|B\.\s?V|N\.\s?V|S\.\s?R\.\s?L|SRL|PTY|CORP)\b").unwrap()
 });
 /// Notes that name another company: its former name, a franchisor.
 pub(crate) static NAMES_ANOTHER: LazyLock<Regex> = LazyLock::new(|| {
@@ -140,7 +140,32 @@ pub(crate) fn looks_like_name(line: &str) -> bool {
     l >= 3
         && l * 2 >= line.chars().filter(|c| !c.is_whitespace()).count()
         && !NOT_A_NAME.iter().any(|w| up.contains(w))
+        && !NOT_A_NAME_WORDS.iter().any(|w| {
+            up.chars()
+                .map(super::text::fold)
+                .collect::<String>()
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|x| x == *w)
+        })
 }
+
+/// Words of headings, opening hours and copies, never a shop's name.
+const NOT_A_NAME_WORDS: [&str; 14] = [
+    "OFFNUNGSZEITEN",
+    "OPENING",
+    "HOURS",
+    "UHR",
+    "KUNDENBELEG",
+    "KUNDENKOPIE",
+    "BELEG",
+    "FILIALE",
+    "WILLKOMMEN",
+    "BIENVENUE",
+    "BIENVENIDO",
+    "BENVENUTI",
+    "WELKOM",
+    "CUSTOMER",
+];
 
 /// Words that open a business's name in Malay (`SYARIKAT …`, `KEDAI …`).
 const BUSINESS_OPENERS: [&str; 6] = [
@@ -217,9 +242,22 @@ pub(crate) fn starts_with_business_word(line: &str) -> bool {
         "HARDWARE",
         "SDN",
         "BHD",
+        "APOTHEKE",
+        "PHARMACY",
+        "BAKERY",
+        "BACKEREI",
+        "MARKT",
+        "SUPERMARKT",
+        "DROGERIE",
+        "TANKSTELLE",
     ]
     .iter()
-    .any(|w| up.starts_with(w))
+    .any(|w| {
+        up.chars()
+            .map(super::text::fold)
+            .collect::<String>()
+            .starts_with(w)
+    })
 }
 
 /// Brackets opened and not closed on a line (negative: closed, not opened).
@@ -409,7 +447,8 @@ pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) 
     while let Some(next) = header.get(at + 1) {
         let t = tidy(next);
         let up = mend_legal_form(&t.to_uppercase());
-        let continues = name.ends_with('&')
+        let continues = (starts_with_business_word(&t) && t.split_whitespace().count() == 1)
+            || name.ends_with('&')
             || name.ends_with('-')
             || name.ends_with(" AND")
             || (open_brackets(&name) > 0 && open_brackets(&t) < 0);
@@ -493,4 +532,105 @@ pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) 
     }
     let address = (!address.is_empty()).then(|| address.join(" "));
     (Some(name), address)
+}
+
+/// Mail services whose domain names no shop.
+const MAIL_PROVIDERS: [&str; 12] = [
+    "GMAIL",
+    "HOTMAIL",
+    "YAHOO",
+    "OUTLOOK",
+    "LIVE",
+    "ICLOUD",
+    "GMX",
+    "WEB",
+    "AOL",
+    "MSN",
+    "PROTONMAIL",
+    "STREAMYX",
+];
+
+/// The shop names that web and mail domains on the receipt give
+/// (`www.marktkauf-lehr.de` → `MARKTKAUF`, `service@toom.de` → `TOOM`).
+pub(crate) fn domain_names(lines: &[&str]) -> Vec<String> {
+    static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)(?:www\.|@|https?://)([a-z0-9-]{3,})\.[a-z]{2,4}\b").unwrap()
+    });
+    lines
+        .iter()
+        .flat_map(|l| DOMAIN.captures_iter(l))
+        .filter_map(|c| c[1].split('-').next().map(str::to_uppercase))
+        .filter(|d| d.len() >= 3 && d.chars().any(|c| c.is_ascii_alphabetic()))
+        .filter(|d| !MAIL_PROVIDERS.contains(&d.as_str()))
+        .collect()
+}
+
+fn alnum_upper(s: &str) -> String {
+    s.to_uppercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// Whether the merchant read is backed by the receipt: its line carries a
+/// legal form, or a domain printed on it names the same shop.
+pub(crate) fn confirmed(name: &str, lines: &[&str]) -> bool {
+    let n = alnum_upper(name);
+    has_legal_form(name)
+        || domain_names(lines)
+            .iter()
+            .any(|d| n.contains(d.as_str()) || (n.len() >= 4 && d.contains(n.as_str())))
+}
+
+/// A shop's name printed with its letters spaced (`A L D I`) as one word,
+/// and `@` between letters read as the `O` it stands for (`R@SSMANN`).
+pub(crate) fn mend_brand(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let name = if words.len() >= 3 && words.iter().all(|w| w.chars().count() == 1) {
+        words.concat()
+    } else {
+        name.to_owned()
+    };
+    let chars: Vec<char> = name.chars().collect();
+    (0..chars.len())
+        .map(|i| {
+            let letter = |j: Option<usize>| {
+                j.and_then(|j| chars.get(j))
+                    .is_some_and(|c| c.is_alphabetic())
+            };
+            if chars[i] == '@' && letter(i.checked_sub(1)) && letter(Some(i + 1)) {
+                'O'
+            } else {
+                chars[i]
+            }
+        })
+        .collect()
+}
+
+/// The shop's brand when the header's pick is not backed by anything: a
+/// web or mail domain on the receipt names the shop, and the header line
+/// that spells it (loosely, as OCR reads it) is the name, with the
+/// domain's spelling; failing such a line, the domain's name itself.
+pub(crate) fn prefer_brand(name: Option<String>, lines: &[&str]) -> Option<String> {
+    let name = name.map(|n| mend_brand(&n));
+    if name.as_deref().is_some_and(|n| confirmed(n, lines)) {
+        return name;
+    }
+    let Some(brand) = domain_names(lines).into_iter().next() else {
+        return name;
+    };
+    let close = |w: &str| {
+        // OCR swaps letters, it seldom drops or adds them.
+        let w = alnum_upper(w);
+        w.len() == brand.len() && strsim::hamming(&w, &brand).is_ok_and(|d| d <= brand.len() / 4)
+    };
+    for l in lines.iter().take(16) {
+        if l.contains('.') && (l.to_lowercase().contains("www") || l.contains('@')) {
+            continue;
+        }
+        if let Some(word) = l.split_whitespace().find(|w| close(w)) {
+            return Some(tidy(&l.replacen(word, &brand, 1)));
+        }
+    }
+    Some(brand)
 }

@@ -5,8 +5,12 @@ use std::sync::LazyLock;
 use regex::Regex;
 use rust_decimal::Decimal;
 
-pub(crate) static AMOUNT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(-)?\s?(\d{1,3}(?:,\d{3})+|\d+)\s?[.,]\s?(\d{2})").unwrap());
+/// An amount: a sign, the whole part (plain, or grouped in thousands by
+/// `,` before a `.` decimal or by `.` before a `,` decimal), two decimals,
+/// and a minus printed after it (`0,50-`, as German tills print a credit).
+pub(crate) static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(-)?\s?(?:(\d{1,3}(?:,\d{3})+)\s?\.\s?|(\d{1,3}(?:\.\d{3})+)\s?,\s?|(\d+)\s?[.,]\s?)(\d{2})(-)?").unwrap()
+});
 
 /// Money amounts on a line (two decimals, `.` or `,` as separator), with
 /// their byte span. Digits glued to more digits are not amounts.
@@ -15,22 +19,29 @@ pub fn amounts(line: &str) -> Vec<(Decimal, usize, usize)> {
     let mut out = Vec::new();
     for c in AMOUNT.captures_iter(line) {
         let m = c.get(0).unwrap();
-        let (start, end) = (c.get(1).unwrap_or(c.get(2).unwrap()).start(), m.end());
-        let before = start.checked_sub(1).map(|i| bytes[i]);
+        let whole = c.get(2).or(c.get(3)).or(c.get(4)).unwrap();
+        let trailing_minus = c.get(6);
+        let start = c.get(1).map_or(whole.start(), |s| s.start());
+        let end = trailing_minus.map_or(m.end(), |t| t.start());
+        let before = whole.start().checked_sub(1).map(|i| bytes[i]);
         let after = bytes.get(end).copied();
         if before.is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b',')
             || after.is_some_and(|b| b.is_ascii_digit() || b == b'%')
         {
             continue;
         }
-        let int = c[2].replace(',', "");
-        let Ok(mut v) = format!("{int}.{}", &c[3]).parse::<Decimal>() else {
+        // A minus after the amount counts when nothing but space or a
+        // tax letter follows it (not `1,00-2,00`, a range).
+        let minus_after =
+            trailing_minus.is_some() && !bytes.get(m.end()).is_some_and(|b| b.is_ascii_digit());
+        let int = whole.as_str().replace([',', '.'], "");
+        let Ok(mut v) = format!("{int}.{}", &c[5]).parse::<Decimal>() else {
             continue;
         };
-        if c.get(1).is_some() {
+        if c.get(1).is_some() || minus_after {
             v = -v;
         }
-        out.push((v, start, end));
+        out.push((v, start, if minus_after { m.end() } else { end }));
     }
     out
 }

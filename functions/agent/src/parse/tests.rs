@@ -85,7 +85,11 @@ fn merchant_name_and_address_come_from_the_header() {
         Some("NO 2 & 4, JALAN BAYU 4, BANDAR SERI ALAM, 81750 MASAI, JOHOR")
     );
     assert_eq!(p.purchase_date, Some(d(2019, 1, 15)));
-    assert_eq!(p.currency, None);
+    assert_eq!(
+        p.currency.as_deref(),
+        Some("MYR"),
+        "a Malaysian address and legal form"
+    );
 
     let text = "Corner Bakery\n12 Main Street\nSpringfield\n01/02/2020\nBagel $2.50\nTOTAL $2.50";
     let p = parse_receipt(text, d(2026, 1, 1));
@@ -258,7 +262,7 @@ fn line_items_with_quantities_and_prices() {
             (
                 "ROTI CANAI".to_owned(),
                 Some(dec("1")),
-                None,
+                Some(dec("1.50")),
                 Some(dec("1.50"))
             ),
             (

@@ -3,7 +3,7 @@
 /// Upper-cased, with the OCR slips that matter for keywords mended
 /// (`T0TAL`, `TOTA1`, `ToTAL:`).
 pub(crate) fn keyword_form(line: &str) -> String {
-    let up = line.to_uppercase();
+    let up: String = line.to_uppercase().chars().map(fold).collect();
     let mut words: Vec<String> = Vec::new();
     for w in up.split(|c: char| c.is_whitespace() || c == ':') {
         if w.is_empty() {
@@ -37,4 +37,36 @@ pub(crate) fn has_word(line: &str, word: &str) -> bool {
 
 pub(crate) fn letters(s: &str) -> usize {
     s.chars().filter(|c| c.is_alphabetic()).count()
+}
+
+/// An accented capital as its plain letter (`RÜCKGELD` reads as
+/// `RUCKGELD`, `À PAYER` as `A PAYER`), for keywords.
+pub(crate) fn fold(c: char) -> char {
+    match c {
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
+        'È' | 'É' | 'Ê' | 'Ë' => 'E',
+        'Ì' | 'Í' | 'Î' | 'Ï' => 'I',
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' => 'O',
+        'Ù' | 'Ú' | 'Û' | 'Ü' => 'U',
+        'Ç' => 'C',
+        'Ñ' => 'N',
+        _ => c,
+    }
+}
+
+/// Whether the line has any of the words (see `has_word`).
+pub(crate) fn has_any(line: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| has_word(line, w))
+}
+
+/// Whether the line holds any of the phrases (several words, as written).
+pub(crate) fn has_phrase(line: &str, phrases: &[&str]) -> bool {
+    let spaced = format!(
+        " {} ",
+        line.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    phrases.iter().any(|p| spaced.contains(&format!(" {p} ")))
 }
