@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use shared::extraction::LineItem;
 
 use super::dates::dates;
-use super::merchant::{PHONE, tidy};
+use super::merchant::PHONE;
 use super::money::amounts;
 use super::text::{has_any, has_phrase, has_word, letters};
 use super::totals::{CASH_WORDS, is_subtotal, total_priority};
@@ -94,6 +94,32 @@ enum Shape {
     Other,
 }
 
+/// An item's name as printed: trimmed of stray marks (a `%` or a
+/// bracket that ends it stays), and a `0` between two letters read as the
+/// `O` it is (`J0GHURT`).
+fn mend_name(name: &str) -> String {
+    let chars: Vec<char> = name
+        .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '%' | ')' | '.'))
+        .chars()
+        .collect();
+    let letter = |i: Option<usize>| {
+        i.and_then(|i| chars.get(i))
+            .is_some_and(|c| c.is_alphabetic())
+    };
+    (0..chars.len())
+        .map(|i| {
+            if chars[i] == '0' && letter(i.checked_sub(1)) && letter(Some(i + 1)) {
+                'O'
+            } else {
+                chars[i]
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A run of three letters: a name, not a code like `EZ10HD05`.
 fn has_name(s: &str) -> bool {
     let mut run = 0;
@@ -156,7 +182,7 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     let desc_end = qty
         .as_ref()
         .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
-    let (code, rest) = split_code(&tidy(&line[..desc_end]));
+    let (code, rest) = split_code(&mend_name(&line[..desc_end]));
     let (count, name) = count_in_name(&rest);
     let (quantity, unit_price) = match &qty {
         Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
@@ -176,7 +202,7 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
             .map(|q| (amount / q).round_dp(2))
     });
     LineItem {
-        name: name.trim().to_owned(),
+        name: mend_name(&name),
         code,
         quantity: quantity
             .or(Some(Decimal::ONE))
@@ -197,10 +223,10 @@ fn shape(line: &str, k: &str) -> Shape {
     }
     let found = amounts(line);
     if found.is_empty() {
-        let t = tidy(line);
+        let t = mend_name(line);
         let (_, name) = split_code(&t);
         return if has_name(&name) && letters(&name) >= 3 {
-            Shape::Name(name)
+            Shape::Name(mend_name(&name))
         } else {
             Shape::Other
         };
