@@ -56,23 +56,10 @@ const ADJUSTMENTS: [&str; 20] = [
     "RUCKGABE",
 ];
 /// Column headings (`ITEM QTY PRICE AMOUNT`).
-const HEADINGS: [&str; 16] = [
-    "ITEM",
-    "ITEMS",
-    "QTY",
-    "PRICE",
-    "AMOUNT",
-    "DESCRIPTION",
-    "DESC",
-    "RM",
-    "TAX",
-    "UNIT",
-    "CODE",
-    "ARTIKEL",
-    "MENGE",
-    "PREIS",
-    "BETRAG",
-    "EUR",
+const HEADINGS: [&str; 27] = [
+    "ITEM", "ITEMS", "QTY", "PRICE", "AMOUNT", "AMT", "DESCRIPTION", "DESC", "RM", "TAX", "UNIT",
+    "CODE", "UP", "U", "P", "S", "DISC", "RSP", "UOM", "TOTAL", "ARTIKEL", "MENGE", "PREIS",
+    "BETRAG", "EUR", "NO", "PRODUCT",
 ];
 /// Where a receipt prints how many articles it lists.
 static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
@@ -90,7 +77,11 @@ enum Shape {
     Name(String),
     /// A quantity × unit price, for the item next to it.
     QtyPrice(Decimal, Decimal),
-    /// Anything else (codes, headings, notes): it parts what is around it.
+    /// A code or mark on a line of its own (`EZ10HD05 - 24`): between a
+    /// name and its numbers, it parts nothing; with no name above the
+    /// numbers, it is the name (`9 x 13 (10A)`).
+    Noise(String),
+    /// Anything else (headings, notes, totals): it parts what is around it.
     Other,
 }
 
@@ -137,7 +128,9 @@ fn is_heading(k: &str) -> bool {
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
-    words.len() >= 2 && words.iter().filter(|w| HEADINGS.contains(w)).count() * 2 > words.len()
+    words.len() >= 2
+        && words.iter().filter(|w| HEADINGS.contains(w)).count() * 2 >= words.len()
+        && amounts(k).is_empty()
 }
 
 /// The article number printed before a name (`9556001 TEH O`,
@@ -177,6 +170,12 @@ fn decimal(s: &str) -> Option<Decimal> {
 
 /// The item a line with amounts describes (its name may be empty).
 fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
+    // A trailing 0.00 after a price is a discount column whose amount
+    // OCR lost (`1 35.00 0.00`): the amount is the price times the count.
+    let found = match found {
+        [.., (p, ..), (z, ..)] if z.is_zero() && !p.is_zero() => &found[..found.len() - 1],
+        _ => found,
+    };
     let (mut amount, first_start) = (found[found.len() - 1].0, found[0].1);
     let qty = QTY_X_PRICE.captures(line);
     let desc_end = qty
@@ -212,7 +211,26 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     }
 }
 
+/// Two equal amounts OCR ran together (`11.2311.23`), parted.
+fn unglue(line: &str) -> String {
+    static GLUED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\d{1,4}[.,]\d{2})(\d{1,4}[.,]\d{2})\b").unwrap());
+    GLUED
+        .replace_all(line, |c: &regex::Captures| {
+            if c[1] == c[2] {
+                format!("{} {}", &c[1], &c[2])
+            } else {
+                c[0].to_owned()
+            }
+        })
+        .into_owned()
+}
+
 fn shape(line: &str, k: &str) -> Shape {
+    let line = &unglue(line);
+    if !dates(line).is_empty() && !has_name(line) {
+        // A code that reads like a date (`HD03-04-06`).
+        return Shape::Noise(line.trim().to_owned());
+    }
     if is_heading(k)
         || PHONE.is_match(line)
         || !dates(line).is_empty()
@@ -228,7 +246,7 @@ fn shape(line: &str, k: &str) -> Shape {
         return if has_name(&name) && letters(&name) >= 3 {
             Shape::Name(mend_name(&name))
         } else {
-            Shape::Other
+            Shape::Noise(t)
         };
     }
     let item = item_of(line, k, &found);
@@ -251,16 +269,17 @@ fn shape(line: &str, k: &str) -> Shape {
     }
 }
 
-/// Whether the receipt prints an item's numbers above its name: its list
-/// starts with numbers and ends with a name.
+/// Whether the receipt prints an item's numbers above its name: the
+/// first numbers line has a name below it and none above (a heading or
+/// the start above it), codes and marks aside.
 fn numbers_first(shapes: &[Shape]) -> bool {
-    let parts: Vec<&Shape> = shapes
-        .iter()
-        .filter(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_)))
-        .collect();
-    let numbers = |s: Option<&&Shape>| matches!(s, Some(Shape::Numbers(_)));
-    let name = |s: Option<&&Shape>| matches!(s, Some(Shape::Name(_)));
-    numbers(parts.first()) && name(parts.last())
+    let Some(first) = shapes.iter().position(|s| matches!(s, Shape::Numbers(_))) else {
+        return false;
+    };
+    let part = |s: &&Shape| !matches!(s, Shape::Noise(_) | Shape::QtyPrice(..));
+    let above = shapes[..first].iter().rev().find(part);
+    let below = shapes[first + 1..].iter().find(part);
+    matches!(below, Some(Shape::Name(_))) && !matches!(above, Some(Shape::Name(_)))
 }
 
 fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
@@ -282,28 +301,44 @@ fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
         }
         items.push(item);
     }
+    // Numbers first: names after an item's own, up to the next numbers,
+    // continue it (a name printed on two lines).
+    let mut continues = false;
+    let mut noise: Option<String> = None;
     for s in shapes {
         match s {
             Shape::Item(item) => {
                 waiting = None;
+                noise = None;
                 names.clear();
+                continues = false;
                 push(&mut items, item, &mut qty);
             }
             Shape::Name(name) => match waiting.take() {
                 Some(mut item) => {
                     item.name = name;
                     push(&mut items, item, &mut qty);
+                    continues = true;
+                }
+                None if numbers_first && continues => {
+                    if let Some(last) = items.last_mut() {
+                        last.name = format!("{} {name}", last.name);
+                    }
                 }
                 None => names.push(name),
             },
             Shape::Numbers(mut item) if !numbers_first => {
-                if let Some(name) = names.pop() {
+                if let Some(name) = names.pop().or_else(|| noise.take()) {
                     item.name = name;
                     names.clear();
                     push(&mut items, item, &mut qty);
                 }
+                noise = None;
             }
-            Shape::Numbers(item) => waiting = Some(item),
+            Shape::Numbers(item) => {
+                waiting = Some(item);
+                continues = false;
+            }
             Shape::QtyPrice(q, p) => match items.last_mut() {
                 Some(last) if product_matches(last, q, p) && waiting.is_none() => {
                     last.quantity = Some(q);
@@ -311,7 +346,11 @@ fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
                 }
                 _ => qty = Some((q, p)),
             },
-            Shape::Other => names.clear(),
+            Shape::Noise(text) => noise = Some(text).filter(|t| letters(t) >= 2),
+            Shape::Other => {
+                names.clear();
+                continues = false;
+            }
         }
     }
     items
@@ -326,13 +365,27 @@ fn list_end(keys: &[String]) -> usize {
 
 pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
     let end = list_end(keys);
-    // Items come after the header: after the first date line above them.
-    let start = lines[..end]
+    // Items come after the header: after a date line above the first
+    // amount (codes that read like dates may stand among the items).
+    let first_amount = lines[..end]
         .iter()
-        .position(|l| !dates(l).is_empty())
+        .position(|l| !amounts(l).is_empty())
+        .unwrap_or(end);
+    let start = lines[..first_amount]
+        .iter()
+        .rposition(|l| !dates(l).is_empty())
         .map_or(0, |i| i + 1);
     let shapes: Vec<Shape> = (start..end).map(|i| shape(lines[i], &keys[i])).collect();
-    assemble(shapes)
+    let mut items = assemble(shapes);
+    // A last line that adds up all the others is a total OCR garbled.
+    if items.len() >= 3 {
+        let (last, rest) = items.split_last().unwrap();
+        let sum: Decimal = rest.iter().filter_map(|i| i.amount).sum();
+        if last.amount == Some(sum) {
+            items.pop();
+        }
+    }
+    items
 }
 
 /// The article count the receipt prints (`ANZAHL ARTIKEL 19`,
