@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use shared::extraction::LineItem;
 
 use super::dates::dates;
-use super::merchant::PHONE;
+use super::merchant::{PHONE, ends_with_price};
 use super::money::amounts;
 use super::text::{has_any, has_phrase, has_word, letters};
 use super::totals::{CASH_WORDS, is_subtotal, total_priority};
@@ -57,9 +57,33 @@ const ADJUSTMENTS: [&str; 20] = [
 ];
 /// Column headings (`ITEM QTY PRICE AMOUNT`).
 const HEADINGS: [&str; 27] = [
-    "ITEM", "ITEMS", "QTY", "PRICE", "AMOUNT", "AMT", "DESCRIPTION", "DESC", "RM", "TAX", "UNIT",
-    "CODE", "UP", "U", "P", "S", "DISC", "RSP", "UOM", "TOTAL", "ARTIKEL", "MENGE", "PREIS",
-    "BETRAG", "EUR", "NO", "PRODUCT",
+    "ITEM",
+    "ITEMS",
+    "QTY",
+    "PRICE",
+    "AMOUNT",
+    "AMT",
+    "DESCRIPTION",
+    "DESC",
+    "RM",
+    "TAX",
+    "UNIT",
+    "CODE",
+    "UP",
+    "U",
+    "P",
+    "S",
+    "DISC",
+    "RSP",
+    "UOM",
+    "TOTAL",
+    "ARTIKEL",
+    "MENGE",
+    "PREIS",
+    "BETRAG",
+    "EUR",
+    "NO",
+    "PRODUCT",
 ];
 /// Where a receipt prints how many articles it lists.
 static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
@@ -213,7 +237,8 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
 
 /// Two equal amounts OCR ran together (`11.2311.23`), parted.
 fn unglue(line: &str) -> String {
-    static GLUED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\d{1,4}[.,]\d{2})(\d{1,4}[.,]\d{2})\b").unwrap());
+    static GLUED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\b(\d{1,4}[.,]\d{2})(\d{1,4}[.,]\d{2})\b").unwrap());
     GLUED
         .replace_all(line, |c: &regex::Captures| {
             if c[1] == c[2] {
@@ -369,7 +394,7 @@ pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
     // amount (codes that read like dates may stand among the items).
     let first_amount = lines[..end]
         .iter()
-        .position(|l| !amounts(l).is_empty())
+        .position(|l| ends_with_price(l))
         .unwrap_or(end);
     let start = lines[..first_amount]
         .iter()
