@@ -20,6 +20,9 @@ pub struct ExtractRequest {
     pub receipt_id: i64,
     pub user_id: String,
     pub image_url: String,
+    /// The locale hint (BCP 47): the receipt's, else its owner's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -22,6 +22,64 @@ impl InvalidInput {
     }
 }
 
+/// A locale hint: a BCP 47 language tag (`en-US`, `de-DE`, `ms`), which
+/// tells the reader how the receipt writes its dates and its money when
+/// the receipt itself does not say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "de-DE")]
+pub struct Locale(String);
+
+/// The shape of a BCP 47 tag: a language of two or three letters, then
+/// subtags of two to eight letters or digits, 35 characters at most.
+pub fn is_bcp47(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
+    language
+        && tag.len() <= 35
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+impl Locale {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let tag = raw.trim();
+        if is_bcp47(tag) {
+            Ok(Self(tag.to_owned()))
+        } else {
+            Err(InvalidInput::new(
+                "locale",
+                "must be a BCP 47 language tag such as en-US or de-DE",
+            ))
+        }
+    }
+
+    /// An optional hint as a form or JSON gives it: blank is none.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, InvalidInput> {
+        raw.filter(|r| !r.trim().is_empty())
+            .map(Self::parse)
+            .transpose()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Locale {
+    type Error = InvalidInput;
+    fn try_from(s: String) -> Result<Self, InvalidInput> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Locale> for String {
+    fn from(l: Locale) -> String {
+        l.0
+    }
+}
+
 /// The owner of receipts: the `sub` of a verified token.
 ///
 /// It becomes part of S3 keys, so it is kept to a safe alphabet.
@@ -451,6 +509,22 @@ mod tests {
         for bad in ["", "a/b", "..", ".hidden", "a b", "é", &"x".repeat(129)] {
             assert!(UserId::parse(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn locales_are_bcp47_tags() {
+        for ok in ["en", "en-US", "de-DE", "zh-Hant-TW", "ms-MY", " fr-FR "] {
+            assert!(Locale::parse(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(Locale::parse(" fr-FR ").unwrap().as_str(), "fr-FR");
+        for bad in [
+            "", "e", "english", "en_US", "en-", "de-DE-", "12-US", "en-US!", "en US",
+        ] {
+            let e = Locale::parse(bad).unwrap_err();
+            assert_eq!(e.field, "locale", "{bad:?}");
+        }
+        assert_eq!(Locale::parse_optional(Some("  ")).unwrap(), None);
+        assert!(serde_json::from_str::<Locale>("\"xx_YY\"").is_err());
     }
 
     #[test]

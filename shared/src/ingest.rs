@@ -217,6 +217,7 @@ impl Ingest {
                     content_type: kind.mime(),
                     size_bytes: upload.size,
                     purchase_date: None,
+                    locale: None,
                     // The upload-url request's priority wins, if there was one.
                     priority: Priority::Normal,
                     content_sha256: None,

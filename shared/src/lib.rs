@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod repo;
 pub mod runner;
 pub mod service;
+pub mod settings;
 pub mod ssrf;
 pub mod stats;
 pub mod storage;

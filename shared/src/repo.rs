@@ -111,6 +111,8 @@ pub struct Receipt {
     pub content_type: String,
     pub size_bytes: i64,
     pub purchase_date: Option<NaiveDate>,
+    /// The locale hint it was uploaded with (BCP 47), if any.
+    pub locale: Option<String>,
     pub status: OcrStatus,
     pub priority: Priority,
     /// Hex SHA-256 of the bytes, for uploads through the API.
@@ -134,6 +136,7 @@ struct ReceiptRow {
     content_type: String,
     size_bytes: i64,
     purchase_date: Option<NaiveDate>,
+    locale: Option<String>,
     ocr_status: String,
     priority: String,
     content_sha256: Option<String>,
@@ -146,7 +149,7 @@ struct ReceiptRow {
 }
 
 const RECEIPT_COLUMNS: &str = "id, user_id, bucket, object_key, file_name, content_type, size_bytes, \
-     purchase_date, ocr_status, priority, content_sha256, attempts, last_error, queued_at, processed_at, created_at, updated_at";
+     purchase_date, locale, ocr_status, priority, content_sha256, attempts, last_error, queued_at, processed_at, created_at, updated_at";
 
 impl TryFrom<ReceiptRow> for Receipt {
     type Error = RepoError;
@@ -162,6 +165,7 @@ impl TryFrom<ReceiptRow> for Receipt {
             content_type: r.content_type,
             size_bytes: r.size_bytes,
             purchase_date: r.purchase_date,
+            locale: r.locale,
             status: r.ocr_status.parse().map_err(|_| {
                 RepoError::Corrupt(format!("receipt {} status {:?}", r.id, r.ocr_status))
             })?,
@@ -301,6 +305,7 @@ pub struct NewReceipt<'a> {
     pub content_type: &'a str,
     pub size_bytes: i64,
     pub purchase_date: Option<NaiveDate>,
+    pub locale: Option<&'a str>,
     pub priority: Priority,
     /// Hex SHA-256 of the bytes, when the API saw them.
     pub content_sha256: Option<&'a str>,
@@ -316,6 +321,7 @@ pub struct UploadIntent {
     pub idempotency_key: Option<String>,
     pub content_type: String,
     pub priority: Priority,
+    pub locale: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -326,6 +332,7 @@ struct UploadIntentRow {
     idempotency_key: Option<String>,
     content_type: String,
     priority: String,
+    locale: Option<String>,
 }
 
 impl TryFrom<UploadIntentRow> for UploadIntent {
@@ -340,6 +347,7 @@ impl TryFrom<UploadIntentRow> for UploadIntent {
             object_key: r.object_key,
             idempotency_key: r.idempotency_key,
             content_type: r.content_type,
+            locale: r.locale,
         })
     }
 }
@@ -363,6 +371,9 @@ pub enum Requeue {
 pub struct Claim {
     pub receipt_id: ReceiptId,
     pub attempt: i32,
+    /// The locale hint for the reader: the receipt's own, else its
+    /// owner's default.
+    pub locale: Option<String>,
 }
 
 /// Outcome of a worker's claim.
@@ -402,8 +413,8 @@ impl ReceiptRepository {
         let row: Option<ReceiptRow> = sqlx::query_as(&with_outbox(
             &format!(
                 "ins AS (INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, \
-                     size_bytes, purchase_date, priority, content_sha256, idempotency_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     size_bytes, purchase_date, priority, content_sha256, idempotency_key, locale) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                      ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
                      RETURNING {RECEIPT_COLUMNS}), \
                  moved AS (SELECT id, user_id, 'receipt.created' AS ev_type, ocr_status, attempts, \
@@ -421,6 +432,7 @@ impl ReceiptRepository {
         .bind(new.priority.as_str())
         .bind(new.content_sha256)
         .bind(new.idempotency_key)
+        .bind(new.locale)
         .fetch_optional(&self.pool)
         .await?;
         row.map(Receipt::try_from).transpose()
@@ -683,12 +695,12 @@ impl ReceiptRepository {
         for _ in 0..3 {
             let row: Option<UploadIntentRow> = sqlx::query_as(
                 "WITH ins AS ( \
-                     INSERT INTO upload_intents (bucket, object_key, user_id, idempotency_key, content_type, priority) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING \
-                     RETURNING bucket, object_key, user_id, idempotency_key, content_type, priority) \
+                     INSERT INTO upload_intents (bucket, object_key, user_id, idempotency_key, content_type, priority, locale) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING \
+                     RETURNING bucket, object_key, user_id, idempotency_key, content_type, priority, locale) \
                  SELECT * FROM ins \
                  UNION ALL \
-                 SELECT bucket, object_key, user_id, idempotency_key, content_type, priority \
+                 SELECT bucket, object_key, user_id, idempotency_key, content_type, priority, locale \
                  FROM upload_intents WHERE user_id = $3 AND idempotency_key = $4 \
                      AND NOT EXISTS (SELECT 1 FROM ins)",
             )
@@ -698,6 +710,7 @@ impl ReceiptRepository {
             .bind(&intent.idempotency_key)
             .bind(&intent.content_type)
             .bind(intent.priority.as_str())
+            .bind(&intent.locale)
             .fetch_optional(&self.pool)
             .await?;
             if let Some(row) = row {
@@ -809,15 +822,16 @@ impl ReceiptRepository {
         lease: Duration,
     ) -> Result<ClaimOutcome, RepoError> {
         let id = job.receipt_id;
-        let attempt: Option<i32> = sqlx::query_scalar(&with_outbox(
+        let claimed: Option<(i32, Option<String>)> = sqlx::query_as(&with_outbox(
             "done AS (UPDATE receipts SET ocr_status = 'processing', attempts = attempts + 1, \
                  lease_expires_at = now() + make_interval(secs => $2) \
                  WHERE id = $1 AND user_id = $3 AND bucket = $4 AND object_key = $5 \
                    AND (ocr_status = 'queued' OR (ocr_status = 'processing' AND lease_expires_at < now())) \
-                 RETURNING id, user_id, ocr_status, attempts, last_error), \
+                 RETURNING id, user_id, ocr_status, attempts, last_error, locale), \
              moved AS (SELECT id, user_id, 'receipt.processing' AS ev_type, ocr_status, attempts, \
                  last_error, 0 AS ev_rank FROM done)",
-            "SELECT attempts FROM done",
+            "SELECT done.attempts, coalesce(done.locale, s.locale) FROM done \
+             LEFT JOIN user_settings s ON s.user_id = done.user_id",
         ))
         .bind(id.get())
         .bind(lease.as_secs_f64())
@@ -826,10 +840,11 @@ impl ReceiptRepository {
         .bind(&job.key)
         .fetch_optional(&self.pool)
         .await?;
-        if let Some(attempt) = attempt {
+        if let Some((attempt, locale)) = claimed {
             return Ok(ClaimOutcome::Claimed(Claim {
                 receipt_id: id,
                 attempt,
+                locale,
             }));
         }
         let row: Option<(String, String, String, String)> = sqlx::query_as(
@@ -1050,11 +1065,12 @@ impl ReceiptRepository {
             &with_outbox(
                 "created AS ( \
                      INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, \
-                                           ocr_status, queued_at, priority) \
+                                           ocr_status, queued_at, priority, locale) \
                      VALUES ($1, $2, $3, $4, $5, $6, \
                              CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END, \
                              coalesce((SELECT priority FROM upload_intents WHERE bucket = $2 AND object_key = $3), \
-                                 $8)) \
+                                 $8), \
+                             (SELECT locale FROM upload_intents WHERE bucket = $2 AND object_key = $3)) \
                      ON CONFLICT (bucket, object_key) DO NOTHING \
                      RETURNING id, user_id, bucket, object_key, priority, ocr_status, attempts, last_error), \
                  found AS ( \

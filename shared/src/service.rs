@@ -131,6 +131,8 @@ pub struct Upload<'a> {
     pub bytes: Vec<u8>,
     pub file_name: Option<&'a str>,
     pub purchase_date: Option<NaiveDate>,
+    /// The locale hint for the reader (BCP 47).
+    pub locale: Option<&'a crate::domain::Locale>,
     pub priority: Priority,
     /// The client's `Idempotency-Key`: the same key again answers the
     /// receipt it made.
@@ -236,6 +238,7 @@ impl ReceiptService {
                 content_type: kind.mime(),
                 size_bytes: size as i64,
                 purchase_date: upload.purchase_date,
+                locale: upload.locale.map(crate::domain::Locale::as_str),
                 priority: upload.priority,
                 content_sha256: Some(&sha),
                 idempotency_key: upload.idempotency_key,
@@ -276,6 +279,7 @@ impl ReceiptService {
         content_type: &str,
         priority: Priority,
         idempotency_key: Option<&str>,
+        locale: Option<&crate::domain::Locale>,
     ) -> Result<UploadUrl, ServiceError> {
         let kind = ImageKind::from_mime(content_type).ok_or_else(|| {
             InvalidInput::new(
@@ -291,6 +295,7 @@ impl ReceiptService {
             idempotency_key: idempotency_key.map(str::to_owned),
             content_type: kind.mime().to_owned(),
             priority,
+            locale: locale.map(|l| l.as_str().to_owned()),
         };
         let intent = match self.repo.upload_intent(&asked).await {
             Ok(i) => i,

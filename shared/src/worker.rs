@@ -317,6 +317,7 @@ impl<A: Agent> Worker<A> {
             receipt_id: job.receipt_id.get(),
             user_id: job.user_id.as_str().to_owned(),
             image_url,
+            locale: claim.locale.clone(),
         };
         let called = Instant::now();
         let result = self.agent.extract(&req).await;

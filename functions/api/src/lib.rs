@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 pub mod openapi;
 mod routes;
+mod settings;
 mod ui;
 mod webhooks;
 

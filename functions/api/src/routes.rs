@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shared::domain::UserId;
 use shared::domain::{
-    InvalidInput, OcrStatus, Page, Priority, ReceiptId, parse_process_all_limit,
+    InvalidInput, Locale, OcrStatus, Page, Priority, ReceiptId, parse_process_all_limit,
     parse_purchase_date,
 };
 use shared::repo::ReceiptDetail;
@@ -53,6 +53,7 @@ macro_rules! api_routes {
         $add!($r: get_receipt);
         $add!($r: retry);
         $add!($r: cancel);
+        $add!($r: crate::settings::get_settings, crate::settings::put_settings);
         $add!($r: webhooks::create, webhooks::list);
         $add!($r: webhooks::delete);
         $add!($r: webhooks::test);
@@ -275,10 +276,13 @@ struct UploadForm {
     file: Vec<u8>,
     /// When the purchase was, if the client knows (YYYY-MM-DD).
     purchase_date: Option<chrono::NaiveDate>,
+    /// How the receipt writes dates and money, if the client knows (BCP 47:
+    /// `en-US`, `de-DE`); else the caller's default, else what it prints.
+    locale: Option<String>,
 }
 
 /// `POST /receipts[?priority=high][&allow_duplicate=true]`: multipart
-/// with `file` and an optional `purchase_date`; an `Idempotency-Key` header
+/// with `file`, an optional `purchase_date` and `locale`; an `Idempotency-Key` header
 /// makes it safe to repeat.
 #[utoipa::path(post, path = "/receipts", tag = "receipts", params(("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)"), ("allow_duplicate" = Option<bool>, Query, description = "Store bytes the caller uploaded before again"), ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body(content = UploadForm, content_type = "multipart/form-data"), responses((status = 201, description = "Stored, pending", body = UploadAnswer), (status = 200, description = "A repeated Idempotency-Key, or bytes uploaded before (duplicate_of): that receipt, unchanged", body = UploadAnswer, headers(("Idempotent-Replayed" = String, description = "true when this answers a repeated Idempotency-Key"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 413, description = "File too large", body = ErrorBody), (status = 415, description = "Not an image of an allowed type", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 async fn upload(
@@ -298,6 +302,7 @@ async fn upload(
     let max = state.config.max_upload_bytes;
     let mut file: Option<(Vec<u8>, Option<String>)> = None;
     let mut purchase_date = None;
+    let mut locale = None;
 
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -329,6 +334,10 @@ async fn upload(
                     purchase_date = Some(parse_purchase_date(&text)?);
                 }
             }
+            Some("locale") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                locale = Locale::parse_optional(Some(&text))?;
+            }
             // Other fields (a seed client's `user_id`, say) are ignored: the
             // owner comes from the token only.
             _ => {}
@@ -344,6 +353,7 @@ async fn upload(
                 bytes,
                 file_name: file_name.as_deref(),
                 purchase_date,
+                locale: locale.as_ref(),
                 priority,
                 idempotency_key,
                 allow_duplicate,
@@ -398,6 +408,9 @@ async fn upload(
 struct UploadUrlRequest {
     /// image/jpeg, image/png, image/webp, image/tiff or application/pdf.
     content_type: String,
+    /// The receipt's locale hint (BCP 47), as for `POST /receipts`.
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 /// `POST /receipts/upload-url[?priority=high]`: a presigned POST for a
@@ -414,9 +427,10 @@ async fn upload_url(
     let priority = priority_param(&q)?.unwrap_or_default();
     let key = idempotency_key(&headers)?;
     let req = json_body(body, r#"{"content_type":"image/jpeg"}"#)?;
+    let locale = Locale::parse_optional(req.locale.as_deref())?;
     let url = state
         .service
-        .upload_url(&user, &req.content_type, priority, key)
+        .upload_url(&user, &req.content_type, priority, key, locale.as_ref())
         .await?;
     Ok((StatusCode::CREATED, Json(url)))
 }

@@ -270,6 +270,7 @@ fn upload<'a>(
         content_type: "image/png",
         size_bytes: 10,
         purchase_date: None,
+        locale: None,
         priority: shared::domain::Priority::Normal,
         content_sha256: None,
         idempotency_key: None,

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use shared::extraction::{Extraction, LineItem, Merchant};
+use shared::extraction::{Extraction, FieldConfidence, LineItem, LocaleUsed, Merchant, Source};
 use url::Url;
 
 #[derive(Clone, Debug)]
@@ -45,6 +45,8 @@ pub struct AgentState {
     pub fetched: Mutex<Vec<(i64, usize)>>,
     /// The Authorization header of each call.
     pub authorization: Mutex<Vec<Option<String>>>,
+    /// (receipt_id, the locale hint sent) per call.
+    pub locales: Mutex<Vec<(i64, Option<String>)>>,
 }
 
 #[derive(Clone)]
@@ -82,6 +84,17 @@ pub fn sample_extraction() -> Extraction {
             },
         ],
         confidence: Some(0.9),
+        field_confidence: Some(FieldConfidence {
+            merchant: 0.9,
+            date: 0.96,
+            total: 0.98,
+            items: 0.9,
+        }),
+        locale: Some(LocaleUsed {
+            tag: "ms-MY".into(),
+            source: Source::Inferred,
+            currency_source: Some(Source::Printed),
+        }),
         raw_text: Some("KEDAI MAKAN\nTOTAL 9.00".into()),
         engine: Some("fake".into()),
         duration_ms: Some(1),
@@ -159,6 +172,11 @@ async fn extract(
             .map(str::to_owned),
     );
     let receipt_id = req["receipt_id"].as_i64().unwrap_or(0);
+    state
+        .locales
+        .lock()
+        .unwrap()
+        .push((receipt_id, req["locale"].as_str().map(str::to_owned)));
     let nth = {
         let mut per = state.per_receipt.lock().unwrap();
         let n = per.entry(receipt_id).or_default();

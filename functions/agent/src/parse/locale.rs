@@ -249,18 +249,6 @@ pub fn settle(text: &str, hint: Option<&str>) -> Settled {
     }
 }
 
-/// Checks a BCP 47 tag's shape (`en`, `en-US`, `de-DE`, `zh-Hant-TW`):
-/// a 2–3 letter language, then subtags of 2–8 letters or digits.
-pub fn valid_tag(tag: &str) -> bool {
-    let mut parts = tag.split('-');
-    let lang_ok = parts
-        .next()
-        .is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
-    lang_ok
-        && tag.len() <= 35
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,17 +285,5 @@ mod tests {
         assert_eq!(s.currency, Some("USD"));
         assert_eq!(s.used, None);
         assert_eq!(s.order, DateOrder::DayFirst);
-    }
-
-    #[test]
-    fn tags_are_checked_for_shape() {
-        for ok in ["en", "en-US", "de-DE", "zh-Hant-TW", "ms-MY"] {
-            assert!(valid_tag(ok), "{ok}");
-        }
-        for bad in [
-            "", "e", "english", "en_US", "en-", "de-DE-", "12-US", "en-US!",
-        ] {
-            assert!(!valid_tag(bad), "{bad}");
-        }
     }
 }

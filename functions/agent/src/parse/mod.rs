@@ -15,8 +15,9 @@ use rust_decimal::Decimal;
 use shared::extraction::{LineItem, LocaleUsed};
 
 pub use dates::{dates, dates_in, parse_date, plausible_date};
-pub use locale::{DateOrder, find_currency, valid_tag};
+pub use locale::{DateOrder, find_currency};
 pub use money::{amounts, parse_amount};
+pub use shared::domain::is_bcp47 as valid_tag;
 
 use dates::{glued_date, unseparated_date};
 use items::find_items;

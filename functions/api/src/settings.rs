@@ -1,0 +1,53 @@
+//! `GET` and `PUT /users/me/settings`: the caller's own settings (the
+//! locale hint their receipts are read with when an upload gives none).
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use serde::Deserialize;
+use shared::domain::Locale;
+use shared::service::ServiceError;
+use shared::settings::{self, UserSettings};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::openapi::ErrorBody;
+
+/// The settings as sent: every field is checked and named when refused.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct SettingsRequest {
+    /// A BCP 47 tag (`en-US`, `de-DE`), or `null` for none.
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+/// `GET /users/me/settings`.
+#[utoipa::path(get, path = "/users/me/settings", tag = "settings", responses((status = 200, description = "The caller's settings", body = UserSettings), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable", body = ErrorBody)))]
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<UserSettings>, ApiError> {
+    let s = settings::get(state.service.repo.pool(), &user)
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(Json(s))
+}
+
+/// `PUT /users/me/settings` with `{"locale": "de-DE"}`.
+#[utoipa::path(put, path = "/users/me/settings", tag = "settings", request_body = SettingsRequest, responses((status = 200, description = "Saved; the settings as they now are", body = UserSettings), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub(crate) async fn put_settings(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    body: Result<Json<SettingsRequest>, JsonRejection>,
+) -> Result<Json<UserSettings>, ApiError> {
+    let req = crate::routes::json_body(body, r#"{"locale":"de-DE"}"#)?;
+    let s = UserSettings {
+        locale: Locale::parse_optional(req.locale.as_deref())?,
+    };
+    settings::put(state.service.repo.pool(), &user, &s)
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(Json(s))
+}
