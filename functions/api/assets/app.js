@@ -97,6 +97,7 @@
         stream.start();
         route();
         loadStats();
+        loadLocale();
       });
     });
   }
@@ -301,12 +302,31 @@
     return $("priority-high").checked ? sep + "priority=high" : "";
   }
 
+  // The user's default locale hint: shown in the upload box, saved when
+  // changed, and sent with each upload.
+  function loadLocale() {
+    api("GET", "users/me/settings").then(function (s) {
+      $("locale").value = (s && s.locale) || "";
+    }, function () { /* the box stays on "any country" */ });
+  }
+
+  $("locale").addEventListener("change", function () {
+    var value = $("locale").value;
+    api("PUT", "users/me/settings", { locale: value || null }).catch(function (e) {
+      var li = uploadLine({ name: "Receipts from" });
+      li.className = "error";
+      li.textContent = "Could not save the locale: " + e.message;
+    });
+  });
+
   function uploadOne(file) {
+    var locale = $("locale").value;
     var li = uploadLine(file);
     var done;
     if (file.size <= cfg.maxUploadBytes) {
       var form = new FormData();
       form.append("file", file, file.name);
+      if (locale) form.append("locale", locale);
       done = api("POST", "receipts" + priority("?"), form).then(function (r) {
         if (r.duplicate_of) {
           // The same bytes were uploaded before: that receipt, nothing new.
@@ -319,7 +339,8 @@
         return r.id;
       });
     } else {
-      done = api("POST", "receipts/upload-url" + priority("?"), { content_type: file.type || "application/octet-stream" })
+      done = api("POST", "receipts/upload-url" + priority("?"),
+        { content_type: file.type || "application/octet-stream", locale: locale || null })
         .then(function (u) {
           var form = new FormData();
           Object.keys(u.fields).forEach(function (k) { form.append(k, u.fields[k]); });

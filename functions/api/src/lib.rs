@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 mod events;
 pub mod openapi;
+mod receipt_page;
 mod routes;
 mod settings;
 mod ui;

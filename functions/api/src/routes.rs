@@ -65,8 +65,8 @@ macro_rules! api_routes {
         $add!($r: crate::ui::session);
         $add!($r: crate::ui::receipts);
         $add!($r: crate::ui::failed);
-        $add!($r: crate::ui::receipt);
-        $add!($r: crate::ui::raw_text);
+        $add!($r: crate::receipt_page::receipt);
+        $add!($r: crate::receipt_page::raw_text);
         $add!($r: crate::ui::user_stats);
         $add!($r: crate::ui::ops);
     };
