@@ -20,6 +20,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/receipts"),
     ("post", "/receipts/upload-url"),
     ("get", "/receipts/{id}"),
+    ("get", "/users/me/settings"),
+    ("put", "/users/me/settings"),
     ("post", "/receipts/ocr/process-all"),
     ("get", "/receipts/ocr/queue-status"),
     ("post", "/receipts/ocr/redrive"),
@@ -528,6 +530,34 @@ async fn every_answer_of_a_tour_of_the_api_matches_its_schema() {
     assert!(!page["events"].as_array().unwrap().is_empty());
     t.get("/receipts/events", "/receipts/events?after=-1", a)
         .await;
+
+    // Settings.
+    let (st, _) = t.get("/users/me/settings", "/users/me/settings", a).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, s) = t
+        .call(
+            "/users/me/settings",
+            request(
+                Method::PUT,
+                "/users/me/settings",
+                a,
+                Some(json!({"locale": "de-DE"})),
+            ),
+        )
+        .await;
+    assert_eq!((st, s), (StatusCode::OK, json!({"locale": "de-DE"})));
+    let (st, _) = t
+        .call(
+            "/users/me/settings",
+            request(
+                Method::PUT,
+                "/users/me/settings",
+                a,
+                Some(json!({"locale": "de_DE"})),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 
     // Webhooks.
     let (st, hook) = t
