@@ -95,6 +95,17 @@ fn articles(e: &Extraction) -> usize {
         .sum()
 }
 
+/// The lines a reading lists with a positive amount.
+fn lines(e: &Extraction) -> usize {
+    e.items
+        .iter()
+        .filter(|i| {
+            i.amount
+                .is_some_and(|a| a.is_sign_positive() && !a.is_zero())
+        })
+        .count()
+}
+
 impl Report {
     pub fn new(baseline: bool) -> Self {
         Self {
@@ -122,7 +133,8 @@ impl Report {
         }
         if let Some(n) = s.label.items_count {
             self.article_counts.0 += 1;
-            self.article_counts.1 += usize::from(e.is_some_and(|e| articles(e) == n));
+            self.article_counts.1 +=
+                usize::from(e.is_some_and(|e| articles(e) == n || lines(e) == n));
         }
         let Some(fc) = e.and_then(|e| e.field_confidence) else {
             return;
@@ -194,7 +206,7 @@ impl Report {
         let (n, right) = self.article_counts;
         if n > 0 {
             println!(
-                "{:<22}{:>10.3}  ({right} of {n}: the lines read against the printed count)",
+                "{:<22}{:>10.3}  ({right} of {n}: the lines or units read against the printed count)",
                 "article count",
                 right as f64 / n as f64
             );

@@ -135,6 +135,17 @@ fn mend_name(name: &str) -> String {
         .join(" ")
 }
 
+/// A keyword on an item's line: exactly, or one letter off when it is a
+/// long word (`SUMMER` is no `SUMME`, `KART.SALAT` no `KARTE`).
+fn has_keyword(k: &str, word: &str) -> bool {
+    if word.len() >= 7 {
+        has_word(k, word)
+    } else {
+        k.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == word)
+    }
+}
+
 /// A run of three letters: a name, not a code like `EZ10HD05`.
 fn has_name(s: &str) -> bool {
     let mut run = 0;
@@ -250,8 +261,20 @@ fn unglue(line: &str) -> String {
         .into_owned()
 }
 
+/// A price whose decimal mark OCR lost at the end of a line (`TONIC 1 59
+/// C`, `PFAND 0 25×C`): two digits after a short number, then at most a
+/// tax letter, read as the price it is.
+fn mend_price(line: &str) -> String {
+    static SPLIT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(\s)(\d{1,3}) (\d{2})(\s*[A-Z*×]{0,2}\s*)$").unwrap());
+    if !amounts(line).is_empty() {
+        return line.to_owned();
+    }
+    SPLIT.replace(line, "$1$2.$3$4").into_owned()
+}
+
 fn shape(line: &str, k: &str) -> Shape {
-    let line = &unglue(line);
+    let line = &mend_price(&unglue(line));
     if !dates(line).is_empty() && !has_name(line) {
         // A code that reads like a date (`HD03-04-06`).
         return Shape::Noise(line.trim().to_owned());
@@ -259,7 +282,7 @@ fn shape(line: &str, k: &str) -> Shape {
     if is_heading(k)
         || PHONE.is_match(line)
         || !dates(line).is_empty()
-        || (NOT_ITEMS.iter().any(|w| has_word(k, w)) && !has_any(k, &ADJUSTMENTS))
+        || (NOT_ITEMS.iter().any(|w| has_keyword(k, w)) && !has_any(k, &ADJUSTMENTS))
         || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
     {
         return Shape::Other;

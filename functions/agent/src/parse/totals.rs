@@ -232,7 +232,12 @@ fn paid(lines: &[&str], keys: &[String]) -> Option<Decimal> {
         (Some(_), _) => return None,
         _ => {}
     }
-    first_announced(lines, keys, |k| has_any(k, &CARD_WORDS) && !says_total(k))
+    // Card names are matched exactly: `KART.SALAT` is a salad.
+    let card = |k: &str| {
+        k.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| CARD_WORDS.contains(&w))
+    };
+    first_announced(lines, keys, |k| card(k) && !says_total(k))
         .map(|(_, v)| v)
         .filter(|v| *v > Decimal::ZERO)
 }
