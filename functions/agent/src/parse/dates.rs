@@ -14,7 +14,7 @@ const MONTHS: [&str; 12] = [
 pub(crate) static YMD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(\d{4})\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?(\d{1,2})\b").unwrap());
 pub(crate) static DMY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(\d{1,2})\s?[-/.]\s?(\d{1,2})\s?[-/.]\s?(\d{4}|0\d{2}|\d{2})\b").unwrap()
+    Regex::new(r"\b(\d{1,2})\s?([-/.])\s?(\d{1,2})\s?([-/.])\s?(\d{4}|0\d{2}|\d{2})\b").unwrap()
 });
 /// A label run into its date (`Date10/01/2018`).
 pub(crate) static LABEL_THEN_DATE: LazyLock<Regex> =
@@ -114,18 +114,21 @@ pub fn dates_in(line: &str, order: DateOrder) -> Vec<NaiveDate> {
     while let Some(c) = DMY.captures_at(line, pos) {
         let m = c.get(0).unwrap();
         let start = m.start();
-        let (a, b) = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
+        let (a, b) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
         // Three digits: OCR lost the year's leading 2 (`22/12/017`).
-        let y = if c[3].len() == 3 {
-            2000 + c[3].parse::<i32>().unwrap_or(0)
+        let y = if c[5].len() == 3 {
+            2000 + c[5].parse::<i32>().unwrap_or(0)
         } else {
-            full_year(c[3].parse().unwrap_or(0))
+            full_year(c[5].parse().unwrap_or(0))
         };
+        // A date keeps one separator (`06- 5/40` is two codes).
+        let one_separator = c[2] == c[4];
         match in_order(a, b, y, order) {
             Some(date)
-                if !found
-                    .iter()
-                    .any(|(s, _)| (*s as isize - start as isize).abs() < 6) =>
+                if one_separator
+                    && !found
+                        .iter()
+                        .any(|(s, _)| (*s as isize - start as isize).abs() < 6) =>
             {
                 found.push((start, date));
                 pos = m.end();

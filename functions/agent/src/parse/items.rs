@@ -283,6 +283,7 @@ fn shape(line: &str, k: &str) -> Shape {
         || PHONE.is_match(line)
         || !dates(line).is_empty()
         || (NOT_ITEMS.iter().any(|w| has_keyword(k, w)) && !has_any(k, &ADJUSTMENTS))
+        || k.contains("QTY")
         || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
     {
         return Shape::Other;

@@ -25,8 +25,12 @@ pub fn amounts(line: &str) -> Vec<(Decimal, usize, usize)> {
         let end = trailing_minus.map_or(m.end(), |t| t.start());
         let before = whole.start().checked_sub(1).map(|i| bytes[i]);
         let after = bytes.get(end).copied();
+        // A time (`15.29:00`) or a longer dotted number (`31802.01.6`) is
+        // no amount either.
+        let then_digit = bytes.get(end + 1).is_some_and(|b| b.is_ascii_digit());
         if before.is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b',')
             || after.is_some_and(|b| b.is_ascii_digit() || b == b'%')
+            || (after.is_some_and(|b| matches!(b, b':' | b'.' | b',')) && then_digit)
         {
             continue;
         }
