@@ -218,6 +218,10 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
     let (code, rest) = split_code(&mend_name(&line[..desc_end]));
     let (count, name) = count_in_name(&rest);
+    // A currency printed before the price is no part of the name.
+    static CURRENCY_END: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)\s+(?:RM|EUR|€|\$|USD|MYR|SGD)$").unwrap());
+    let name = CURRENCY_END.replace(&name, "").into_owned();
     let (quantity, unit_price) = match &qty {
         Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
             (decimal(&c[1]), decimal(&c[2]))
@@ -319,16 +323,21 @@ fn shape(line: &str, k: &str) -> Shape {
 }
 
 /// Whether the receipt prints an item's numbers above its name: the
-/// first numbers line has a name below it and none above (a heading or
-/// the start above it), codes and marks aside.
+/// first numbers line has a name below it, and either none above it (a
+/// heading or the start) or the list ends with a name, as such a list does.
 fn numbers_first(shapes: &[Shape]) -> bool {
     let Some(first) = shapes.iter().position(|s| matches!(s, Shape::Numbers(_))) else {
         return false;
     };
     let part = |s: &&Shape| !matches!(s, Shape::Noise(_) | Shape::QtyPrice(..));
+    let name = |s: Option<&Shape>| matches!(s, Some(Shape::Name(_)));
     let above = shapes[..first].iter().rev().find(part);
     let below = shapes[first + 1..].iter().find(part);
-    matches!(below, Some(Shape::Name(_))) && !matches!(above, Some(Shape::Name(_)))
+    let last = shapes
+        .iter()
+        .rev()
+        .find(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_)));
+    name(below) && (!name(above) || name(last))
 }
 
 fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
@@ -376,6 +385,22 @@ fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
                 }
                 None => names.push(name),
             },
+            // `Sushi 1.80` then `4 x 1.80 7.20`: the count and the amount of
+            // the item above, whose own price was its unit price.
+            Shape::Numbers(n)
+                if names.is_empty()
+                    && waiting.is_none()
+                    && items.last().is_some_and(|l| {
+                        l.amount.is_some()
+                            && l.amount == n.unit_price
+                            && n.quantity > Some(Decimal::ONE)
+                    }) =>
+            {
+                let last = items.last_mut().unwrap();
+                last.quantity = n.quantity;
+                last.unit_price = last.amount;
+                last.amount = n.amount;
+            }
             Shape::Numbers(mut item) if !numbers_first => {
                 if let Some(name) = names.pop().or_else(|| noise.take()) {
                     item.name = name;
