@@ -12,6 +12,14 @@ pub(crate) static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(-)?\s?(?:(\d{1,3}(?:,\d{3})+)\s?\.\s?|(\d{1,3}(?:\.\d{3})+)\s?,\s?|(\d+)\s?[.,]\s?)(\d{2})(-)?").unwrap()
 });
 
+/// A unit of size glued to a number (`L`, `ML`, `KG`, `G`, `CM`, …) and
+/// then no more letters.
+fn is_size_unit(rest: &str) -> bool {
+    let unit: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    ["L", "ML", "CL", "LTR", "KG", "G", "GR", "MG", "CM", "MM", "M", "OZ", "LB"]
+        .contains(&unit.to_ascii_uppercase().as_str())
+}
+
 /// Money amounts on a line (two decimals, `.` or `,` as separator), with
 /// their byte span. Digits glued to more digits are not amounts.
 pub fn amounts(line: &str) -> Vec<(Decimal, usize, usize)> {
@@ -26,8 +34,11 @@ pub fn amounts(line: &str) -> Vec<(Decimal, usize, usize)> {
         let before = whole.start().checked_sub(1).map(|i| bytes[i]);
         let after = bytes.get(end).copied();
         // A time (`15.29:00`) or a longer dotted number (`31802.01.6`) is
-        // no amount either.
+        // no amount either, nor a size (`6x1.25L`, `0.75KG`).
         let then_digit = bytes.get(end + 1).is_some_and(|b| b.is_ascii_digit());
+        if is_size_unit(&line[end..]) {
+            continue;
+        }
         if before.is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b',')
             || after.is_some_and(|b| b.is_ascii_digit() || b == b'%')
             || (after.is_some_and(|b| matches!(b, b':' | b'.' | b',')) && then_digit)
