@@ -58,7 +58,7 @@ pub fn validate(p: &Parsed, text_len: usize, today: NaiveDate) -> Validation {
     let items_sum: Decimal = p.items.iter().filter_map(|i| i.amount).sum();
     if !p.items.is_empty()
         && let Some(reference) = p.subtotal.or(p.total)
-        && (items_sum - reference).abs() > cent
+        && !items_add_up(p)
     {
         let what = if p.subtotal.is_some() {
             "subtotal"
@@ -105,12 +105,15 @@ pub fn validate(p: &Parsed, text_len: usize, today: NaiveDate) -> Validation {
     Validation { status, issues }
 }
 
-/// The items add up to the subtotal or the total (tip aside).
+/// The items add up to the subtotal or the total (tip and rounding aside;
+/// prices may include the tax a subtotal leaves out).
 fn items_add_up(p: &Parsed) -> bool {
     let sum: Decimal = p.items.iter().filter_map(|i| i.amount).sum();
     let cent = Decimal::new(1, 2);
+    let before_tip = p.total.map(|t| t - p.tip.unwrap_or_default());
+    let before_rounding = before_tip.map(|t| t - p.rounding.unwrap_or_default());
     !p.items.is_empty()
-        && [p.subtotal, p.total.map(|t| t - p.tip.unwrap_or_default())]
+        && [p.subtotal, before_tip, before_rounding]
             .iter()
             .flatten()
             .any(|r| (sum - *r).abs() <= cent)
@@ -143,13 +146,13 @@ pub fn field_confidence(p: &Parsed, today: NaiveDate) -> FieldConfidence {
     };
     let merchant = match (&p.merchant_name, s.merchant_confirmed) {
         (None, _) => 0.0,
-        (Some(_), true) => 0.9,
-        (Some(_), false) => 0.55,
+        (Some(_), true) => 0.85,
+        (Some(_), false) => 0.7,
     };
     let count_ok = s.article_count.map(|(_, ok)| ok);
     let items = match (p.items.is_empty(), items_add_up(p), count_ok) {
         (true, _, _) => 0.05,
-        (false, true, Some(true)) => 0.9,
+        (false, true, Some(true)) => 0.85,
         (false, true, None) => 0.75,
         (false, true, Some(false)) => 0.4,
         (false, false, Some(true)) => 0.3,

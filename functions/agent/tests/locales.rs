@@ -136,7 +136,7 @@ fn a_german_grocery_receipt_with_quantities_weights_deductions_and_deposits() {
         "the items add up and match the count"
     );
     let fc = e.field_confidence.unwrap();
-    assert!(fc.total >= 0.9 && fc.items >= 0.9, "{fc:?}");
+    assert!(fc.total >= 0.9 && fc.items >= 0.85, "{fc:?}");
 }
 
 const US: [&str; 14] = [
@@ -305,7 +305,7 @@ fn items_that_do_not_add_up_or_miss_the_count_lower_the_confidence() {
         missed.field_confidence.unwrap(),
         wrong_sum.field_confidence.unwrap(),
     );
-    assert!(g.items >= 0.9, "{g:?}");
+    assert!(g.items >= 0.85, "{g:?}");
     assert!(m.items < 0.5 && w.items < 0.5, "{m:?} {w:?}");
     assert!(missed.confidence < good.confidence && wrong_sum.confidence < good.confidence);
 }

@@ -241,6 +241,12 @@ impl Report {
                 top.count,
                 top.accuracy
             );
+            for b in c.bands().into_iter().filter(|b| b.count > 0) {
+                println!(
+                    "    [{:.2}, {:.2}){:>8}{:>10.3}{:>10.3}",
+                    b.low, b.high, b.count, b.mean_confidence, b.accuracy
+                );
+            }
         }
         println!("  all       ECE {:.3}", all.ece());
     }

@@ -47,6 +47,9 @@ pub struct EngineConfig {
     /// only when the first read it with a confidence below this (1.0:
     /// every chosen word).
     pub refine_below: f32,
+    /// Also read again the unsure words of the lines that end with a
+    /// price (the items), not only the header and the field lines.
+    pub refine_items: bool,
     /// Lines per recognizer call.
     pub batch: usize,
     pub db: DbParams,
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             // words the tiny model was unsure of keeps the accuracy targets
             // at half the larger model's time.
             refine_below: 0.95,
+            refine_items: false,
             // One line per call: a batch pads every line to the widest,
             // and the padding costs more than the calls it saves.
             batch: 1,
@@ -114,6 +118,12 @@ impl EngineConfig {
             100,
         )? as f32
             / 100.0;
+        c.refine_items = match std::env::var("AGENT_REFINE_ITEMS").as_deref() {
+            Err(_) => c.refine_items,
+            Ok("1" | "true") => true,
+            Ok("0" | "false") => false,
+            Ok(v) => return Err(format!("AGENT_REFINE_ITEMS must be true or false, not {v:?}")),
+        };
         if c.refine == Some(c.rec) {
             c.refine = None;
         }
@@ -347,7 +357,7 @@ impl OcrEngine {
             .collect();
         let mut lines = layout::group_lines(words, page_angle);
         if let Some(fine) = self.refine.as_mut() {
-            let chosen: Vec<(usize, usize)> = refine::choose(&lines)
+            let chosen: Vec<(usize, usize)> = refine::choose(&lines, self.config.refine_items)
                 .into_iter()
                 .flat_map(|l| (0..lines[l].words.len()).map(move |w| (l, w)))
                 .filter(|&(l, w)| lines[l].words[w].confidence < self.config.refine_below)

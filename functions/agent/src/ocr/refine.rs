@@ -25,8 +25,19 @@ static FIELD_LINE: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap()
 });
 
-/// The indices of the lines worth a second reading.
-pub fn choose(lines: &[Line]) -> Vec<usize> {
+/// A line that ends with a number: an item's price, whose digits and
+/// decimal mark are what the items are judged by.
+fn priced(line: &Line) -> bool {
+    line.words
+        .iter()
+        .rev()
+        .take(2)
+        .any(|w| w.text.chars().filter(|c| c.is_ascii_digit()).count() >= 2)
+}
+
+/// The indices of the lines worth a second reading (with `items`, the
+/// priced lines too).
+pub fn choose(lines: &[Line], items: bool) -> Vec<usize> {
     let mut header = 0;
     let mut chosen = Vec::new();
     for (i, line) in lines.iter().enumerate() {
@@ -36,7 +47,7 @@ pub fn choose(lines: &[Line]) -> Vec<usize> {
         }
         let in_header = header < HEADER_LINES;
         header += 1;
-        if in_header || FIELD_LINE.is_match(&text) {
+        if in_header || FIELD_LINE.is_match(&text) || (items && priced(line)) {
             chosen.push(i);
         }
     }
@@ -69,9 +80,22 @@ mod tests {
         lines.push(line("PENCIL 2B 2 1.20"));
         lines.push(line("Total : 9.00"));
         lines.push(line("THANK YOU"));
-        let chosen = choose(&lines);
+        let chosen = choose(&lines, false);
         let mut want: Vec<usize> = (0..HEADER_LINES).collect();
         want.extend([HEADER_LINES + 1, HEADER_LINES + 3]);
         assert_eq!(chosen, want);
+    }
+
+    #[test]
+    fn with_items_the_priced_lines_are_chosen_too() {
+        let mut lines: Vec<Line> = (0..HEADER_LINES)
+            .map(|i| line(&format!("HEADER {i}")))
+            .collect();
+        lines.push(line("BIO HONIG 3,29 A"));
+        lines.push(line("THANK YOU"));
+        assert_eq!(choose(&lines, false), (0..HEADER_LINES).collect::<Vec<_>>());
+        let mut want: Vec<usize> = (0..HEADER_LINES).collect();
+        want.push(HEADER_LINES);
+        assert_eq!(choose(&lines, true), want);
     }
 }

@@ -154,7 +154,7 @@ pub fn country_scores(text: &str) -> Vec<(Country, u32)> {
             s.1 += de;
         }
     }
-    scores.sort_by(|a, b| b.1.cmp(&a.1));
+    scores.sort_by_key(|s| std::cmp::Reverse(s.1));
     scores
 }
 
