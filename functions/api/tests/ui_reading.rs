@@ -96,7 +96,10 @@ async fn a_person_chooses_where_receipts_come_from_and_sees_how_one_was_read() {
     let shown = b.wait_for_text("#receipt-locale", |t| !t.is_empty()).await;
     assert_eq!(shown, "de-DE (your hint) · EUR (printed)");
     let fc = b.text("#field-confidence").await;
-    assert_eq!(fc, "merchant 90 % · date 96 % · total 98 % · items 90 %", "as the agent gave them");
+    assert_eq!(
+        fc, "merchant 90 % · date 96 % · total 98 % · items 90 %",
+        "as the agent gave them"
+    );
     let codes = b
         .eval(
             "return Array.from(document.querySelectorAll('table tbody tr')) \

@@ -122,7 +122,11 @@ impl EngineConfig {
             Err(_) => c.refine_items,
             Ok("1" | "true") => true,
             Ok("0" | "false") => false,
-            Ok(v) => return Err(format!("AGENT_REFINE_ITEMS must be true or false, not {v:?}")),
+            Ok(v) => {
+                return Err(format!(
+                    "AGENT_REFINE_ITEMS must be true or false, not {v:?}"
+                ));
+            }
         };
         if c.refine == Some(c.rec) {
             c.refine = None;

@@ -15,9 +15,14 @@ pub(crate) static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
 /// A unit of size glued to a number (`L`, `ML`, `KG`, `G`, `CM`, …) and
 /// then no more letters.
 fn is_size_unit(rest: &str) -> bool {
-    let unit: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    ["L", "ML", "CL", "LTR", "KG", "G", "GR", "MG", "CM", "MM", "M", "OZ", "LB"]
-        .contains(&unit.to_ascii_uppercase().as_str())
+    let unit: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    [
+        "L", "ML", "CL", "LTR", "KG", "G", "GR", "MG", "CM", "MM", "M", "OZ", "LB",
+    ]
+    .contains(&unit.to_ascii_uppercase().as_str())
 }
 
 /// Money amounts on a line (two decimals, `.` or `,` as separator), with
