@@ -66,7 +66,7 @@ impl Default for EngineConfig {
             // words the tiny model was unsure of keeps the accuracy targets
             // at half the larger model's time.
             refine_below: 0.95,
-            refine_items: false,
+            refine_items: true,
             // One line per call: a batch pads every line to the widest,
             // and the padding costs more than the calls it saves.
             batch: 1,
