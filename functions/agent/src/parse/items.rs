@@ -16,20 +16,42 @@ use super::money::amounts;
 use super::text::{has_any, has_phrase, has_word, letters};
 use super::totals::{CASH_WORDS, is_subtotal, total_priority};
 
-/// `2 x 1,29`, `4 X2.80`, `0,532 kg x 2,99 EUR/kg`, `3 @ 1.99`: a
-/// quantity (a count or a weight) times a unit price.
+/// `2 x 1,29`, `4 X2.80`, `0,532 kg x 2,99 EUR/kg`, `3 @ 1.99`, `2 Rolle
+/// x 24,90`: a quantity (a count or a weight, with its unit) times a unit
+/// price.
 static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:KG|G|L|STK|ST|PCS?|NOS|UNITS?|EA)?\s*(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2})(?:\s*(?:EUR|€)?\s*/\s*(?:KG|STK|L))?",
+        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2})(?:\s*(?:EUR|€)?\s*/\s*(?:KG|STK|L))?",
     )
     .unwrap()
 });
 
 /// Words of lines that are never purchases.
-const NOT_ITEMS: [&str; 22] = [
-    "TOTAL", "CHANGE", "GST", "TAX", "ROUND", "SUBTOTAL", "BALANCE", "PAYMENT", "VISA", "MASTER",
-    "CARD", "AMOUNT", "QTY", "SST", "DUE", "MWST", "RUCKGELD", "POSTEN", "SUMME", "KARTE",
-    "GIROCARD", "ZAHLUNG",
+const NOT_ITEMS: [&str; 24] = [
+    "EINZELPREIS",
+    "STUCKPREIS",
+    "TOTAL",
+    "CHANGE",
+    "GST",
+    "TAX",
+    "ROUND",
+    "SUBTOTAL",
+    "BALANCE",
+    "PAYMENT",
+    "VISA",
+    "MASTER",
+    "CARD",
+    "AMOUNT",
+    "QTY",
+    "SST",
+    "DUE",
+    "MWST",
+    "RUCKGELD",
+    "POSTEN",
+    "SUMME",
+    "KARTE",
+    "GIROCARD",
+    "ZAHLUNG",
 ];
 /// Words that make a line a deduction: discounts, coupons, returns,
 /// empties given back, voids.
@@ -105,6 +127,8 @@ enum Shape {
     /// name and its numbers, it parts nothing; with no name above the
     /// numbers, it is the name (`9 x 13 (10A)`).
     Noise(String),
+    /// A labelled article number, for the item below it.
+    Code(String),
     /// Anything else (headings, notes, totals): it parts what is around it.
     Other,
 }
@@ -186,17 +210,25 @@ fn split_code(desc: &str) -> (Option<String>, String) {
 /// its end (`PLASTIC 2`), as the quantity.
 fn count_in_name(name: &str) -> (Option<Decimal>, String) {
     static LEADING: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(\d{1,3})\s*(?:PCS?|X|UNITS?|NOS|EA|QTY|STK)?\s+(\S.*)$").unwrap()
+        Regex::new(r"(?i)^(\d{1,3})\s*(?:PCS?|X|×|\*|UNITS?|NOS|EA|QTY|STK)?\s+(\S.*)$").unwrap()
     });
-    static TRAILING: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?i)^(.*\S)\s+(\d{1,3})\s*(?:PCS?|X|UNITS?|STK)?$").unwrap());
     if let Some(c) = LEADING.captures(name).filter(|c| has_name(&c[2])) {
         return (c[1].parse().ok(), c[2].to_owned());
     }
-    if let Some(c) = TRAILING.captures(name).filter(|c| has_name(&c[1])) {
-        return (c[2].parse().ok(), c[1].to_owned());
-    }
     (None, name.to_owned())
+}
+
+/// A count at the end of a name (`PLASTIC 2` before `15.50 31.00`): only
+/// when it times the unit price makes the amount, since a number ends
+/// many names (`ANDLIG Mess 3`).
+fn trailing_count(name: &str, unit: Option<Decimal>, amount: Decimal) -> Option<(Decimal, String)> {
+    static TRAILING: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)^(.*\S)\s+(\d{1,3})\s*(?:PCS?|X|UNITS?|STK)?$").unwrap());
+    let c = TRAILING.captures(name).filter(|c| has_name(&c[1]))?;
+    let count: Decimal = c[2].parse().ok()?;
+    // A lone `1` before the only price is the count of one.
+    let unit = unit.or((count == Decimal::ONE).then_some(amount))?;
+    ((count * unit - amount).abs() <= Decimal::new(1, 2)).then(|| (count, c[1].to_owned()))
 }
 
 fn decimal(s: &str) -> Option<Decimal> {
@@ -228,6 +260,11 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         }
         _ if found.len() >= 2 => (count, Some(found[found.len() - 2].0)),
         _ => (count, None),
+    };
+    let nonzero_unit = unit_price.filter(|u| !u.is_zero());
+    let (quantity, name) = match trailing_count(&name, nonzero_unit, amount) {
+        Some((q, n)) if quantity.is_none() => (Some(q), n),
+        _ => (quantity, name),
     };
     if has_any(k, &ADJUSTMENTS) && amount > Decimal::ZERO {
         amount = -amount;
@@ -277,7 +314,20 @@ fn mend_price(line: &str) -> String {
     SPLIT.replace(line, "$1$2.$3$4").into_owned()
 }
 
+/// An article number on a line of its own, labelled (`Artikel 80129462
+/// 11387`, `ART/EAN 4002245701618`): the code of the item below it.
+fn labelled_code(k: &str) -> Option<String> {
+    static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(?:ARTIKEL|ARTIKE1|ART/EAN|ART\.?-?NR\.?|EAN|SKU|PLU|UPC)\s*:?\s*(\d{4,})(?:\s+\d+)?$")
+            .unwrap()
+    });
+    LABELLED.captures(k.trim()).map(|c| c[1].to_owned())
+}
+
 fn shape(line: &str, k: &str) -> Shape {
+    if let Some(code) = labelled_code(k) {
+        return Shape::Code(code);
+    }
     let line = &mend_price(&unglue(line));
     if !dates(line).is_empty() && !has_name(line) {
         // A code that reads like a date (`HD03-04-06`).
@@ -296,6 +346,9 @@ fn shape(line: &str, k: &str) -> Shape {
     if found.is_empty() {
         let t = mend_name(line);
         let (_, name) = split_code(&t);
+        static TIMES: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"^\d{1,3}\s*[*×]\s+(\S.*)$").unwrap());
+        let name = TIMES.replace(&name, "$1").into_owned();
         return if has_name(&name) && letters(&name) >= 3 {
             Shape::Name(mend_name(&name))
         } else {
@@ -329,7 +382,7 @@ fn numbers_first(shapes: &[Shape]) -> bool {
     let Some(first) = shapes.iter().position(|s| matches!(s, Shape::Numbers(_))) else {
         return false;
     };
-    let part = |s: &&Shape| !matches!(s, Shape::Noise(_) | Shape::QtyPrice(..));
+    let part = |s: &&Shape| !matches!(s, Shape::Noise(_) | Shape::QtyPrice(..) | Shape::Code(_));
     let name = |s: Option<&Shape>| matches!(s, Some(Shape::Name(_)));
     let above = shapes[..first].iter().rev().find(part);
     let below = shapes[first + 1..].iter().find(part);
@@ -363,7 +416,12 @@ fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
     // continue it (a name printed on two lines).
     let mut continues = false;
     let mut noise: Option<String> = None;
-    for s in shapes {
+    let mut code: Option<String> = None;
+    for mut s in shapes {
+        if let (Shape::Item(item) | Shape::Numbers(item), Some(c)) = (&mut s, &code) {
+            item.code.get_or_insert_with(|| c.clone());
+            code = None;
+        }
         match s {
             Shape::Item(item) => {
                 waiting = None;
@@ -421,6 +479,7 @@ fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
                 _ => qty = Some((q, p)),
             },
             Shape::Noise(text) => noise = Some(text).filter(|t| letters(t) >= 2),
+            Shape::Code(c) => code = Some(c),
             Shape::Other => {
                 names.clear();
                 continues = false;
