@@ -235,6 +235,17 @@ fn decimal(s: &str) -> Option<Decimal> {
     s.replace(',', ".").parse().ok()
 }
 
+/// The unit price on a line of several amounts: the last one before the
+/// amount that is not nothing (a 0.00 between is a discount column).
+fn unit_before_last(found: &[(Decimal, usize, usize)]) -> Option<Decimal> {
+    found[..found.len() - 1]
+        .iter()
+        .rev()
+        .map(|a| a.0)
+        .find(|v| !v.is_zero())
+        .or(Some(found[found.len() - 2].0))
+}
+
 /// The item a line with amounts describes (its name may be empty).
 fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     // A trailing 0.00 after a price is a discount column whose amount
@@ -258,8 +269,20 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
             (decimal(&c[1]), decimal(&c[2]))
         }
-        _ if found.len() >= 2 => (count, Some(found[found.len() - 2].0)),
+        _ if found.len() >= 2 => (count, unit_before_last(found)),
         _ => (count, None),
+    };
+    // Numbers alone (`9555067700208 10 10.57 0.00 105.66`): a whole number
+    // after the code is the count when it times the unit price comes
+    // near the amount (a discount may part them a little).
+    let count_alone = name.trim().parse::<u16>().ok().map(Decimal::from);
+    let (quantity, name) = match (quantity, count_alone, unit_price) {
+        (None, Some(n), Some(u))
+            if !n.is_zero() && ((n * u - amount).abs() * Decimal::from(100) <= amount.abs()) =>
+        {
+            (Some(n), String::new())
+        }
+        (q, _, _) => (q, name),
     };
     let nonzero_unit = unit_price.filter(|u| !u.is_zero());
     let (quantity, name) = match trailing_count(&name, nonzero_unit, amount) {
@@ -390,7 +413,10 @@ fn numbers_first(shapes: &[Shape]) -> bool {
         .iter()
         .rev()
         .find(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_)));
-    name(below) && (!name(above) || name(last))
+    // An item line above (whose unit price the numbers may repeat) says
+    // nothing of the order: then the end of the list tells.
+    let item_above = matches!(above, Some(Shape::Item(_)));
+    name(below) && ((!name(above) && !item_above) || name(last))
 }
 
 fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
@@ -448,6 +474,7 @@ fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
             Shape::Numbers(n)
                 if names.is_empty()
                     && waiting.is_none()
+                    && n.code.is_none()
                     && items.last().is_some_and(|l| {
                         l.amount.is_some()
                             && l.amount == n.unit_price

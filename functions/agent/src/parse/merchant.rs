@@ -89,7 +89,7 @@ pub(crate) static ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// A legal form: the line that carries it names the company that issued
 /// the receipt (`… SDN BHD`, `… S/B`, `… PTE LTD`, `… CO. (M) BHD`).
 pub(crate) static LEGAL_FORM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(SDN\.?\s*BHD|BHD|BERHAD|S/B|PTE|PLC|LTD|LIMITED|INC|LLC|GMBH|AG|KG|OHG|E\.\s?K|S\.\s?A|S\.\s?L|SAS|SARL|S\.?P\.?A|B\.\s?V|N\.\s?V|S\.\s?R\.\s?L|SRL|PTY|CORP)\b").unwrap()
+    Regex::new(r"(?i)\b(SDN\.?\s*BHD|BHD|BERHAD|S/B|PTE|PLC|LTD|LIMITED|INC|LLC|GMBH|MBH|AG|KG|OHG|E\.\s?K|S\.\s?A|S\.\s?L|SAS|SARL|S\.?P\.?A|B\.\s?V|N\.\s?V|S\.\s?R\.\s?L|SRL|PTY|CORP)\b").unwrap()
 });
 /// Notes that name another company: its former name, a franchisor.
 pub(crate) static NAMES_ANOTHER: LazyLock<Regex> = LazyLock::new(|| {
@@ -554,7 +554,7 @@ const MAIL_PROVIDERS: [&str; 12] = [
 /// (`www.marktkauf-lehr.de` → `MARKTKAUF`, `service@toom.de` → `TOOM`).
 pub(crate) fn domain_names(lines: &[&str]) -> Vec<String> {
     static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)(?:www\.|@|https?://)([a-z0-9-]{3,})\.[a-z]{2,4}\b").unwrap()
+        Regex::new(r"(?i)(?:www\.\s?|@|https?://)([a-z0-9-]{3,})\.[a-z]{2,4}\b").unwrap()
     });
     lines
         .iter()
@@ -616,7 +616,13 @@ pub(crate) fn prefer_brand(name: Option<String>, lines: &[&str]) -> Option<Strin
     if name.as_deref().is_some_and(|n| confirmed(n, lines)) {
         return name;
     }
-    let Some(brand) = domain_names(lines).into_iter().next() else {
+    // The shop's own spelling: a domain in the header, or a word of a
+    // legal-entity line anywhere (`Dirk Rossmann GmbH` for `RSSMANN`).
+    if let Some(mended) = name.as_deref().and_then(|n| spelled_as_entity(n, lines)) {
+        return Some(mended);
+    }
+    let header = &lines[..lines.len().min(16)];
+    let Some(brand) = domain_names(header).into_iter().next() else {
         return name;
     };
     let close = |w: &str| {
@@ -624,7 +630,7 @@ pub(crate) fn prefer_brand(name: Option<String>, lines: &[&str]) -> Option<Strin
         let w = alnum_upper(w);
         w.len() == brand.len() && strsim::hamming(&w, &brand).is_ok_and(|d| d <= brand.len() / 4)
     };
-    for l in lines.iter().take(16) {
+    for l in header {
         if l.contains('.') && (l.to_lowercase().contains("www") || l.contains('@')) {
             continue;
         }
@@ -633,4 +639,29 @@ pub(crate) fn prefer_brand(name: Option<String>, lines: &[&str]) -> Option<Strin
         }
     }
     Some(brand)
+}
+
+/// The name with a word mended to how the receipt's legal-entity line
+/// spells it, when one is a letter or two off (OCR dropped or misread it).
+fn spelled_as_entity(name: &str, lines: &[&str]) -> Option<String> {
+    let entity_words: Vec<String> = lines
+        .iter()
+        .filter(|l| has_legal_form(l))
+        .flat_map(|l| l.split(|c: char| !c.is_alphanumeric()))
+        .map(alnum_upper)
+        .filter(|w| w.len() >= 5 && !LEGAL_FORM.is_match(w))
+        .collect();
+    for word in name.split_whitespace() {
+        let w = alnum_upper(word);
+        if w.len() < 4 || entity_words.contains(&w) {
+            continue;
+        }
+        if let Some(e) = entity_words
+            .iter()
+            .find(|e| strsim::levenshtein(e, &w) <= (e.len() / 5).max(1))
+        {
+            return Some(name.replacen(word, e, 1));
+        }
+    }
+    None
 }

@@ -2,6 +2,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::parse::DateOrder;
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -282,4 +283,146 @@ fn tax_is_the_line_that_makes_the_sum() {
         "SHOP\nSUBTOTAL 8.49\nGST ID: 000123456789\nTAX AMT (S) 6% 8.49\nGST 6% 0.51\nTOTAL 9.00";
     let p = parse_receipt(text, d(2026, 1, 1));
     assert_eq!(p.tax, Some(dec("0.51")));
+}
+
+fn items_of(text: &str) -> Vec<(String, Option<String>, String, String)> {
+    parse_receipt(text, d(2026, 1, 1))
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.name.clone(),
+                i.code.clone(),
+                i.quantity.unwrap().normalize().to_string(),
+                i.amount.unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn it(
+    name: &str,
+    code: Option<&str>,
+    q: &str,
+    a: &str,
+) -> (String, Option<String>, String, String) {
+    (name.into(), code.map(str::to_owned), q.into(), a.into())
+}
+
+#[test]
+fn amounts_with_a_decimal_comma_thousands_and_a_minus_after() {
+    let got: Vec<Decimal> = amounts("SUMME 1.234,56 EUR").iter().map(|a| a.0).collect();
+    assert_eq!(got, vec![dec("1234.56")]);
+    let got: Vec<Decimal> = amounts("TOTAL 1,234.56").iter().map(|a| a.0).collect();
+    assert_eq!(got, vec![dec("1234.56")]);
+    let got: Vec<Decimal> = amounts("RABATT 0,30-A").iter().map(|a| a.0).collect();
+    assert_eq!(got, vec![dec("-0.30")]);
+    assert!(amounts("Time 15.29:00").is_empty(), "a time");
+    assert!(amounts("31802.01.6").is_empty(), "a dotted number");
+    assert!(amounts("EVIAN 6x1.25L").is_empty(), "a size");
+    assert_eq!(
+        amounts("SALAT 2.79B")[0].0,
+        dec("2.79"),
+        "a tax letter glued on"
+    );
+}
+
+#[test]
+fn a_date_keeps_one_separator_and_a_short_year_glued_to_the_time() {
+    assert!(dates("HD03-04-06- 5/40/160").is_empty());
+    assert_eq!(dates("18.05.2009:50 0054"), vec![d(2020, 5, 18)]);
+    assert_eq!(
+        dates_in("09/01/2016", DateOrder::MonthFirst),
+        vec![d(2016, 9, 1)]
+    );
+    assert_eq!(
+        dates_in("25/01/2016", DateOrder::MonthFirst),
+        vec![d(2016, 1, 25)],
+        "impossible month first"
+    );
+}
+
+#[test]
+fn names_above_or_below_their_numbers_and_codes_between() {
+    // MR DIY: the name, a code line, then the numbers.
+    let text = "SHOP\nDate 01/02/2019\nCHOPPING BOARD 35CM\nEZ10HD05 - 24\n8970669 1 X 19.00 19.00\nBOPP TAPE CLEAR\nFZ-04- 36\n6935818350846 1 X 3.88 3.88\nTOTAL 22.88";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("CHOPPING BOARD 35CM", Some("8970669"), "1", "19.00"),
+            it("BOPP TAPE CLEAR", Some("6935818350846"), "1", "3.88"),
+        ]
+    );
+    // Numbers first, a name on two lines.
+    let text = "SHOP\nDate 01/02/2019\nITEM QTY UP DISC% AMOUNT\n9555067700208 10 10.57 0.00 105.66*\n- IK YELLOW 70GRAMS\n9557369305006 2 3.96 0.00 7.92*\n- EAGLE F4 NUMBERING FOOLSCAP\nBOOK\nSUB-TOTAL 113.58";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("IK YELLOW 70GRAMS", Some("9555067700208"), "10", "105.66"),
+            it(
+                "EAGLE F4 NUMBERING FOOLSCAP BOOK",
+                Some("9557369305006"),
+                "2",
+                "7.92"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn labelled_article_numbers_counts_with_units_and_a_lost_decimal_mark() {
+    let text = "HORNBACH Baumarkt AG\nART/EAN 4002245701618\n2 Rolle X 4,85\nPARKETTZUBEHOER 9,70 1\nTONIC WATER 1 59 C\nSUMME EUR 11,29";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("PARKETTZUBEHOER", Some("4002245701618"), "2", "9.70"),
+            it("TONIC WATER", None, "1", "1.59"),
+        ]
+    );
+    // A number ending a name stays in it unless it makes the amount.
+    let text = "IKEA\nANDLIG Mess 3 6,99 0\nPLASTIC 2 15.50 31.00\nSumme 37,99";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("ANDLIG Mess 3", None, "1", "6.99"),
+            it("PLASTIC", None, "2", "31.00"),
+        ]
+    );
+}
+
+#[test]
+fn a_unit_price_beside_the_name_and_the_count_below() {
+    let text = "SUSHI BAR\nDate 01/02/2019\nDescription Qty U.price Total\nSushi 1.80\n4 x 1.80 7.20 SR\nGreen Tea\n1x 1.00 1.00 SR\nTotal 8.20";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("Sushi", None, "4", "7.20"),
+            it("Green Tea", None, "1", "1.00")
+        ]
+    );
+}
+
+#[test]
+fn the_brand_from_the_legal_entity_or_the_domain() {
+    let p = parse_receipt(
+        "RSSMANN\nMein Drogeriemarkt\nBRILLENPUTZTUCH 1,95 A\nSUMME 1,95\nDirk Rossmann GmbH",
+        d(2026, 1, 1),
+    );
+    assert_eq!(p.merchant_name.as_deref(), Some("ROSSMANN"));
+    let p = parse_receipt(
+        "FRISCHE EINKAUFEN GENUSS ERLEBEN\nMsrktkauf Lehr\nDetmolder Str. 4\nwww. marktkauf-lehr.de\nSUMME EUR 2,00",
+        d(2026, 1, 1),
+    );
+    assert_eq!(p.merchant_name.as_deref(), Some("MARKTKAUF Lehr"));
+    let p = parse_receipt("A L D I\nMILCH 0,99 A\nSUMME 0,99", d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("ALDI"));
+    // A payment terminal's domain in the footer names no shop.
+    let p = parse_receipt(
+        "SATURN ELECTRO HANDELSGES.MBH\nKamp 30\nMAUS 8,97 b\nSUMME 8,97\nServices www.ingenico.de",
+        d(2026, 1, 1),
+    );
+    assert_eq!(
+        p.merchant_name.as_deref(),
+        Some("SATURN ELECTRO HANDELSGES.MBH")
+    );
 }
