@@ -312,6 +312,67 @@ pub struct NewReceipt<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
+/// `complete`'s statement before its outbox: the transition, the
+/// metadata, and the items upserted by position (those past the new count
+/// deleted).
+const COMPLETE: &str = "held AS ( \
+     UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
+         processed_at = now(), dead_lettered_at = NULL \
+     WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 \
+     RETURNING id, user_id, ocr_status, attempts, last_error), \
+ moved AS (SELECT id, user_id, 'receipt.completed' AS ev_type, ocr_status, attempts, \
+     last_error, 0 AS ev_rank FROM held), \
+ meta AS ( \
+     INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, \
+         currency, subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms, \
+         tip, locale, field_confidence) \
+     SELECT id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $21, $22, $23 FROM held \
+     ON CONFLICT (receipt_id) DO UPDATE SET merchant_name = EXCLUDED.merchant_name, \
+         merchant_address = EXCLUDED.merchant_address, purchase_date = EXCLUDED.purchase_date, \
+         currency = EXCLUDED.currency, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, \
+         total = EXCLUDED.total, validation = EXCLUDED.validation, raw_text = EXCLUDED.raw_text, \
+         confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms, \
+         tip = EXCLUDED.tip, locale = EXCLUDED.locale, field_confidence = EXCLUDED.field_confidence), \
+ gone AS ( \
+     DELETE FROM receipt_items WHERE receipt_id IN (SELECT id FROM held) \
+         AND position >= cardinality($15::int[])), \
+ items AS ( \
+     INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount, code) \
+     SELECT held.id, u.* FROM held, \
+         UNNEST($15::int[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[], $20::text[]) AS u \
+     ON CONFLICT (receipt_id, position) DO UPDATE SET name = EXCLUDED.name, \
+         quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount, \
+         code = EXCLUDED.code)";
+
+/// Line items as the columns `UNNEST` takes.
+struct ItemColumns<'a> {
+    positions: Vec<i32>,
+    names: Vec<&'a str>,
+    quantities: Vec<Option<Decimal>>,
+    unit_prices: Vec<Option<Decimal>>,
+    amounts: Vec<Option<Decimal>>,
+    codes: Vec<Option<&'a str>>,
+}
+
+impl<'a> ItemColumns<'a> {
+    fn of(items: &'a [LineItem]) -> Self {
+        Self {
+            positions: (0..items.len() as i32).collect(),
+            names: items.iter().map(|i| i.name.as_str()).collect(),
+            quantities: items.iter().map(|i| i.quantity).collect(),
+            unit_prices: items.iter().map(|i| i.unit_price).collect(),
+            amounts: items.iter().map(|i| i.amount).collect(),
+            codes: items.iter().map(|i| i.code.as_deref()).collect(),
+        }
+    }
+}
+
+/// A part of an answer as the JSON it is stored as.
+fn json_of(what: &str, v: &impl Serialize) -> Result<serde_json::Value, RepoError> {
+    serde_json::to_value(v)
+        .map_err(|e| RepoError::Corrupt(format!("{what} does not serialize: {e}")))
+}
+
 /// A presigned upload handed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadIntent {
@@ -911,8 +972,7 @@ impl ReceiptRepository {
         extraction: &Extraction,
     ) -> Result<bool, RepoError> {
         let e = extraction;
-        let validation = serde_json::to_value(&e.validation)
-            .map_err(|err| RepoError::Corrupt(format!("validation does not serialize: {err}")))?;
+        let validation = json_of("validation", &e.validation)?;
         let currency = e
             .currency
             .as_deref()
@@ -924,79 +984,40 @@ impl ReceiptRepository {
         let locale = e
             .locale
             .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(|err| RepoError::Corrupt(format!("locale does not serialize: {err}")))?;
+            .map(|l| json_of("locale", l))
+            .transpose()?;
         let field_confidence = e
             .field_confidence
             .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(|err| {
-                RepoError::Corrupt(format!("field confidence does not serialize: {err}"))
-            })?;
-        let positions: Vec<i32> = (0..e.items.len() as i32).collect();
-        let codes: Vec<Option<&str>> = e.items.iter().map(|i| i.code.as_deref()).collect();
-        let names: Vec<&str> = e.items.iter().map(|i: &LineItem| i.name.as_str()).collect();
-        let quantities: Vec<Option<Decimal>> = e.items.iter().map(|i| i.quantity).collect();
-        let unit_prices: Vec<Option<Decimal>> = e.items.iter().map(|i| i.unit_price).collect();
-        let amounts: Vec<Option<Decimal>> = e.items.iter().map(|i| i.amount).collect();
-        let held: i64 = sqlx::query_scalar(
-            &with_outbox("held AS ( \
-                 UPDATE receipts SET ocr_status = 'completed', last_error = NULL, lease_expires_at = NULL, \
-                     processed_at = now(), dead_lettered_at = NULL \
-                 WHERE id = $1 AND ocr_status = 'processing' AND attempts = $2 \
-                 RETURNING id, user_id, ocr_status, attempts, last_error), \
-             moved AS (SELECT id, user_id, 'receipt.completed' AS ev_type, ocr_status, attempts, \
-                 last_error, 0 AS ev_rank FROM held), \
-             meta AS ( \
-                 INSERT INTO receipt_metadata (receipt_id, merchant_name, merchant_address, purchase_date, \
-                     currency, subtotal, tax, total, validation, raw_text, confidence, engine, duration_ms, \
-                     tip, locale, field_confidence) \
-                 SELECT id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $21, $22, $23 FROM held \
-                 ON CONFLICT (receipt_id) DO UPDATE SET merchant_name = EXCLUDED.merchant_name, \
-                     merchant_address = EXCLUDED.merchant_address, purchase_date = EXCLUDED.purchase_date, \
-                     currency = EXCLUDED.currency, subtotal = EXCLUDED.subtotal, tax = EXCLUDED.tax, \
-                     total = EXCLUDED.total, validation = EXCLUDED.validation, raw_text = EXCLUDED.raw_text, \
-                     confidence = EXCLUDED.confidence, engine = EXCLUDED.engine, duration_ms = EXCLUDED.duration_ms, \
-                     tip = EXCLUDED.tip, locale = EXCLUDED.locale, field_confidence = EXCLUDED.field_confidence), \
-             gone AS ( \
-                 DELETE FROM receipt_items WHERE receipt_id IN (SELECT id FROM held) \
-                     AND position >= cardinality($15::int[])), \
-             items AS ( \
-                 INSERT INTO receipt_items (receipt_id, position, name, quantity, unit_price, amount, code) \
-                 SELECT held.id, u.* FROM held, \
-                     UNNEST($15::int[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[], $20::text[]) AS u \
-                 ON CONFLICT (receipt_id, position) DO UPDATE SET name = EXCLUDED.name, \
-                     quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price, amount = EXCLUDED.amount, \
-                     code = EXCLUDED.code)",
-            "SELECT count(*) FROM held",
-        ))
-        .bind(claim.receipt_id.get())
-        .bind(claim.attempt)
-        .bind(&e.merchant.name)
-        .bind(&e.merchant.address)
-        .bind(e.purchase_date)
-        .bind(currency)
-        .bind(e.subtotal)
-        .bind(e.tax)
-        .bind(e.total)
-        .bind(validation)
-        .bind(&e.raw_text)
-        .bind(confidence)
-        .bind(&e.engine)
-        .bind(e.duration_ms)
-        .bind(&positions)
-        .bind(&names)
-        .bind(&quantities)
-        .bind(&unit_prices)
-        .bind(&amounts)
-        .bind(&codes)
-        .bind(e.tip)
-        .bind(locale)
-        .bind(field_confidence)
-        .fetch_one(&self.pool)
-        .await?;
+            .map(|f| json_of("field confidence", f))
+            .transpose()?;
+        let items = ItemColumns::of(&e.items);
+        let held: i64 = sqlx::query_scalar(&with_outbox(COMPLETE, "SELECT count(*) FROM held"))
+            .bind(claim.receipt_id.get())
+            .bind(claim.attempt)
+            .bind(&e.merchant.name)
+            .bind(&e.merchant.address)
+            .bind(e.purchase_date)
+            .bind(currency)
+            .bind(e.subtotal)
+            .bind(e.tax)
+            .bind(e.total)
+            .bind(validation)
+            .bind(&e.raw_text)
+            .bind(confidence)
+            .bind(&e.engine)
+            .bind(e.duration_ms)
+            .bind(&items.positions)
+            .bind(&items.names)
+            .bind(&items.quantities)
+            .bind(&items.unit_prices)
+            .bind(&items.amounts)
+            .bind(&items.codes)
+            .bind(e.tip)
+            .bind(locale)
+            .bind(field_confidence)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(held == 1)
     }
 

@@ -71,6 +71,47 @@ fn in_order(a: u32, b: u32, y: i32, order: DateOrder) -> Option<NaiveDate> {
     }
 }
 
+/// The numeric dates on a line (`25/12/2018`, `12-01-19`), added to
+/// `found` with their start unless one starts there already.
+fn numeric_dates(line: &str, order: DateOrder, found: &mut Vec<(usize, NaiveDate)>) {
+    // Matches may overlap ("#19- 18/01/2018"): after one that is not a
+    // date, look again from the next character.
+    let mut pos = 0;
+    while let Some(c) = DMY.captures_at(line, pos) {
+        let m = c.get(0).unwrap();
+        let start = m.start();
+        let (a, b) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
+        // Three digits: OCR lost the year's leading 2 (`22/12/017`).
+        let y = if c[5].len() == 3 {
+            2000 + c[5].parse::<i32>().unwrap_or(0)
+        } else {
+            full_year(c[5].parse().unwrap_or(0))
+        };
+        // A date keeps one separator (`06- 5/40` is two codes).
+        let one_separator = c[2] == c[4];
+        match in_order(a, b, y, order) {
+            Some(date)
+                if one_separator
+                    && !found
+                        .iter()
+                        .any(|(s, _)| (*s as isize - start as isize).abs() < 6) =>
+            {
+                found.push((start, date));
+                pos = m.end();
+            }
+            _ => {
+                pos = line[start..]
+                    .char_indices()
+                    .nth(1)
+                    .map_or(line.len(), |(i, _)| start + i)
+            }
+        }
+        if pos >= line.len() {
+            break;
+        }
+    }
+}
+
 /// Dates on a line, day first unless that is impossible.
 pub fn dates(line: &str) -> Vec<NaiveDate> {
     dates_in(line, DateOrder::DayFirst)
@@ -108,42 +149,7 @@ pub fn dates_in(line: &str, order: DateOrder) -> Vec<NaiveDate> {
             found.push((c.get(0).unwrap().start(), date));
         }
     }
-    // Matches may overlap ("#19- 18/01/2018"): after one that is not a
-    // date, look again from the next character.
-    let mut pos = 0;
-    while let Some(c) = DMY.captures_at(line, pos) {
-        let m = c.get(0).unwrap();
-        let start = m.start();
-        let (a, b) = (c[1].parse().unwrap_or(0), c[3].parse().unwrap_or(0));
-        // Three digits: OCR lost the year's leading 2 (`22/12/017`).
-        let y = if c[5].len() == 3 {
-            2000 + c[5].parse::<i32>().unwrap_or(0)
-        } else {
-            full_year(c[5].parse().unwrap_or(0))
-        };
-        // A date keeps one separator (`06- 5/40` is two codes).
-        let one_separator = c[2] == c[4];
-        match in_order(a, b, y, order) {
-            Some(date)
-                if one_separator
-                    && !found
-                        .iter()
-                        .any(|(s, _)| (*s as isize - start as isize).abs() < 6) =>
-            {
-                found.push((start, date));
-                pos = m.end();
-            }
-            _ => {
-                pos = line[start..]
-                    .char_indices()
-                    .nth(1)
-                    .map_or(line.len(), |(i, _)| start + i)
-            }
-        }
-        if pos >= line.len() {
-            break;
-        }
-    }
+    numeric_dates(line, order, &mut found);
     for c in D_MON_Y.captures_iter(line) {
         let (d, y) = (
             c[1].parse().unwrap_or(0),

@@ -13,7 +13,7 @@ use shared::extraction::LineItem;
 use super::dates::dates;
 use super::merchant::{PHONE, ends_with_price};
 use super::money::amounts;
-use super::text::{has_any, has_phrase, has_word, letters};
+use super::text::{has_any, has_word, letters};
 use super::totals::{CASH_WORDS, is_subtotal, total_priority};
 
 /// `2 x 1,29`, `4 X2.80`, `0,532 kg x 2,99 EUR/kg`, `3 @ 1.99`, `2 Rolle
@@ -107,10 +107,6 @@ const HEADINGS: [&str; 27] = [
     "NO",
     "PRODUCT",
 ];
-/// Where a receipt prints how many articles it lists.
-static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:ANZAHL\s+ARTIKEL|ARTIKELANZAHL|POSTEN|ITEMS?\s+SOLD|#\s*ITEMS|NO\.?\s+OF\s+ITEMS|ITEM\s*\(S\)|ITEMS|ARTICLES|ARTICULOS|ARTIKEL)\W{0,3}(\d{1,3})\b").unwrap()
-});
 
 /// A line's shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -424,96 +420,122 @@ fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
         .is_some_and(|a| (a.abs() - (q * p).round_dp(2)).abs() <= Decimal::new(1, 2))
 }
 
-/// Puts the shapes together into items.
-fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
-    let numbers_first = numbers_first(&shapes);
-    let mut items: Vec<LineItem> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut waiting: Option<LineItem> = None;
-    let mut qty: Option<(Decimal, Decimal)> = None;
-    fn push(items: &mut Vec<LineItem>, mut item: LineItem, qty: &mut Option<(Decimal, Decimal)>) {
-        if let Some((q, p)) = qty.take_if(|(q, p)| product_matches(&item, *q, *p)) {
+/// Puts the shapes together into items, line by line.
+#[derive(Default)]
+struct Assembly {
+    numbers_first: bool,
+    items: Vec<LineItem>,
+    /// Names read since the last item (name first: the next numbers' name).
+    names: Vec<String>,
+    /// Numbers waiting for the name below them (numbers first).
+    waiting: Option<LineItem>,
+    /// A quantity × price line waiting for its item.
+    qty: Option<(Decimal, Decimal)>,
+    /// Numbers first: names after an item's own, up to the next numbers,
+    /// continue it (a name printed on two lines).
+    continues: bool,
+    /// A code-like line, the name of numbers that have no other.
+    noise: Option<String>,
+    /// A labelled article number for the next item.
+    code: Option<String>,
+}
+
+impl Assembly {
+    fn push(&mut self, mut item: LineItem) {
+        if let Some((q, p)) = self.qty.take_if(|(q, p)| product_matches(&item, *q, *p)) {
             item.quantity = Some(q);
             item.unit_price = Some(p);
         }
-        items.push(item);
+        self.items.push(item);
     }
-    // Numbers first: names after an item's own, up to the next numbers,
-    // continue it (a name printed on two lines).
-    let mut continues = false;
-    let mut noise: Option<String> = None;
-    let mut code: Option<String> = None;
-    for mut s in shapes {
-        if let (Shape::Item(item) | Shape::Numbers(item), Some(c)) = (&mut s, &code) {
+
+    fn name(&mut self, name: String) {
+        match self.waiting.take() {
+            Some(mut item) => {
+                item.name = name;
+                self.push(item);
+                self.continues = true;
+            }
+            None if self.numbers_first && self.continues => {
+                if let Some(last) = self.items.last_mut() {
+                    last.name = format!("{} {name}", last.name);
+                }
+            }
+            None => self.names.push(name),
+        }
+    }
+
+    /// `Sushi 1.80` then `4 x 1.80 7.20`: the count and the amount of the
+    /// item above, whose own price was its unit price.
+    fn counts_the_last(&self, n: &LineItem) -> bool {
+        self.names.is_empty()
+            && self.waiting.is_none()
+            && n.code.is_none()
+            && self.items.last().is_some_and(|l| {
+                l.amount.is_some() && l.amount == n.unit_price && n.quantity > Some(Decimal::ONE)
+            })
+    }
+
+    fn numbers(&mut self, mut item: LineItem) {
+        if self.counts_the_last(&item) {
+            let last = self.items.last_mut().unwrap();
+            last.quantity = item.quantity;
+            last.unit_price = last.amount;
+            last.amount = item.amount;
+        } else if self.numbers_first {
+            self.waiting = Some(item);
+            self.continues = false;
+        } else {
+            if let Some(name) = self.names.pop().or_else(|| self.noise.take()) {
+                item.name = name;
+                self.names.clear();
+                self.push(item);
+            }
+            self.noise = None;
+        }
+    }
+
+    fn add(&mut self, mut s: Shape) {
+        if let (Shape::Item(item) | Shape::Numbers(item), Some(c)) = (&mut s, &self.code) {
             item.code.get_or_insert_with(|| c.clone());
-            code = None;
+            self.code = None;
         }
         match s {
             Shape::Item(item) => {
-                waiting = None;
-                noise = None;
-                names.clear();
-                continues = false;
-                push(&mut items, item, &mut qty);
+                self.waiting = None;
+                self.noise = None;
+                self.names.clear();
+                self.continues = false;
+                self.push(item);
             }
-            Shape::Name(name) => match waiting.take() {
-                Some(mut item) => {
-                    item.name = name;
-                    push(&mut items, item, &mut qty);
-                    continues = true;
-                }
-                None if numbers_first && continues => {
-                    if let Some(last) = items.last_mut() {
-                        last.name = format!("{} {name}", last.name);
-                    }
-                }
-                None => names.push(name),
-            },
-            // `Sushi 1.80` then `4 x 1.80 7.20`: the count and the amount of
-            // the item above, whose own price was its unit price.
-            Shape::Numbers(n)
-                if names.is_empty()
-                    && waiting.is_none()
-                    && n.code.is_none()
-                    && items.last().is_some_and(|l| {
-                        l.amount.is_some()
-                            && l.amount == n.unit_price
-                            && n.quantity > Some(Decimal::ONE)
-                    }) =>
-            {
-                let last = items.last_mut().unwrap();
-                last.quantity = n.quantity;
-                last.unit_price = last.amount;
-                last.amount = n.amount;
-            }
-            Shape::Numbers(mut item) if !numbers_first => {
-                if let Some(name) = names.pop().or_else(|| noise.take()) {
-                    item.name = name;
-                    names.clear();
-                    push(&mut items, item, &mut qty);
-                }
-                noise = None;
-            }
-            Shape::Numbers(item) => {
-                waiting = Some(item);
-                continues = false;
-            }
-            Shape::QtyPrice(q, p) => match items.last_mut() {
-                Some(last) if product_matches(last, q, p) && waiting.is_none() => {
+            Shape::Name(name) => self.name(name),
+            Shape::Numbers(item) => self.numbers(item),
+            Shape::QtyPrice(q, p) => match self.items.last_mut() {
+                Some(last) if product_matches(last, q, p) && self.waiting.is_none() => {
                     last.quantity = Some(q);
                     last.unit_price = Some(p);
                 }
-                _ => qty = Some((q, p)),
+                _ => self.qty = Some((q, p)),
             },
-            Shape::Noise(text) => noise = Some(text).filter(|t| letters(t) >= 2),
-            Shape::Code(c) => code = Some(c),
+            Shape::Noise(text) => self.noise = Some(text).filter(|t| letters(t) >= 2),
+            Shape::Code(c) => self.code = Some(c),
             Shape::Other => {
-                names.clear();
-                continues = false;
+                self.names.clear();
+                self.continues = false;
             }
         }
     }
-    items
+}
+
+fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
+    let mut a = Assembly {
+        numbers_first: numbers_first(&shapes),
+        ..Default::default()
+    };
+    for s in shapes {
+        a.add(s);
+    }
+    a.items
 }
 
 /// Where the list of items ends: the first line of the totals.
@@ -546,33 +568,4 @@ pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
         }
     }
     items
-}
-
-/// The article count the receipt prints (`ANZAHL ARTIKEL 19`,
-/// `Item(s): 2 Qty(s): 5`, `# ITEMS SOLD 3`, `Posten: 13`).
-pub(crate) fn printed_count(keys: &[String]) -> Option<usize> {
-    keys.iter().find_map(|k| {
-        if has_phrase(k, &["ITEM S", "ITEMS", "ITEM"]) && k.contains("QTY") {
-            // `Item(s): 2 Qty(s): 5`: the quantities count the articles.
-            static QTYS: LazyLock<Regex> =
-                LazyLock::new(|| Regex::new(r"QTY\W{0,4}S?\W{0,3}(\d{1,3})\b").unwrap());
-            if let Some(c) = QTYS.captures(k) {
-                return c[1].parse().ok();
-            }
-        }
-        ARTICLE_COUNT.captures(k).and_then(|c| c[1].parse().ok())
-    })
-}
-
-/// The items read agree with a printed count: as lines, or as quantities.
-pub(crate) fn count_matches(items: &[LineItem], n: usize) -> bool {
-    let bought: Vec<&LineItem> = items
-        .iter()
-        .filter(|i| i.amount.is_some_and(|a| a > Decimal::ZERO))
-        .collect();
-    let units: Decimal = bought
-        .iter()
-        .map(|i| i.quantity.unwrap_or(Decimal::ONE))
-        .sum();
-    bought.len() == n || units == Decimal::from(n)
 }

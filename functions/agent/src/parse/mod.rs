@@ -2,6 +2,8 @@
 //! currency, subtotal, tax, total and line items. General rules only (the
 //! shape receipts share), never strings of one dataset.
 
+mod articles;
+mod brand;
 mod dates;
 mod items;
 mod locale;
@@ -118,7 +120,7 @@ pub fn parse_with(text: &str, today: NaiveDate, hint: Option<&str>) -> Parsed {
     let keys: Vec<String> = lines.iter().map(|l| keyword_form(l)).collect();
     let settled = locale::settle(text, hint);
     let (merchant_name, merchant_address) = find_merchant(&lines);
-    let merchant_name = merchant::prefer_brand(merchant_name, &lines);
+    let merchant_name = brand::prefer_brand(merchant_name, &lines);
     let (purchase_date, date_labelled) = find_date(&lines, &keys, today, settled.order);
     let total = find_total(&lines, &keys);
     let subtotal = find_subtotal(&lines, &keys);
@@ -132,8 +134,9 @@ pub fn parse_with(text: &str, today: NaiveDate, hint: Option<&str>) -> Parsed {
         total_agreements: total_agreements(&lines, &keys, total),
         merchant_confirmed: merchant_name
             .as_deref()
-            .is_some_and(|n| merchant::confirmed(n, &lines)),
-        article_count: items::printed_count(&keys).map(|n| (n, items::count_matches(&items, n))),
+            .is_some_and(|n| brand::confirmed(n, &lines)),
+        article_count: articles::printed_count(&keys)
+            .map(|n| (n, articles::count_matches(&items, n))),
     };
     Parsed {
         merchant_name,

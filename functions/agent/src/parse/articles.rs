@@ -1,0 +1,43 @@
+//! The article count a receipt prints, against the items read.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rust_decimal::Decimal;
+use shared::extraction::LineItem;
+
+use super::text::has_phrase;
+
+/// Where a receipt prints how many articles it lists.
+static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:ANZAHL\s+ARTIKEL|ARTIKELANZAHL|POSTEN|ITEMS?\s+SOLD|#\s*ITEMS|NO\.?\s+OF\s+ITEMS|ITEM\s*\(S\)|ITEMS|ARTICLES|ARTICULOS|ARTIKEL)\W{0,3}(\d{1,3})\b").unwrap()
+});
+
+/// The article count the receipt prints (`ANZAHL ARTIKEL 19`,
+/// `Item(s): 2 Qty(s): 5`, `# ITEMS SOLD 3`, `Posten: 13`).
+pub(crate) fn printed_count(keys: &[String]) -> Option<usize> {
+    keys.iter().find_map(|k| {
+        if has_phrase(k, &["ITEM S", "ITEMS", "ITEM"]) && k.contains("QTY") {
+            // `Item(s): 2 Qty(s): 5`: the quantities count the articles.
+            static QTYS: LazyLock<Regex> =
+                LazyLock::new(|| Regex::new(r"QTY\W{0,4}S?\W{0,3}(\d{1,3})\b").unwrap());
+            if let Some(c) = QTYS.captures(k) {
+                return c[1].parse().ok();
+            }
+        }
+        ARTICLE_COUNT.captures(k).and_then(|c| c[1].parse().ok())
+    })
+}
+
+/// The items read agree with a printed count: as lines, or as quantities.
+pub(crate) fn count_matches(items: &[LineItem], n: usize) -> bool {
+    let bought: Vec<&LineItem> = items
+        .iter()
+        .filter(|i| i.amount.is_some_and(|a| a > Decimal::ZERO))
+        .collect();
+    let units: Decimal = bought
+        .iter()
+        .map(|i| i.quantity.unwrap_or(Decimal::ONE))
+        .sum();
+    bought.len() == n || units == Decimal::from(n)
+}
