@@ -137,6 +137,10 @@ fn a_german_grocery_receipt_with_quantities_weights_deductions_and_deposits() {
     );
     let fc = e.field_confidence.unwrap();
     assert!(fc.total >= 0.9 && fc.items >= 0.85, "{fc:?}");
+    assert!(
+        fc.merchant >= 0.85,
+        "confirmed by the legal-entity line: {fc:?}"
+    );
 }
 
 const US: [&str; 14] = [

@@ -47,10 +47,14 @@ fn alnum_upper(s: &str) -> String {
 }
 
 /// Whether the merchant read is backed by the receipt: its line carries a
-/// legal form, or a domain printed on it names the same shop.
+/// legal form, a legal-entity line elsewhere holds it, or a domain printed
+/// on it names the same shop.
 pub(crate) fn confirmed(name: &str, lines: &[&str]) -> bool {
     let n = alnum_upper(name);
+    // The legal-entity line wherever it is printed (`ALDI SE & Co. KG`).
+    let entity = |l: &&str| has_legal_form(l) && n.len() >= 3 && alnum_upper(l).contains(&n);
     has_legal_form(name)
+        || lines.iter().any(|l| entity(&l))
         || domain_names(lines)
             .iter()
             .any(|d| n.contains(d.as_str()) || (n.len() >= 4 && d.contains(n.as_str())))

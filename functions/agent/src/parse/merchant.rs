@@ -103,11 +103,11 @@ pub(crate) static OWNED_BY: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Where an address starts: a number, or a word that opens one.
 pub(crate) static ADDRESS_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(\d|[A-Z]{1,2}-?\d|(NO|LOT|UNIT|LEVEL|LVL|BLOCK|BLK|JALAN|JLN|LORONG|SUITE|FLOOR|GROUND|PT|KM)\b)").unwrap()
+    Regex::new(r"(?i)^(\d|[A-Z]{1,2}-?\d|(NO|LOT|UNIT|LEVEL|LVL|BLOCK|BLK|JALAN|JLN|LORONG|SUITE|FLOOR|GROUND|PT|KM)\b|[A-ZÄÖÜ][\wäöüß.-]*(STRASSE|STRAßE|STR\.|WEG|PLATZ|ALLEE|GASSE|DAMM|RING)\s+\d)").unwrap()
 });
 /// Words that make a line part of an address, not a name.
 pub(crate) static ADDRESS_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(JALAN|JLN|LORONG|TAMAN|TMN|LOT|LEVEL|FLOOR|UNIT|BANDAR|KAWASAN|STREET|ROAD|AVENUE|BLOCK|PERSIARAN)\b|\b\d{5}\b|^NO\.?\s*\d").unwrap()
+    Regex::new(r"(?i)\b(JALAN|JLN|LORONG|TAMAN|TMN|LOT|LEVEL|FLOOR|UNIT|BANDAR|KAWASAN|STREET|ROAD|AVENUE|BLOCK|PERSIARAN)\b|\b\d{5}\b|^NO\.?\s*\d|(?:STRASSE|STRAßE|STR\.)\s*\d").unwrap()
 });
 /// Words of a tax or company identity (`BRN GST No. …`).
 pub(crate) static IDENTITY: LazyLock<Regex> =
