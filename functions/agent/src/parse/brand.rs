@@ -54,7 +54,7 @@ pub(crate) fn confirmed(name: &str, lines: &[&str]) -> bool {
     // The legal-entity line wherever it is printed (`ALDI SE & Co. KG`).
     let entity = |l: &&str| has_legal_form(l) && n.len() >= 3 && alnum_upper(l).contains(&n);
     has_legal_form(name)
-        || lines.iter().any(|l| entity(&l))
+        || lines.iter().any(entity)
         || domain_names(lines)
             .iter()
             .any(|d| n.contains(d.as_str()) || (n.len() >= 4 && d.contains(n.as_str())))
