@@ -159,11 +159,8 @@ impl FakeAgent {
     }
 }
 
-async fn extract(
-    State(state): State<Arc<AgentState>>,
-    headers: http::HeaderMap,
-    Json(req): Json<Value>,
-) -> Response {
+/// Counts a call and keeps what the test may check of it; the receipt's id.
+fn record(state: &AgentState, headers: &http::HeaderMap, req: &Value) -> i64 {
     state.calls.fetch_add(1, Ordering::SeqCst);
     state.authorization.lock().unwrap().push(
         headers
@@ -177,6 +174,15 @@ async fn extract(
         .lock()
         .unwrap()
         .push((receipt_id, req["locale"].as_str().map(str::to_owned)));
+    receipt_id
+}
+
+async fn extract(
+    State(state): State<Arc<AgentState>>,
+    headers: http::HeaderMap,
+    Json(req): Json<Value>,
+) -> Response {
+    let receipt_id = record(&state, &headers, &req);
     let nth = {
         let mut per = state.per_receipt.lock().unwrap();
         let n = per.entry(receipt_id).or_default();

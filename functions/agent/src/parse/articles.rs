@@ -10,7 +10,7 @@ use super::text::has_phrase;
 
 /// Where a receipt prints how many articles it lists.
 static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:ANZAHL\s+ARTIKEL|ARTIKELANZAHL|POSTEN|ITEMS?\s+SOLD|#\s*ITEMS|NO\.?\s+OF\s+ITEMS|ITEM\s*\(S\)|ITEMS|ARTICLES|ARTICULOS|ARTIKEL)\W{0,3}(\d{1,3})\b").unwrap()
+    Regex::new(r"(?i)(?:ANZAHL\s+ARTIKEL|ARTIKELANZAHL|POSTEN|ITEMS?\s+COUNT|ITEMS?\s+SOLD|#\s*ITEMS|NO\.?\s+OF\s+ITEMS|ITEM\s*\(S\)|ITEMS|ARTICLES|ARTICULOS|ARTIKEL)\W{0,3}(\d{1,3})\b").unwrap()
 });
 
 /// The article count the receipt prints (`ANZAHL ARTIKEL 19`,

@@ -208,6 +208,11 @@ fn count_in_name(name: &str) -> (Option<Decimal>, String) {
     static LEADING: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)^(\d{1,3})\s*(?:PCS?|X|×|\*|UNITS?|NOS|EA|QTY|STK)?\s+(\S.*)$").unwrap()
     });
+    static BEFORE_CODE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)^(\d{1,3})\s*[X×*]\s*(\d{5,})$").unwrap());
+    if let Some(c) = BEFORE_CODE.captures(name) {
+        return (c[1].parse().ok(), c[2].to_owned());
+    }
     if let Some(c) = LEADING.captures(name).filter(|c| has_name(&c[2])) {
         return (c[1].parse().ok(), c[2].to_owned());
     }
@@ -257,6 +262,11 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
     let (code, rest) = split_code(&mend_name(&line[..desc_end]));
     let (count, name) = count_in_name(&rest);
+    // A count before the code (`1x 000001888854`).
+    let (code, count, name) = match (code, split_code(&name)) {
+        (None, (Some(c), n)) if count.is_some() => (Some(c), count, n),
+        (code, _) => (code, count, name),
+    };
     // A currency printed before the price is no part of the name.
     static CURRENCY_END: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)\s+(?:RM|EUR|€|\$|USD|MYR|SGD)$").unwrap());
@@ -333,6 +343,10 @@ fn mend_price(line: &str) -> String {
     SPLIT.replace(line, "$1$2.$3$4").into_owned()
 }
 
+/// Opening hours (`SUN-THU:1000HRS - 2230 HRS`, `Mo-Sa 8-20 Uhr`).
+static OPENING_HOURS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(HRS|HOURS|OFFNUNGSZEITEN|OPENING)\b|\d\s*UHR\b").unwrap());
+
 /// An article number on a line of its own, labelled (`Artikel 80129462
 /// 11387`, `ART/EAN 4002245701618`): the code of the item below it.
 fn labelled_code(k: &str) -> Option<String> {
@@ -358,6 +372,8 @@ fn shape(line: &str, k: &str) -> Shape {
         || (NOT_ITEMS.iter().any(|w| has_keyword(k, w)) && !has_any(k, &ADJUSTMENTS))
         || k.contains("QTY")
         || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
+        || super::articles::printed_count(std::slice::from_ref(&k.to_owned())).is_some()
+        || OPENING_HOURS.is_match(k)
     {
         return Shape::Other;
     }

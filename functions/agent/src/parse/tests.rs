@@ -426,3 +426,12 @@ fn the_brand_from_the_legal_entity_or_the_domain() {
         Some("SATURN ELECTRO HANDELSGES.MBH")
     );
 }
+
+#[test]
+fn opening_hours_and_a_printed_count_are_no_items() {
+    let text = "AEON\nSUN-THU:1000HRS - 2230 HRS\n1x 000001888854 0.20SR\nPLASTICS BAG\nItem Count 1\n5.03\nTotal 0.20";
+    assert_eq!(
+        items_of(text),
+        vec![it("PLASTICS BAG", Some("000001888854"), "1", "0.20")]
+    );
+}
