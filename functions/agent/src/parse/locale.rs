@@ -118,6 +118,9 @@ static CUES: LazyLock<Vec<(Regex, &'static str, u32)>> = LazyLock::new(|| {
         // The United States
         (r"\bSALES\s+TAX\b|\bGRATUITY\b|\bTIP\b|BALANCE DUE|\bSERVER\b|\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC),?\s+\d{5}(?:-\d{4})?\b", "US", 2),
         (r"\(\d{3}\)\s?\d{3}[-.\s]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\bUSD\b|\bLLC\b", "US", 2),
+        // A bare dollar sign: most often the US dollar (the other dollars
+        // print S$, A$, C$ or their own cues beside it).
+        (r"(?:^|[^A-Z])\$\s?\d", "US", 1),
         // Canada, Australia
         (r"\bHST\b|\bQST\b|\bPST\b|\bCANADA\b|\bC\$", "CA", 2),
         (r"\bABN\b|\bA\$|\bAUSTRALIA\b", "AU", 3),
@@ -281,9 +284,15 @@ mod tests {
         );
         assert_eq!(s.currency, Some("EUR"));
         assert_eq!(s.used.unwrap().currency_source, Some(Source::Inferred));
+        // A dollar sign alone does not tell the country; with a phone
+        // number in the US format it does.
         let s = settle("SHOP\nTOTAL $9.00", None);
         assert_eq!(s.currency, Some("USD"));
         assert_eq!(s.used, None);
         assert_eq!(s.order, DateOrder::DayFirst);
+        let s = settle("DINER\n(217) 555-0199\nBURGER $9.00\nTOTAL $9.00", None);
+        assert_eq!(s.order, DateOrder::MonthFirst);
+        let sg = "KOPI PTE LTD\nSINGAPORE 238801\nKOPI $2.00\nTOTAL $2.00";
+        assert_eq!(settle(sg, None).currency, Some("SGD"));
     }
 }
