@@ -16,17 +16,20 @@ static ARTICLE_COUNT: LazyLock<Regex> = LazyLock::new(|| {
 /// The article count the receipt prints (`ANZAHL ARTIKEL 19`,
 /// `Item(s): 2 Qty(s): 5`, `# ITEMS SOLD 3`, `Posten: 13`).
 pub(crate) fn printed_count(keys: &[String]) -> Option<usize> {
-    keys.iter().find_map(|k| {
-        if has_phrase(k, &["ITEM S", "ITEMS", "ITEM"]) && k.contains("QTY") {
-            // `Item(s): 2 Qty(s): 5`: the quantities count the articles.
-            static QTYS: LazyLock<Regex> =
-                LazyLock::new(|| Regex::new(r"QTY\W{0,4}S?\W{0,3}(\d{1,3})\b").unwrap());
-            if let Some(c) = QTYS.captures(k) {
-                return c[1].parse().ok();
-            }
+    keys.iter().find_map(|k| count_on_line(k))
+}
+
+/// The article count one line prints, if it is such a line.
+pub(crate) fn count_on_line(k: &str) -> Option<usize> {
+    if has_phrase(k, &["ITEM S", "ITEMS", "ITEM"]) && k.contains("QTY") {
+        // `Item(s): 2 Qty(s): 5`: the quantities count the articles.
+        static QTYS: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"QTY\W{0,4}S?\W{0,3}(\d{1,3})\b").unwrap());
+        if let Some(c) = QTYS.captures(k) {
+            return c[1].parse().ok();
         }
-        ARTICLE_COUNT.captures(k).and_then(|c| c[1].parse().ok())
-    })
+    }
+    ARTICLE_COUNT.captures(k).and_then(|c| c[1].parse().ok())
 }
 
 /// The items read agree with a printed count: as lines, or as quantities.

@@ -372,7 +372,7 @@ fn shape(line: &str, k: &str) -> Shape {
         || (NOT_ITEMS.iter().any(|w| has_keyword(k, w)) && !has_any(k, &ADJUSTMENTS))
         || k.contains("QTY")
         || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
-        || super::articles::printed_count(std::slice::from_ref(&k.to_owned())).is_some()
+        || super::articles::count_on_line(k).is_some()
         || OPENING_HOURS.is_match(k)
     {
         return Shape::Other;
