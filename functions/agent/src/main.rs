@@ -5,6 +5,9 @@
 //! `agent parse [--locale TAG] TEXTFILE...` the same for OCR text already read (parsing alone)
 //! `agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]`
 //!                              scores the agent (and the naive baseline) on a dataset
+//! `agent eval [DIR] --variants [scan,exif,upside-down,skewed,photo,low-res] [--jobs N]
+//!             [--save-variants DIR]`  the same for phone-photo versions of each receipt,
+//!                              side by side with the scans
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use agent::http::{AgentState, router};
 use agent::pool::EnginePool;
 
-const USAGE: &str = "usage: agent [serve] | agent extract [--locale TAG] FILE... | agent parse [--locale TAG] TEXTFILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR]";
+const USAGE: &str = "usage: agent [serve] | agent extract [--locale TAG] FILE... | agent parse [--locale TAG] TEXTFILE... | agent eval [DIR] [--limit N] [--no-baseline] [--misses] [--text-cache DIR] [--variants [LIST] [--jobs N] [--save-variants DIR]]";
 const DEFAULT_DATASET: &str = "../shared/datasets/sroie-dev";
 
 fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
@@ -165,6 +168,7 @@ fn parse_files(args: &[String]) -> anyhow::Result<()> {
 }
 
 fn eval(args: &[String]) -> anyhow::Result<()> {
+    use agent::eval::damage::Variant;
     let mut dir = PathBuf::from(DEFAULT_DATASET);
     let mut opts = agent::eval::Options {
         limit: None,
@@ -172,29 +176,67 @@ fn eval(args: &[String]) -> anyhow::Result<()> {
         show_misses: false,
         text_cache: None,
     };
-    let mut it = args.iter();
+    let mut variants: Option<Vec<Variant>> = None;
+    let (mut jobs, mut save) = (1usize, None);
+    let mut it = args.iter().peekable();
     while let Some(a) = it.next() {
+        let mut value = |what: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{a} {what}\n{USAGE}"))
+        };
         match a.as_str() {
-            "--limit" => {
-                opts.limit = Some(
-                    it.next()
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(|| anyhow::anyhow!("--limit N"))?,
-                )
-            }
+            "--limit" => opts.limit = Some(value("N")?.parse()?),
             "--no-baseline" => opts.baseline = false,
             "--misses" => opts.show_misses = true,
-            "--text-cache" => {
-                opts.text_cache = Some(PathBuf::from(
-                    it.next()
-                        .ok_or_else(|| anyhow::anyhow!("--text-cache DIR"))?,
-                ))
+            "--text-cache" => opts.text_cache = Some(PathBuf::from(value("DIR")?)),
+            "--jobs" => jobs = value("N")?.parse()?,
+            "--save-variants" => save = Some(PathBuf::from(value("DIR")?)),
+            "--variants" => {
+                let list = match it.peek() {
+                    Some(l) if !l.starts_with('-') && !std::path::Path::new(l).is_dir() => {
+                        it.next().cloned()
+                    }
+                    _ => None,
+                };
+                variants = Some(variant_list(list.as_deref())?);
             }
             other if !other.starts_with('-') => dir = PathBuf::from(other),
             other => anyhow::bail!("unknown option {other}\n{USAGE}"),
         }
     }
+    if let Some(variants) = variants {
+        let vopts = agent::eval::variants::VariantOptions {
+            limit: opts.limit,
+            variants,
+            jobs,
+            save,
+            show_misses: opts.show_misses,
+        };
+        agent::eval::variants::run(&dir, &vopts)?;
+        return Ok(());
+    }
     let pool = EnginePool::from_env(1)?;
     agent::eval::run(&dir, &pool, &opts)?;
     Ok(())
+}
+
+/// `scan,exif,...`; every version when not given. The scan is always
+/// read, as the versions' reference.
+fn variant_list(list: Option<&str>) -> anyhow::Result<Vec<agent::eval::damage::Variant>> {
+    use agent::eval::damage::Variant;
+    let Some(list) = list else {
+        return Ok(Variant::ALL.to_vec());
+    };
+    let mut out = vec![Variant::Scan];
+    for name in list.split(',').filter(|n| !n.is_empty()) {
+        let v = Variant::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+            anyhow::anyhow!("unknown version {name:?}; one of {}", names.join(", "))
+        })?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }

@@ -56,13 +56,30 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
     if w == 0 || h == 0 {
         return Err(PrepError::Corrupt);
     }
-    let img = image::load_from_memory(bytes).map_err(|_| PrepError::Corrupt)?;
-    let gray = img.to_luma8();
+    let gray = decode_upright(bytes)?;
     let gray = rescale(gray);
     if !TUNING.deskew {
         return Ok(gray);
     }
     Ok(straighten(&gray))
+}
+
+/// Decodes an image and turns it as its EXIF Orientation says (all eight
+/// values: how a phone held sideways saves a photo), before anything else.
+pub fn decode_upright(bytes: &[u8]) -> Result<GrayImage, PrepError> {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| PrepError::NotAnImage)?
+        .into_decoder()
+        .map_err(|_| PrepError::Corrupt)?;
+    // A missing or unreadable tag is no turn at all.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|_| PrepError::Corrupt)?;
+    img.apply_orientation(orientation);
+    Ok(img.to_luma8())
 }
 
 /// How long a PDF may take to render before it is refused.

@@ -6,8 +6,10 @@
 //! and F1, and how well the agent's confidences are calibrated.
 
 pub mod calibration;
+pub mod damage;
 pub mod items;
 mod report;
+pub mod variants;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

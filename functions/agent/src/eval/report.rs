@@ -158,6 +158,11 @@ impl Report {
         }
     }
 
+    /// The expected calibration error over every field's answers.
+    pub fn calibration_ece(&self) -> f64 {
+        self.calibration.all().ece()
+    }
+
     pub fn print(&self) {
         let base = self.baseline.as_ref();
         println!("{:<22}{:>10}{:>12}", "field", "agent", "baseline");
