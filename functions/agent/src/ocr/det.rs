@@ -201,6 +201,21 @@ pub fn page_angle(angles: &mut [f32]) -> f32 {
 pub struct Detection {
     pub boxes: Vec<TextBox>,
     pub page_angle: f32,
+    /// Most long regions run up and down: the page is turned by 90°
+    /// (one way or the other).
+    pub sideways: bool,
+}
+
+impl Detection {
+    /// The same boxes on the image turned by 180° (`w × h`): a line's
+    /// direction is unchanged, only its place.
+    pub fn turned_180(mut self, w: f32, h: f32) -> Self {
+        for b in &mut self.boxes {
+            b.cx = w - b.cx;
+            b.cy = h - b.cy;
+        }
+        self
+    }
 }
 
 /// Turns a probability map (`w × h`, row-major) into text boxes, scaled by
@@ -216,12 +231,15 @@ pub fn boxes_from_map(
 ) -> Detection {
     assert_eq!(prob.len(), w * h, "probability map size");
     let regions = regions(prob, w, h, params);
-    let mut long: Vec<f32> = regions
+    let long_angles: Vec<f32> = regions
         .iter()
         .filter(|r| r.elongated && r.pixels.len() > 50)
         .map(|r| r.angle)
-        .filter(|a| a.abs() < 0.35)
         .collect();
+    let upright = long_angles.iter().filter(|a| a.abs() < 0.35).count();
+    let vertical = long_angles.iter().filter(|a| a.abs() > 1.2).count();
+    let sideways = vertical >= 3 && vertical > 2 * upright;
+    let mut long: Vec<f32> = long_angles.into_iter().filter(|a| a.abs() < 0.35).collect();
     let page = page_angle(&mut long);
     let mut out = Vec::new();
     for r in regions {
@@ -274,6 +292,7 @@ pub fn boxes_from_map(
     Detection {
         boxes: out,
         page_angle: (s * scale.1).atan2(c * scale.0),
+        sideways,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct EngineConfig {
     pub refine_items: bool,
     /// Lines per recognizer call.
     pub batch: usize,
+    /// Turn a sideways or upside-down page upright (`orient`).
+    pub orient: bool,
     pub db: DbParams,
 }
 
@@ -70,6 +72,7 @@ impl Default for EngineConfig {
             // One line per call: a batch pads every line to the widest,
             // and the padding costs more than the calls it saves.
             batch: 1,
+            orient: true,
             db: DbParams::default(),
         }
     }
@@ -118,16 +121,8 @@ impl EngineConfig {
             100,
         )? as f32
             / 100.0;
-        c.refine_items = match std::env::var("AGENT_REFINE_ITEMS").as_deref() {
-            Err(_) => c.refine_items,
-            Ok("1" | "true") => true,
-            Ok("0" | "false") => false,
-            Ok(v) => {
-                return Err(format!(
-                    "AGENT_REFINE_ITEMS must be true or false, not {v:?}"
-                ));
-            }
-        };
+        c.refine_items = flag("AGENT_REFINE_ITEMS", c.refine_items)?;
+        c.orient = flag("AGENT_ORIENT", c.orient)?;
         if c.refine == Some(c.rec) {
             c.refine = None;
         }
@@ -145,6 +140,16 @@ impl EngineConfig {
             self.det.name(),
             self.rec.name()
         )
+    }
+}
+
+/// A true/false setting from the environment.
+fn flag(name: &str, default: bool) -> Result<bool, String> {
+    match std::env::var(name).as_deref() {
+        Err(_) => Ok(default),
+        Ok("1" | "true") => Ok(true),
+        Ok("0" | "false") => Ok(false),
+        Ok(v) => Err(format!("{name} must be true or false, not {v:?}")),
     }
 }
 
@@ -341,9 +346,14 @@ impl OcrEngine {
     }
 
     /// Detects, recognises and orders the text of a gray image.
+    /// Turns the page upright first (`orient`): sideways or upside down.
     pub fn read(&mut self, gray: &GrayImage) -> Result<Reading, OcrError> {
         let t0 = std::time::Instant::now();
-        let det::Detection { boxes, page_angle } = self.detect(gray)?;
+        let (upright, detection) = self.upright(gray)?;
+        let gray = upright.as_ref().unwrap_or(gray);
+        let det::Detection {
+            boxes, page_angle, ..
+        } = detection;
         let t_det = t0.elapsed();
         let crops: Vec<rec::LineImage> = boxes.iter().map(|b| rec::crop(gray, b)).collect();
         let t_crop = t0.elapsed();
@@ -401,4 +411,5 @@ impl OcrEngine {
     }
 }
 
+pub mod orient;
 pub mod refine;
