@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is required)"
-apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils
+apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils libheif-examples
 "$REPO_ROOT/infra/fetch-models.sh"
 
 "$REPO_ROOT/infra/up.sh"

@@ -16,7 +16,7 @@ cd "$REPO_ROOT"
 command -v cargo >/dev/null || die "cargo is not installed (a Rust toolchain is required)"
 # pdftoppm (the agent renders PDF receipts with it), and a font the agent's
 # tests render receipts with; then the agent's OCR models.
-apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils fonts-dejavu-core
+apt_install ca-certificates curl gcc libc6-dev pkg-config poppler-utils libheif-examples fonts-dejavu-core
 # The page's browser tests: Debian's Chromium and its WebDriver.
 apt_install chromium chromium-driver
 "$REPO_ROOT/infra/fetch-models.sh"

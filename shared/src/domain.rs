@@ -288,11 +288,21 @@ pub enum ImageKind {
     Png,
     Webp,
     Tiff,
+    /// HEIC/HEIF: what an iPhone saves by default.
+    Heic,
     Pdf,
 }
 
+/// The major brands of an ISO-BMFF file that hold a HEIF image.
+const HEIF_BRANDS: [&[u8; 4]; 8] = [
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
+];
+
 impl ImageKind {
-    pub const ALLOWED: &'static str = "JPEG, PNG, WebP, TIFF or PDF";
+    pub const ALLOWED: &'static str = "JPEG, PNG, WebP, TIFF, HEIC or PDF";
+    /// The media types accepted, as a sentence.
+    pub const ALLOWED_TYPES: &'static str =
+        "image/jpeg, image/png, image/webp, image/tiff, image/heic, image/heif or application/pdf";
 
     /// Tells the kind from the magic bytes at the start of the file.
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
@@ -316,6 +326,11 @@ impl ImageKind {
             ] => Some(Self::Webp),
             [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some(Self::Tiff),
             [b'%', b'P', b'D', b'F', b'-', ..] => Some(Self::Pdf),
+            [_, _, _, _, b'f', b't', b'y', b'p', b0, b1, b2, b3, ..]
+                if HEIF_BRANDS.contains(&&[*b0, *b1, *b2, *b3]) =>
+            {
+                Some(Self::Heic)
+            }
             _ => None,
         }
     }
@@ -332,6 +347,7 @@ impl ImageKind {
             "image/png" => Some(Self::Png),
             "image/webp" => Some(Self::Webp),
             "image/tiff" => Some(Self::Tiff),
+            "image/heic" | "image/heif" => Some(Self::Heic),
             "application/pdf" => Some(Self::Pdf),
             _ => None,
         }
@@ -344,6 +360,7 @@ impl ImageKind {
             "png" => Some(Self::Png),
             "webp" => Some(Self::Webp),
             "tif" | "tiff" => Some(Self::Tiff),
+            "heic" | "heif" => Some(Self::Heic),
             "pdf" => Some(Self::Pdf),
             _ => None,
         }
@@ -355,6 +372,7 @@ impl ImageKind {
             Self::Png => "image/png",
             Self::Webp => "image/webp",
             Self::Tiff => "image/tiff",
+            Self::Heic => "image/heic",
             Self::Pdf => "application/pdf",
         }
     }
@@ -365,6 +383,7 @@ impl ImageKind {
             Self::Png => "png",
             Self::Webp => "webp",
             Self::Tiff => "tiff",
+            Self::Heic => "heic",
             Self::Pdf => "pdf",
         }
     }
@@ -571,6 +590,21 @@ mod tests {
         assert_eq!(ImageKind::sniff(b"II*\0\x08\0\0\0"), Some(ImageKind::Tiff));
         assert_eq!(ImageKind::sniff(b"MM\0*\0\0\0\x08"), Some(ImageKind::Tiff));
         assert_eq!(ImageKind::sniff(b"%PDF-1.7\n"), Some(ImageKind::Pdf));
+        assert_eq!(
+            ImageKind::sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"),
+            Some(ImageKind::Heic)
+        );
+        assert_eq!(
+            ImageKind::sniff(b"\0\0\0\x1cftypmif1\0\0\0\0mif1heic"),
+            Some(ImageKind::Heic)
+        );
+        // An MP4 video is an ISO-BMFF file too, but no image.
+        assert_eq!(ImageKind::sniff(b"\0\0\0\x18ftypisom\0\0\0\0"), None);
+        assert_eq!(ImageKind::from_mime("image/heif"), Some(ImageKind::Heic));
+        assert_eq!(
+            ImageKind::from_extension("IMG_0001.HEIC"),
+            Some(ImageKind::Heic)
+        );
         assert_eq!(ImageKind::sniff(b"hello, I am text"), None);
         assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WAVEfmt "), None);
         assert_eq!(ImageKind::sniff(&[]), None);

@@ -284,7 +284,7 @@ impl ReceiptService {
         let kind = ImageKind::from_mime(content_type).ok_or_else(|| {
             InvalidInput::new(
                 "content_type",
-                "must be image/jpeg, image/png, image/webp, image/tiff or application/pdf",
+                format!("must be {}", ImageKind::ALLOWED_TYPES),
             )
         })?;
         self.limits.take(user, Bucket::Uploads, 1).await?;

@@ -147,6 +147,12 @@ impl From<ExtractError> for AgentError {
             ExtractError::Input(PrepError::PdfRenderer) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "pdf_unavailable", msg)
             }
+            ExtractError::Input(PrepError::Heic(_)) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable_heic", msg)
+            }
+            ExtractError::Input(PrepError::HeicDecoder) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "heic_unavailable", msg)
+            }
             ExtractError::Input(PrepError::NotAnImage | PrepError::Corrupt) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_an_image", msg)
             }

@@ -34,6 +34,8 @@ struct ReceiptPage {
     size: String,
     image_url: Option<String>,
     is_pdf: bool,
+    /// Most browsers cannot show a HEIC photo: the page links to it.
+    is_heic: bool,
     merchant: String,
     address: String,
     date: String,
@@ -158,6 +160,7 @@ pub(crate) async fn receipt(
             size: size_text(r.size_bytes),
             image_url,
             is_pdf: r.content_type == "application/pdf",
+            is_heic: r.content_type == "image/heic",
             merchant: or_dash(m.and_then(|m| m.merchant_name.clone())),
             address: or_dash(m.and_then(|m| m.merchant_address.clone())),
             date: m

@@ -406,7 +406,8 @@ async fn upload(
 
 #[derive(Deserialize, ToSchema)]
 struct UploadUrlRequest {
-    /// image/jpeg, image/png, image/webp, image/tiff or application/pdf.
+    /// image/jpeg, image/png, image/webp, image/tiff, image/heic, image/heif
+    /// or application/pdf.
     content_type: String,
     /// The receipt's locale hint (BCP 47), as for `POST /receipts`.
     #[serde(default)]

@@ -61,3 +61,27 @@ pub fn receipt_png(lines: &[&str]) -> Vec<u8> {
         .expect("PNG encoding of an in-memory image");
     out.into_inner()
 }
+
+/// An image as a HEIC file (what an iPhone saves), made by libheif's
+/// `heif-enc` (Debian: libheif-examples, which the test command installs).
+pub fn heic(img: &GrayImage) -> Vec<u8> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "testkit-heic-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let (src, out) = (dir.join("in.png"), dir.join("out.heic"));
+    img.save(&src).expect("the PNG is written");
+    let run = std::process::Command::new("heif-enc")
+        .args(["-q", "70", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("heif-enc (Debian: libheif-examples, installed by the test command)");
+    assert!(run.status.success(), "heif-enc: {run:?}");
+    let bytes = std::fs::read(&out).expect("heif-enc wrote the file");
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}

@@ -54,6 +54,8 @@ pub struct EngineConfig {
     pub batch: usize,
     /// Turn a sideways or upside-down page upright (`orient`).
     pub orient: bool,
+    /// Detect a very tall page in overlapping tiles (`tiles`).
+    pub tile: bool,
     pub db: DbParams,
 }
 
@@ -73,6 +75,7 @@ impl Default for EngineConfig {
             // and the padding costs more than the calls it saves.
             batch: 1,
             orient: true,
+            tile: true,
             db: DbParams::default(),
         }
     }
@@ -81,7 +84,8 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// The defaults, changed by `AGENT_DET`, `AGENT_REC`, `AGENT_REFINE`
     /// (`tiny`, `small` or `none`), `AGENT_DET_SIDE`, `AGENT_REC_BATCH` and
-    /// `AGENT_REFINE_BELOW` (a confidence in percent).
+    /// `AGENT_REFINE_BELOW` (a confidence in percent); `AGENT_REFINE_ITEMS`,
+    /// `AGENT_ORIENT` and `AGENT_TILES` (true or false).
     pub fn from_env() -> Result<Self, String> {
         let mut c = Self::default();
         let size = |name: &str| -> Result<Option<Option<Size>>, String> {
@@ -123,6 +127,7 @@ impl EngineConfig {
             / 100.0;
         c.refine_items = flag("AGENT_REFINE_ITEMS", c.refine_items)?;
         c.orient = flag("AGENT_ORIENT", c.orient)?;
+        c.tile = flag("AGENT_TILES", c.tile)?;
         if c.refine == Some(c.rec) {
             c.refine = None;
         }
@@ -413,3 +418,4 @@ impl OcrEngine {
 
 pub mod orient;
 pub mod refine;
+pub mod tiles;

@@ -27,7 +27,7 @@ impl OcrEngine {
         gray: &GrayImage,
     ) -> Result<(Option<GrayImage>, Detection), OcrError> {
         let mut turned = None;
-        let mut det = self.detect(gray)?;
+        let mut det = self.detect_page(gray)?;
         if !self.config.orient {
             return Ok((None, det));
         }
@@ -35,7 +35,7 @@ impl OcrEngine {
             // Clockwise; if that was the wrong way, the text is now upside
             // down, which the next step finds.
             let img = imageops::rotate90(gray);
-            det = self.detect(&img)?;
+            det = self.detect_page(&img)?;
             turned = Some(img);
         }
         let current = turned.as_ref().unwrap_or(gray);

@@ -6,16 +6,28 @@ use image::{GrayImage, Luma, imageops};
 use imageproc::geometric_transformations::{Border, Interpolation, rotate_about_center};
 use shared::domain::ImageKind;
 
+pub use convert::{decode_heic, render_pdf};
+
+mod convert;
+pub mod light;
+pub mod paper;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PrepError {
     #[error("the file is empty")]
     Empty,
-    #[error("the file is not a JPEG, PNG, WebP, TIFF, GIF or BMP image")]
+    #[error("the file is not a JPEG, PNG, WebP, TIFF, HEIC, GIF or BMP image")]
     NotAnImage,
     #[error("the PDF has no page that could be rendered: {0}")]
     Pdf(String),
     #[error("PDF receipts need pdftoppm (Debian: poppler-utils), which this agent's host lacks")]
     PdfRenderer,
+    #[error("the HEIC image could not be decoded: {0}")]
+    Heic(String),
+    #[error(
+        "HEIC receipts need heif-convert (Debian: libheif-examples), which this agent's host lacks"
+    )]
+    HeicDecoder,
     #[error("the image is corrupt or truncated")]
     Corrupt,
     #[error("the image is too large ({0} megapixels; at most 40)")]
@@ -27,6 +39,8 @@ pub enum PrepError {
 /// detector scales its own input, and the recognizer samples each line
 /// from the image at its own height.
 pub const MAX_LONG_SIDE: u32 = 3600;
+pub const MAX_TALL_WIDTH: u32 = 1400;
+pub const MAX_TALL_SIDE: u32 = 12_000;
 const MAX_PIXELS: u64 = 40_000_000;
 
 fn sniff_any(bytes: &[u8]) -> bool {
@@ -38,9 +52,10 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
     if bytes.is_empty() {
         return Err(PrepError::Empty);
     }
-    if ImageKind::sniff(bytes) == Some(ImageKind::Pdf) {
-        let page = render_pdf(bytes)?;
-        return prepare(&page);
+    match ImageKind::sniff(bytes) {
+        Some(ImageKind::Pdf) => return prepare(&render_pdf(bytes)?),
+        Some(ImageKind::Heic) => return prepare(&decode_heic(bytes)?),
+        _ => {}
     }
     if !sniff_any(bytes) {
         return Err(PrepError::NotAnImage);
@@ -58,6 +73,16 @@ pub fn prepare(bytes: &[u8]) -> Result<GrayImage, PrepError> {
     }
     let gray = decode_upright(bytes)?;
     let gray = rescale(gray);
+    let gray = if TUNING.paper {
+        paper::cut_out(&gray).unwrap_or(gray)
+    } else {
+        gray
+    };
+    let gray = if TUNING.light {
+        light::flatten(&gray).unwrap_or(gray)
+    } else {
+        gray
+    };
     if !TUNING.deskew {
         return Ok(gray);
     }
@@ -82,111 +107,37 @@ pub fn decode_upright(bytes: &[u8]) -> Result<GrayImage, PrepError> {
     Ok(img.to_luma8())
 }
 
-/// How long a PDF may take to render before it is refused.
-const PDF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// Renders a PDF's first page to a grayscale PNG with `pdftoppm`
-/// (poppler), at 200 dpi with the longer side at most 3000 pixels. The
-/// renderer runs as a child process with a deadline, so that a hostile
-/// PDF costs a bounded time and cannot take the agent down with it.
-pub fn render_pdf(bytes: &[u8]) -> Result<Vec<u8>, PrepError> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let dir = std::env::temp_dir().join(format!(
-        "agent-pdf-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| PrepError::Pdf(e.to_string()))?;
-    let cleanup = Cleanup(dir.clone());
-    let input = dir.join("in.pdf");
-    std::fs::File::create(&input)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| PrepError::Pdf(e.to_string()))?;
-    let out_root = dir.join("page");
-    let mut child = match Command::new("pdftoppm")
-        .args([
-            "-f",
-            "1",
-            "-l",
-            "1",
-            "-r",
-            "200",
-            "-scale-to",
-            "3000",
-            "-gray",
-            "-png",
-            "-singlefile",
-        ])
-        .arg(&input)
-        .arg(&out_root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PrepError::PdfRenderer),
-        Err(e) => return Err(PrepError::Pdf(e.to_string())),
-    };
-    let deadline = std::time::Instant::now() + PDF_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(PrepError::Pdf("rendering took too long".into()));
-            }
-        }
-    };
-    if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
-        let reason = err.lines().next().unwrap_or("pdftoppm failed").to_owned();
-        return Err(PrepError::Pdf(reason));
-    }
-    let png = std::fs::read(out_root.with_extension("png"))
-        .map_err(|_| PrepError::Pdf("no page was rendered".into()))?;
-    drop(cleanup);
-    Ok(png)
-}
-
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Tuning knobs for measuring variants with `agent eval` (BENCHMARKS.md),
-/// read once: `AGENT_DESKEW=0` turns straightening off.
+/// read once: `AGENT_DESKEW=0` turns straightening off, `AGENT_PAPER=0`
+/// cutting the paper out of a photo, `AGENT_LIGHT=0` evening out its light.
 struct Tuning {
     deskew: bool,
+    paper: bool,
+    light: bool,
 }
 
 static TUNING: std::sync::LazyLock<Tuning> = std::sync::LazyLock::new(|| Tuning {
     deskew: std::env::var("AGENT_DESKEW").map_or(true, |v| v != "0"),
+    paper: std::env::var("AGENT_PAPER").map_or(true, |v| v != "0"),
+    light: std::env::var("AGENT_LIGHT").is_ok_and(|v| v == "1"),
 });
 
-/// Scales a huge scan down to `MAX_LONG_SIDE`.
+/// Scales a huge scan down to `MAX_LONG_SIDE`; a long receipt (more than
+/// three times as tall as wide) only to `MAX_TALL_WIDTH` across and
+/// `MAX_TALL_SIDE` along, so that its print keeps its size (the detector
+/// reads it in tiles).
 pub fn rescale(gray: GrayImage) -> GrayImage {
     let (w, h) = gray.dimensions();
-    let long = w.max(h);
-    let factor = if long > MAX_LONG_SIDE {
-        f64::from(MAX_LONG_SIDE) / f64::from(long)
+    let (long, short) = (w.max(h), w.min(h));
+    let factor = if long > 3 * short {
+        (f64::from(MAX_TALL_WIDTH) / f64::from(short))
+            .min(f64::from(MAX_TALL_SIDE) / f64::from(long))
     } else {
-        return gray;
+        f64::from(MAX_LONG_SIDE) / f64::from(long)
     };
+    if factor >= 1.0 {
+        return gray;
+    }
     let nw = ((f64::from(w) * factor).round() as u32).max(1);
     let nh = ((f64::from(h) * factor).round() as u32).max(1);
     imageops::resize(&gray, nw, nh, imageops::FilterType::Triangle)
@@ -276,8 +227,13 @@ mod tests {
     fn huge_images_are_scaled_down_and_small_ones_left() {
         let small = GrayImage::from_pixel(400, 800, Luma([255]));
         assert_eq!(rescale(small).dimensions(), (400, 800));
-        let big = GrayImage::from_pixel(2000, 7200, Luma([255]));
-        assert_eq!(rescale(big).dimensions(), (1000, 3600));
+        let big = GrayImage::from_pixel(3000, 4000, Luma([255]));
+        assert_eq!(rescale(big).dimensions(), (2700, 3600));
+        // A long receipt keeps its print's size: only its width is capped.
+        let long = GrayImage::from_pixel(600, 7200, Luma([255]));
+        assert_eq!(rescale(long).dimensions(), (600, 7200));
+        let wide_long = GrayImage::from_pixel(2800, 14_000, Luma([255]));
+        assert_eq!(rescale(wide_long).dimensions(), (1400, 7000));
         let fine = GrayImage::from_pixel(1000, 2000, Luma([255]));
         assert_eq!(rescale(fine).dimensions(), (1000, 2000));
     }
