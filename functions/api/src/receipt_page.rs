@@ -120,16 +120,9 @@ async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDe
         .ok_or(ApiError::NotFound)
 }
 
-/// `GET /ui/fragments/receipts/{id}`: the receipt's page.
-#[utoipa::path(get, path = "/ui/fragments/receipts/{id}", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
-pub(crate) async fn receipt(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-    id: IdPath,
-) -> Result<Response, ApiError> {
-    let d = detail(&state, &user, id).await?;
-    let r = &d.receipt;
-    let image_url = match state
+/// A short-lived link to the receipt's image, if one can be signed.
+async fn image_link(state: &AppState, r: &shared::repo::Receipt) -> Option<String> {
+    match state
         .service
         .storage
         .presign_get(&r.bucket, &r.object_key, IMAGE_URL_TTL)
@@ -140,7 +133,19 @@ pub(crate) async fn receipt(
             tracing::warn!(receipt_id = r.id.get(), error = %e, "no image link for the receipt page");
             None
         }
-    };
+    }
+}
+
+/// `GET /ui/fragments/receipts/{id}`: the receipt's page.
+#[utoipa::path(get, path = "/ui/fragments/receipts/{id}", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
+pub(crate) async fn receipt(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    id: IdPath,
+) -> Result<Response, ApiError> {
+    let d = detail(&state, &user, id).await?;
+    let r = &d.receipt;
+    let image_url = image_link(&state, r).await;
     let m = d.metadata.as_ref();
     let currency = m.and_then(|m| m.currency.as_deref());
     let validation: shared::extraction::Validation = m

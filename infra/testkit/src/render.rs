@@ -85,3 +85,21 @@ pub fn heic(img: &GrayImage) -> Vec<u8> {
     let _ = std::fs::remove_dir_all(&dir);
     bytes
 }
+
+/// An upright image stored as a phone held sideways stores it: the pixels
+/// turned a quarter to the left, with EXIF Orientation 6 ("turn right to
+/// show") in an APP1 segment. Every viewer shows it upright.
+pub fn sideways_jpeg(upright: &GrayImage) -> Vec<u8> {
+    let stored = image::imageops::rotate270(upright);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&stored)
+        .expect("JPEG encoding of an in-memory image");
+    // A big-endian TIFF header, one IFD entry: 0x0112 SHORT 1 = 6.
+    let mut app1 =
+        b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+    let len = u16::try_from(app1.len() + 2).expect("a short segment");
+    app1.splice(0..0, [0xFF, 0xE1, (len >> 8) as u8, len as u8]);
+    jpeg.splice(2..2, app1);
+    jpeg
+}

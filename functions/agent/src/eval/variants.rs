@@ -130,8 +130,8 @@ pub fn print(reports: &[(Variant, Report)]) {
         head.push_str(&format!("{f:>9}"));
     }
     head.push_str(&format!(
-        "{:>10}{:>8}{:>8}{:>10}",
-        "item F1", "whole", "ECE", "s/receipt"
+        "{:>10}{:>8}{:>10}{:>8}{:>10}",
+        "item F1", "whole", "articles", "ECE", "s/receipt"
     ));
     if scan_secs.is_some() {
         head.push_str(&format!("{:>8}", "× scan"));
@@ -156,9 +156,13 @@ pub fn print(reports: &[(Variant, Report)]) {
         } else {
             format!("{:.3}", r.items.f1())
         };
+        let articles = match r.article_counts {
+            (0, _) => "-".to_owned(),
+            (n, right) => format!("{right}/{n}"),
+        };
         let ece = r.calibration_ece();
         row.push_str(&format!(
-            "{f1:>10}{whole:>8}{ece:>8.3}{:>10.2}",
+            "{f1:>10}{whole:>8}{articles:>10}{ece:>8.3}{:>10.2}",
             r.agent.mean_secs()
         ));
         if let Some(base) = scan_secs.filter(|s| *s > 0.0) {
