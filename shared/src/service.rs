@@ -206,7 +206,7 @@ impl ReceiptService {
         let size = upload.bytes.len() as u64;
         if size > self.max_upload_bytes {
             return Err(ServiceError::TooLarge {
-                max_bytes: self.max_direct_upload_bytes,
+                max_bytes: self.max_upload_bytes,
             });
         }
         if size == 0 {
@@ -336,7 +336,8 @@ impl ReceiptService {
             fields: post.fields,
             bucket: intent.bucket,
             key: intent.object_key,
-            max_bytes: self.max_upload_bytes,
+            // What the policy signed for this path: the direct-upload cap.
+            max_bytes: self.max_direct_upload_bytes,
             expires_at: Utc::now()
                 + chrono::Duration::from_std(self.presign_ttl)
                     .unwrap_or(chrono::Duration::minutes(15)),

@@ -82,8 +82,14 @@ static ASSETS_VERSION: LazyLock<String> = LazyLock::new(|| {
     format!("{h:016x}")
 });
 
-#[utoipa::path(get, path = "/ui/assets/{name}", tag = "page", security(()), params(("name" = String, Path)), responses((status = 200, description = "A script or style sheet of the page", content((String = "text/javascript"), (String = "text/css"))), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
-pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/ui/assets/{name}", tag = "page", security(()), params(("name" = String, Path)), responses((status = 200, description = "A script or style sheet of the page", content((String = "text/javascript"), (String = "text/css"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
+pub(crate) async fn asset(
+    name: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Response, ApiError> {
+    // A name that is not even UTF-8 (`%FF`) is the JSON error too.
+    let Path(name) = name.map_err(|_| {
+        shared::domain::InvalidInput::new("name", "must be the name of one of the page's assets")
+    })?;
     let a = ASSETS
         .iter()
         .find(|a| a.name == name)

@@ -52,6 +52,9 @@ async fn every_rejection_is_the_json_error_naming_the_field() {
             "receipt_id",
         ),
         ("POST", "/receipts/ocr/process-all?limit=%FF", "limit"),
+        // The page's assets: a name that is not UTF-8 at all.
+        ("GET", "/ui/assets/%FF", "name"),
+        ("GET", "/ui/assets/..%c0%af..%c0%afetc%c0%afpasswd", "name"),
     ] {
         let req = http::Request::builder()
             .method(method)

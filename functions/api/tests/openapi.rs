@@ -631,6 +631,7 @@ async fn every_answer_of_a_tour_of_the_api_matches_its_schema() {
     t.get("/ui/assets/{name}", "/ui/assets/app.css", None).await;
     t.get("/ui/assets/{name}", "/ui/assets/secrets.txt", None)
         .await;
+    t.get("/ui/assets/{name}", "/ui/assets/%FF", None).await;
     t.post_json(
         "/ui/dev-sign-in",
         "/ui/dev-sign-in",
