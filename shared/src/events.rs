@@ -13,7 +13,7 @@ use crate::domain::{ReceiptId, UserId};
 use crate::repo::RepoError;
 
 /// Every event type, in the order a receipt usually meets them.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "receipt.created",
     "receipt.queued",
     "receipt.processing",
@@ -22,6 +22,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     "receipt.dead_lettered",
     "receipt.requeued",
     "receipt.unqueued",
+    "receipt.cancelled",
     "receipt.deleted",
 ];
 

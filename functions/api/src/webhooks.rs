@@ -26,8 +26,36 @@ const MAX_URL_LEN: usize = 2048;
 pub struct NewEndpoint {
     /// An https URL (plain http to loopback in local mode only).
     url: String,
-    /// Event types to deliver: `receipt.completed`, `receipt.failed`, …
+    /// Event types to deliver (at least one).
+    #[schema(value_type = Vec<EventType>)]
     events: Vec<String>,
+}
+
+/// An event type a webhook can subscribe to: every type the outbox
+/// writes (`shared::events::EVENT_TYPES`; a test keeps the two equal).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // only its schema is used: requests carry strings
+pub enum EventType {
+    #[serde(rename = "receipt.created")]
+    Created,
+    #[serde(rename = "receipt.queued")]
+    Queued,
+    #[serde(rename = "receipt.processing")]
+    Processing,
+    #[serde(rename = "receipt.completed")]
+    Completed,
+    #[serde(rename = "receipt.failed")]
+    Failed,
+    #[serde(rename = "receipt.dead_lettered")]
+    DeadLettered,
+    #[serde(rename = "receipt.requeued")]
+    Requeued,
+    #[serde(rename = "receipt.unqueued")]
+    Unqueued,
+    #[serde(rename = "receipt.cancelled")]
+    Cancelled,
+    #[serde(rename = "receipt.deleted")]
+    Deleted,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -120,6 +120,14 @@ async fn the_document_is_openapi_3_1_and_describes_every_route_the_api_serves() 
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // A webhook may subscribe to every event type the outbox writes.
+    let listed: Vec<&str> = doc["components"]["schemas"]["EventType"]["enum"]
+        .as_array()
+        .expect("the event types are enumerated")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, shared::events::EVENT_TYPES.to_vec());
 
     let expected: BTreeSet<(String, String)> = OPERATIONS
         .iter()

@@ -533,3 +533,44 @@ async fn an_endpoint_failing_for_longer_than_the_setting_is_disabled() {
     assert_eq!(down.requests().len(), tries, "nothing more once disabled");
     sender.stop().await;
 }
+
+#[tokio::test]
+async fn a_webhook_can_subscribe_to_cancellations_and_gets_one() {
+    let app = TestApp::spawn_with(Options {
+        webhooks: true,
+        ..Options::default()
+    })
+    .await;
+    let sender = pipeline::start_webhooks(&app).await;
+    let (receiver, addr) = Receiver::start(&[200]).await;
+    let r = register(
+        &app,
+        "alice",
+        &format!("http://{addr}/hook"),
+        &["receipt.cancelled"],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    *receiver.secret.lock().unwrap() = Some(r.json["secret"].as_str().unwrap().to_owned());
+
+    // Queued (no worker runs here), then cancelled.
+    let alice = app.token("alice");
+    let id = app.seed_pending("alice", 1).await[0];
+    let q = app.post("/receipts/ocr/process-all", Some(&alice)).await;
+    assert_eq!(q.json["queued"], 1, "{}", q.json);
+    let c = app
+        .post(&format!("/receipts/{id}/ocr/cancel"), Some(&alice))
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.json);
+
+    let got = receiver.wait_for(1).await;
+    let (_, body, verified) = &got[0];
+    assert!(verified, "signed");
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["type"], "receipt.cancelled", "{payload}");
+    assert_eq!(payload["data"]["receipt_id"], id);
+    assert_eq!(payload["data"]["status"], "pending");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.requests().len(), 1, "only the event subscribed to");
+    sender.stop().await;
+}
