@@ -12,7 +12,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::domain::UserId;
-use crate::repo::RepoError;
+use crate::domain::{OcrStatus, Priority};
+use crate::repo::{QueuedReceipt, RepoError};
 
 /// What a bucket counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,14 @@ impl From<sqlx::Error> for LimitError {
     fn from(e: sqlx::Error) -> Self {
         LimitError::Repo(e.into())
     }
+}
+
+/// What a charged batch marked, and whether the bucket cut it short of
+/// the receipts that were waiting.
+#[derive(Debug)]
+pub struct Charged {
+    pub marked: Vec<QueuedReceipt>,
+    pub cut: bool,
 }
 
 /// How long the in-flight cap asks a caller to wait: about one receipt's
@@ -151,6 +160,65 @@ impl Limits {
             retry_after: wait_for(1.0 - level, rate),
         }
         .into())
+    }
+
+    /// Marks up to `want` of the user's receipts in status `from` as
+    /// queued and charges the queued-per-minute bucket for exactly those,
+    /// in one statement: the bucket's row is locked first, so concurrent
+    /// calls take turns and each marks what the others left. Only when
+    /// receipts were waiting and the bucket held no whole token is the
+    /// answer "limited".
+    pub async fn mark_queued_charged(
+        &self,
+        user: &UserId,
+        from: OcrStatus,
+        want: u32,
+        priority: Option<Priority>,
+    ) -> Result<Charged, LimitError> {
+        let rate = self.settings.per_minute(Bucket::Queued);
+        let ctes = format!(
+            "cur AS ( \
+                 SELECT least($5, b.tokens + extract(epoch FROM now() - b.refilled_at) * $5 / 60.0) AS level \
+                 FROM rate_limit_buckets b WHERE b.user_id = $1 AND b.name = 'queued' FOR UPDATE), \
+             lvl AS (SELECT coalesce((SELECT level FROM cur), $5) AS level), \
+             {}, \
+             charged AS ( \
+                 INSERT INTO rate_limit_buckets AS b (user_id, name, tokens, refilled_at) \
+                 SELECT $1, 'queued', level - (SELECT count(*) FROM done), now() FROM lvl \
+                 WHERE $5 > 0 AND EXISTS (SELECT 1 FROM done) \
+                 ON CONFLICT (user_id, name) DO UPDATE SET tokens = EXCLUDED.tokens, refilled_at = now() \
+                 RETURNING 1)",
+            crate::repo::mark_ctes(
+                "CASE WHEN $5 = 0 THEN $2 ELSE least($2, floor((SELECT level FROM lvl))::bigint) END"
+            )
+        );
+        let (level, waiting, rows): (f64, i64, sqlx::types::Json<Vec<QueuedReceipt>>) =
+            sqlx::query_as(&crate::repo::with_outbox(
+                &ctes,
+                "SELECT (SELECT level FROM lvl)::float8, \
+                     (SELECT count(*) FROM receipts WHERE user_id = $1 AND ocr_status = $3), \
+                     coalesce((SELECT json_agg(json_build_object('id', id, 'user_id', user_id, \
+                         'bucket', bucket, 'object_key', object_key, 'priority', priority) ORDER BY id) \
+                         FROM done), '[]')",
+            ))
+            .bind(user.as_str())
+            .bind(i64::from(want))
+            .bind(from.as_str())
+            .bind(priority.map(Priority::as_str))
+            .bind(f64::from(rate))
+            .fetch_one(&self.pool)
+            .await?;
+        let marked = rows.0;
+        let waiting = u32::try_from(waiting).unwrap_or(u32::MAX).min(want);
+        let cut = rate > 0 && level.floor() < f64::from(waiting);
+        if marked.is_empty() && waiting > 0 && cut {
+            return Err(Limited {
+                what: format!("rate limit: at most {rate} receipts queued per minute"),
+                retry_after: wait_for(1.0 - level, rate),
+            }
+            .into());
+        }
+        Ok(Charged { marked, cut })
     }
 
     /// Puts back tokens taken and not used (fewer receipts were there to

@@ -51,8 +51,27 @@ const OUTBOX: &str = "\
      FROM numbered n JOIN webhook_endpoints e \
          ON e.user_id = n.user_id AND e.enabled AND n.ev_type = ANY (e.event_types)) ";
 
+/// The CTEs that mark up to `limit` (an SQL expression) of user `$1`'s
+/// oldest receipts in status `$3` as queued, at priority `$4` (or their
+/// own), defining `done` and `moved` for the outbox.
+pub(crate) fn mark_ctes(limit: &str) -> String {
+    format!(
+        "picked AS MATERIALIZED ( \
+             SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = $3 \
+             ORDER BY created_at, id LIMIT {limit} FOR UPDATE SKIP LOCKED), \
+         done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), \
+             dead_lettered_at = NULL, priority = coalesce($4, r.priority) \
+             FROM picked WHERE r.id = picked.id AND r.ocr_status = $3 \
+             RETURNING r.id, r.user_id, r.bucket, r.object_key, r.priority, r.ocr_status, \
+                 r.attempts, r.last_error), \
+         moved AS (SELECT id, user_id, \
+             CASE WHEN $3 = 'pending' THEN 'receipt.queued' ELSE 'receipt.requeued' END AS ev_type, \
+             ocr_status, attempts, last_error, 0 AS ev_rank FROM done)"
+    )
+}
+
 /// `WITH {ctes}, <the outbox> {main}`: `ctes` defines `moved`.
-fn with_outbox(ctes: &str, main: &str) -> String {
+pub(crate) fn with_outbox(ctes: &str, main: &str) -> String {
     format!("WITH {ctes}, {OUTBOX} {main}")
 }
 
@@ -232,7 +251,7 @@ pub struct ReceiptDetail {
 }
 
 /// A receipt as the OCR queue needs it.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Deserialize)]
 pub struct QueuedReceipt {
     pub id: i64,
     pub user_id: String,
@@ -679,17 +698,7 @@ impl ReceiptRepository {
             // The CTE is materialized once (a locking subquery under `IN`
             // may be re-scanned by a nested loop, and its LIMIT with it).
             &with_outbox(
-                "picked AS MATERIALIZED ( \
-                     SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = $3 \
-                     ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), \
-                 done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), \
-                     dead_lettered_at = NULL, priority = coalesce($4, r.priority) \
-                     FROM picked WHERE r.id = picked.id AND r.ocr_status = $3 \
-                     RETURNING r.id, r.user_id, r.bucket, r.object_key, r.priority, r.ocr_status, \
-                         r.attempts, r.last_error), \
-                 moved AS (SELECT id, user_id, \
-                     CASE WHEN $3 = 'pending' THEN 'receipt.queued' ELSE 'receipt.requeued' END AS ev_type, \
-                     ocr_status, attempts, last_error, 0 AS ev_rank FROM done)",
+                &mark_ctes("$2"),
                 "SELECT id, user_id, bucket, object_key, priority FROM done",
             ),
         )

@@ -214,10 +214,11 @@ impl ReceiptService {
         }
         let kind = ImageKind::sniff(&upload.bytes).ok_or(ServiceError::UnsupportedType)?;
         let sha = sha256_hex(&upload.bytes);
+        let asked = (sha.as_str(), upload.purchase_date, upload.priority);
         if let Some(key) = upload.idempotency_key
             && let Some(r) = self.repo.by_idempotency_key(user, key).await?
         {
-            return replayed(r, &sha);
+            return replayed(r, asked);
         }
         if !upload.allow_duplicate
             && let Some(r) = self.repo.by_content(user, &sha).await?
@@ -253,7 +254,7 @@ impl ReceiptService {
                 .by_idempotency_key(user, key)
                 .await?
                 .ok_or_else(|| RepoError::Corrupt(format!("idempotency key {key:?} vanished")))?;
-            return replayed(r, &sha);
+            return replayed(r, (&sha, upload.purchase_date, upload.priority));
         };
         if let Err(e) = self.storage.put(&key, upload.bytes, kind.mime()).await {
             tracing::error!(receipt_id = %receipt.id, error = %e, "upload to S3 failed; removing the receipt");
@@ -372,8 +373,10 @@ impl ReceiptService {
     }
 
     /// Queues up to `limit` receipts `from` a status, within the limits:
-    /// the in-flight cap and the queued-per-minute bucket cut `limit`
-    /// (to nothing: 429); tokens not used are given back.
+    /// the in-flight cap cuts `limit` (to nothing: 429); the receipts are
+    /// marked and the queued-per-minute bucket charged for exactly those in
+    /// one statement (429 only when receipts were waiting and no token
+    /// was left). Tokens of messages SQS refused are given back.
     async fn queue_batch(
         &self,
         user: &UserId,
@@ -382,29 +385,35 @@ impl ReceiptService {
         priority: Option<Priority>,
     ) -> Result<ProcessAllOutcome, ServiceError> {
         let room = self.limits.in_flight_room(user, limit).await?;
-        let granted = self.limits.take(user, Bucket::Queued, room).await?;
-        let out = self.queue_granted(user, from, granted, priority).await;
+        let crate::limits::Charged { marked, cut } = self
+            .limits
+            .mark_queued_charged(user, from, room, priority)
+            .await?;
+        let granted = marked.len() as u32;
+        let out = self.send_marked(user, from, marked).await;
         let used = out.as_ref().map_or(0, |o| o.queued as u32);
         self.limits
             .give_back(user, Bucket::Queued, granted - used.min(granted))
             .await?;
         let mut out = out?;
-        out.limited_to = (granted < limit).then_some(granted);
+        // Cut by a limit, not by what there was: the caller may come back.
+        out.limited_to = if cut {
+            Some(granted)
+        } else {
+            (room < limit).then_some(room)
+        };
         Ok(out)
     }
 
-    async fn queue_granted(
+    /// Sends the OCR messages of receipts marked queued; those SQS refuses
+    /// go back to `from`.
+    async fn send_marked(
         &self,
         user: &UserId,
         from: OcrStatus,
-        limit: u32,
-        priority: Option<Priority>,
+        marked: Vec<crate::repo::QueuedReceipt>,
     ) -> Result<ProcessAllOutcome, ServiceError> {
-        let marked = self
-            .repo
-            .mark_queued_batch(user, from, limit, priority)
-            .await?;
-        tracing::info!(user_id = %user, count = marked.len(), limit, "found {} {} receipts for user {}", marked.len(), from, user);
+        tracing::info!(user_id = %user, count = marked.len(), "found {} {} receipts for user {}", marked.len(), from, user);
         if marked.is_empty() {
             return Ok(ProcessAllOutcome {
                 queued: 0,
@@ -668,12 +677,19 @@ impl ReceiptService {
     }
 }
 
-/// The answer to a repeated Idempotency-Key: its receipt, if the bytes are
-/// the same.
-fn replayed(r: Receipt, sha: &str) -> Result<Uploaded, ServiceError> {
-    if r.content_sha256.as_deref() == Some(sha) {
-        Ok(Uploaded::Replayed(r))
-    } else {
+/// The answer to a repeated Idempotency-Key: its receipt, if the request
+/// asks for the same thing (the same bytes, purchase date and priority).
+fn replayed(
+    r: Receipt,
+    (sha, purchase_date, priority): (&str, Option<NaiveDate>, Priority),
+) -> Result<Uploaded, ServiceError> {
+    if r.content_sha256.as_deref() != Some(sha) {
         Err(ServiceError::IdempotencyKeyReused("another file"))
+    } else if r.purchase_date != purchase_date || r.priority != priority {
+        Err(ServiceError::IdempotencyKeyReused(
+            "another purchase_date or priority",
+        ))
+    } else {
+        Ok(Uploaded::Replayed(r))
     }
 }

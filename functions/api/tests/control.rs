@@ -426,6 +426,10 @@ async fn over_a_limit_the_answer_is_429_with_retry_after_and_nothing_changes() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["queued"], 3, "{}", r.json);
     assert_eq!(r.json["limited_to"], 3, "{}", r.json);
+    // One of the two left has failed: each call has a receipt to queue.
+    let left = app.snapshot().await;
+    let (failed, ..) = left.iter().find(|(_, st, _)| st == "pending").unwrap();
+    app.set_status(*failed, "failed", Some("x")).await;
     let rows = app.snapshot().await;
     for path in [
         "/receipts/ocr/process-all".to_owned(),
@@ -448,6 +452,11 @@ async fn over_a_limit_the_answer_is_429_with_retry_after_and_nothing_changes() {
         3,
         "only the three queued have messages"
     );
+    // With nothing to queue there is nothing to refuse: no 429.
+    app.set_status(*failed, "completed", None).await;
+    let r = app.post("/receipts/ocr/retry-failed", Some(&alice)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    assert_eq!(r.json["requeued"], 0, "{}", r.json);
 }
 
 #[tokio::test]
@@ -523,6 +532,44 @@ async fn the_in_flight_cap_queues_up_to_it_and_unused_tokens_go_back() {
             .unwrap()
             .contains("4 receipts queued")
     );
+}
+
+/// Concurrent process-all calls take turns at the bucket: together they
+/// queue every pending receipt once, and none is refused while the
+/// receipts really queued stay within the rate.
+#[tokio::test]
+async fn concurrent_process_all_calls_queue_each_receipt_once_without_false_429s() {
+    let app = with_limits(0, 600, 0).await;
+    let alice = app.token("alice");
+    app.seed_pending("alice", 25).await;
+    let calls = (0..30).map(|_| app.post("/receipts/ocr/process-all", Some(&alice)));
+    let answers = futures::future::join_all(calls).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let queued: u64 = answers
+        .iter()
+        .map(|r| r.json["queued"].as_u64().unwrap())
+        .sum();
+    assert_eq!(queued, 25, "every pending receipt queued once");
+    let messages = take_all(&app, &app.ocr_queue_url).await;
+    let mut ids: Vec<i64> = messages
+        .iter()
+        .map(|m| body(m)["receipt_id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((messages.len(), ids.len()), (25, 25), "one message each");
+
+    // With nothing pending, overlapping calls queue nothing and are not
+    // refused either.
+    let calls = (0..6).map(|_| app.post("/receipts/ocr/process-all", Some(&alice)));
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        assert_eq!(r.json["queued"], 0);
+    }
 }
 
 // ---- 4. cancel --------------------------------------------------------------
@@ -703,6 +750,38 @@ async fn the_same_idempotency_key_twice_makes_one_receipt_and_one_object() {
     assert_eq!(r.error_code(), "idempotency_key_reused");
     assert_eq!(app.snapshot().await, rows);
     assert_eq!(app.object_keys().await.len(), 1);
+    // The same file with another purchase date or priority: refused too,
+    // not silently answered with the first receipt.
+    let [upload] = file(&png);
+    let dated = vec![
+        upload,
+        Part::Text {
+            name: "purchase_date",
+            value: "2026-01-02",
+        },
+    ];
+    for (path, parts) in [
+        ("/receipts", dated),
+        ("/receipts?priority=high", Vec::from(file(&png))),
+    ] {
+        let r = app.upload_with(path, Some(&alice), &key, &parts).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            r.json
+        );
+        assert_eq!(r.error_code(), "idempotency_key_reused");
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("purchase_date or priority"),
+            "{}",
+            r.json
+        );
+    }
+    assert_eq!(app.snapshot().await, rows);
     // A key is the user's own: bob's same key makes bob's receipt.
     let r = app
         .upload_with("/receipts", Some(&app.token("bob")), &key, &file(&png))
