@@ -293,6 +293,14 @@ impl<A: Agent> Worker<A> {
                 self.delay(msg, self.settings.lease).await;
                 return Outcome::Retry("held by another worker".to_owned());
             }
+            Ok(ClaimOutcome::Busy(crate::domain::OcrStatus::Processing)) => {
+                // The last receive, and a lease still holds it (a worker
+                // died, or could not release its claim): this message may
+                // not come again, so a fresh copy takes its place, due when
+                // the lease has run out. The receipt is never left
+                // `processing` without a message.
+                return self.hand_on(job, msg).await;
+            }
             Ok(ClaimOutcome::Busy(_)) => return Outcome::Skipped("not claimable"),
             Err(e) => {
                 self.delay(msg, self.settings.backoff(rc)).await;
@@ -431,6 +439,38 @@ impl<A: Agent> Worker<A> {
     }
 
     /// Sets when the message is seen again.
+    /// Sends a fresh copy of the message, delayed by the lease (at most
+    /// SQS's 15 minutes), then lets the original go; if SQS refuses the
+    /// copy, the original is kept for its next receive.
+    async fn hand_on(&self, job: &OcrMessage, msg: &SqsMessage) -> Outcome {
+        let body = msg.body.clone().unwrap_or_default();
+        let secs = self.settings.lease.as_secs().clamp(1, 900) as i32;
+        let sent = self
+            .sqs
+            .send_message()
+            .queue_url(&self.settings.pair_for(msg).queue_url)
+            .message_body(body)
+            .delay_seconds(secs)
+            .message_group_id(job.user_id.as_str())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                tracing::info!(
+                    receipt_id = job.receipt_id.get(),
+                    delay_secs = secs,
+                    "held by a lease on the last receive: handed on to a fresh message"
+                );
+                Outcome::Skipped("held by a lease: handed on to a fresh message")
+            }
+            Err(e) => {
+                let reason = crate::aws::describe_sdk_error(&e);
+                self.delay(msg, self.settings.lease).await;
+                Outcome::Retry(format!("could not hand the message on: {reason}"))
+            }
+        }
+    }
+
     async fn delay(&self, msg: &SqsMessage, after: Duration) {
         let Some(handle) = msg.receipt_handle.as_deref() else {
             return;
