@@ -38,7 +38,8 @@ pub struct ReceiptEvent {
     pub receipt_id: i64,
     /// The receipt's status after the transition.
     pub status: String,
-    /// `{receipt_id, status, attempts, error}`.
+    /// `{receipt_id, status, attempts, error}`, and for `receipt.completed`
+    /// the receipt's `summary` (as the webhook payload's).
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,

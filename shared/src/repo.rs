@@ -38,7 +38,9 @@ const OUTBOX: &str = "\
          ev_seq.last_seq - count(*) OVER (PARTITION BY m.user_id) \
              + row_number() OVER (PARTITION BY m.user_id ORDER BY m.id, m.ev_rank) AS seq, \
          jsonb_build_object('receipt_id', m.id, 'status', m.ocr_status, 'attempts', m.attempts, \
-             'error', m.last_error) AS data \
+             'error', m.last_error) \
+             || coalesce((SELECT jsonb_build_object('summary', su.data) FROM summary su \
+                 WHERE su.id = m.id), '{}'::jsonb) AS data \
      FROM moved m JOIN ev_seq USING (user_id)), \
  ev_rows AS ( \
      INSERT INTO receipt_events (user_id, seq, receipt_id, type, status, data, created_at) \
@@ -72,8 +74,26 @@ pub(crate) fn mark_ctes(limit: &str) -> String {
 
 /// `WITH {ctes}, <the outbox> {main}`: `ctes` defines `moved`.
 pub(crate) fn with_outbox(ctes: &str, main: &str) -> String {
-    format!("WITH {ctes}, {OUTBOX} {main}")
+    with_outbox_summary(
+        ctes,
+        "SELECT NULL::bigint AS id, NULL::jsonb AS data WHERE false",
+        main,
+    )
 }
+
+/// [`with_outbox`], with `summary` (`id`, `data`): what an event of a
+/// moved receipt says of it beyond its status (a completed receipt's
+/// merchant, date, total…), as `data.summary`.
+fn with_outbox_summary(ctes: &str, summary: &str, main: &str) -> String {
+    format!("WITH {ctes}, summary AS ({summary}), {OUTBOX} {main}")
+}
+
+/// A completed receipt's summary in its event and webhook payload: what a
+/// receiver needs without calling back. Decimals as strings, as the API
+/// gives them.
+const COMPLETED_SUMMARY: &str = "SELECT id, jsonb_build_object('merchant', $3::text, \
+     'purchase_date', $5::date, 'total', $9::numeric::text, 'currency', $6::text, \
+     'item_count', cardinality($15::int[]), 'confidence', $12::float8) AS data FROM held";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -1001,32 +1021,36 @@ impl ReceiptRepository {
             .map(|f| json_of("field confidence", f))
             .transpose()?;
         let items = ItemColumns::of(&e.items);
-        let held: i64 = sqlx::query_scalar(&with_outbox(COMPLETE, "SELECT count(*) FROM held"))
-            .bind(claim.receipt_id.get())
-            .bind(claim.attempt)
-            .bind(&e.merchant.name)
-            .bind(&e.merchant.address)
-            .bind(e.purchase_date)
-            .bind(currency)
-            .bind(e.subtotal)
-            .bind(e.tax)
-            .bind(e.total)
-            .bind(validation)
-            .bind(&e.raw_text)
-            .bind(confidence)
-            .bind(&e.engine)
-            .bind(e.duration_ms)
-            .bind(&items.positions)
-            .bind(&items.names)
-            .bind(&items.quantities)
-            .bind(&items.unit_prices)
-            .bind(&items.amounts)
-            .bind(&items.codes)
-            .bind(e.tip)
-            .bind(locale)
-            .bind(field_confidence)
-            .fetch_one(&self.pool)
-            .await?;
+        let held: i64 = sqlx::query_scalar(&with_outbox_summary(
+            COMPLETE,
+            COMPLETED_SUMMARY,
+            "SELECT count(*) FROM held",
+        ))
+        .bind(claim.receipt_id.get())
+        .bind(claim.attempt)
+        .bind(&e.merchant.name)
+        .bind(&e.merchant.address)
+        .bind(e.purchase_date)
+        .bind(currency)
+        .bind(e.subtotal)
+        .bind(e.tax)
+        .bind(e.total)
+        .bind(validation)
+        .bind(&e.raw_text)
+        .bind(confidence)
+        .bind(&e.engine)
+        .bind(e.duration_ms)
+        .bind(&items.positions)
+        .bind(&items.names)
+        .bind(&items.quantities)
+        .bind(&items.unit_prices)
+        .bind(&items.amounts)
+        .bind(&items.codes)
+        .bind(e.tip)
+        .bind(locale)
+        .bind(field_confidence)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(held == 1)
     }
 

@@ -10,6 +10,7 @@ mod receipt_page;
 mod routes;
 mod settings;
 mod ui;
+mod webhook_doc;
 mod webhooks;
 
 use std::sync::Arc;

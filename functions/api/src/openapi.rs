@@ -60,7 +60,7 @@ impl Modify for BearerAuth {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::webhook_doc::WebhookPayload)),
     tags(
         (name = "receipts", description = "Uploads and the receipts read from them"),
         (name = "ocr", description = "Queueing, priority, cancel, retries and progress"),
@@ -79,7 +79,12 @@ pub const DOCUMENT: &str = include_str!("../openapi.json");
 /// The document the handlers' annotations make (from the Router's own
 /// route list), as committed: pretty JSON and a final newline.
 pub fn generate() -> String {
-    let (_, doc) = crate::routes::documented_router().split_for_parts();
+    let (_, mut doc) = crate::routes::documented_router().split_for_parts();
+    // OpenAPI 3.1's `webhooks`, which utoipa does not model: a top-level
+    // member, as its extensions are.
+    doc.extensions
+        .get_or_insert_with(Default::default)
+        .insert("webhooks".into(), crate::webhook_doc::section());
     let mut json = doc
         .to_pretty_json()
         .expect("the OpenAPI document serializes");

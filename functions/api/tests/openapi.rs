@@ -128,6 +128,14 @@ async fn the_document_is_openapi_3_1_and_describes_every_route_the_api_serves() 
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(listed, shared::events::EVENT_TYPES.to_vec());
+    // And each one's delivery is documented.
+    let hooks: BTreeSet<&str> = doc["webhooks"]
+        .as_object()
+        .expect("a webhooks section")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(hooks, shared::events::EVENT_TYPES.into_iter().collect());
 
     let expected: BTreeSet<(String, String)> = OPERATIONS
         .iter()

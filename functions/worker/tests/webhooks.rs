@@ -18,6 +18,23 @@ use testkit::{Options, TestApp, pipeline};
 
 const SOON: Duration = Duration::from_secs(30);
 
+/// What is wrong with a delivered payload by the API's OpenAPI document
+/// (its `webhooks` section: the payload of the event's type).
+fn documented_errors(payload: &Value) -> Vec<String> {
+    let doc: Value = serde_json::from_str(include_str!("../../api/openapi.json")).unwrap();
+    let event_type = payload["type"].as_str().unwrap();
+    let mut schema =
+        doc["webhooks"][event_type]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            .clone();
+    assert!(schema.is_object(), "{event_type} is documented");
+    schema["components"] = doc["components"].clone();
+    let validator = jsonschema::draft202012::new(&schema).expect("a JSON Schema");
+    validator
+        .iter_errors(payload)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
 /// What a receiver got: each request's headers, body, and whether its
 /// signature verified with the endpoint's secret; and when.
 #[derive(Clone, Default)]
@@ -161,6 +178,20 @@ async fn a_receiver_gets_receipt_completed_once_signed_after_answering_500_twice
         assert_eq!(payload["type"], "receipt.completed");
         assert_eq!(payload["data"]["receipt_id"], id);
         assert_eq!(payload["data"]["status"], "completed");
+        // What the receiver needs without calling back.
+        assert_eq!(
+            payload["data"]["summary"],
+            json!({
+                "merchant": "KEDAI MAKAN",
+                "purchase_date": "2018-12-25",
+                "total": "9.00",
+                "currency": "MYR",
+                "item_count": 2,
+                "confidence": 0.9
+            }),
+            "{payload}"
+        );
+        assert_eq!(documented_errors(&payload), Vec::<String>::new());
         assert!(payload["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 
@@ -570,6 +601,8 @@ async fn a_webhook_can_subscribe_to_cancellations_and_gets_one() {
     assert_eq!(payload["type"], "receipt.cancelled", "{payload}");
     assert_eq!(payload["data"]["receipt_id"], id);
     assert_eq!(payload["data"]["status"], "pending");
+    assert!(payload["data"].get("summary").is_none(), "{payload}");
+    assert_eq!(documented_errors(&payload), Vec::<String>::new());
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.requests().len(), 1, "only the event subscribed to");
     sender.stop().await;
