@@ -10,6 +10,7 @@ use regex::Regex;
 use rust_decimal::Decimal;
 use shared::extraction::LineItem;
 
+use super::assemble::{Shape, assemble};
 use super::dates::dates;
 use super::merchant::{PHONE, ends_with_price};
 use super::money::amounts;
@@ -107,27 +108,6 @@ const HEADINGS: [&str; 27] = [
     "NO",
     "PRODUCT",
 ];
-
-/// A line's shape.
-#[derive(Debug, Clone, PartialEq)]
-enum Shape {
-    /// Name and amount on one line.
-    Item(LineItem),
-    /// The numbers of an item whose name is on another line.
-    Numbers(LineItem),
-    /// A name whose numbers are on another line.
-    Name(String),
-    /// A quantity × unit price, for the item next to it.
-    QtyPrice(Decimal, Decimal),
-    /// A code or mark on a line of its own (`EZ10HD05 - 24`): between a
-    /// name and its numbers, it parts nothing; with no name above the
-    /// numbers, it is the name (`9 x 13 (10A)`).
-    Noise(String),
-    /// A labelled article number, for the item below it.
-    Code(String),
-    /// Anything else (headings, notes, totals): it parts what is around it.
-    Other,
-}
 
 /// An item's name as printed: trimmed of stray marks (a `%` or a
 /// bracket that ends it stays), and a `0` between two letters read as the
@@ -232,6 +212,15 @@ fn trailing_count(name: &str, unit: Option<Decimal>, amount: Decimal) -> Option<
     ((count * unit - amount).abs() <= Decimal::new(1, 2)).then(|| (count, c[1].to_owned()))
 }
 
+/// The last price with three or four decimals (`2.6500`, `9.000`) in
+/// `s`, and where it starts.
+fn precise_price(s: &str) -> Option<(Decimal, usize)> {
+    static PRECISE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?:^|\s)(\d{1,5}[.,]\d{3,4})(?:\s|$)").unwrap());
+    let m = PRECISE.captures_iter(s).last()?.get(1)?;
+    Some((decimal(m.as_str())?, m.start()))
+}
+
 fn decimal(s: &str) -> Option<Decimal> {
     s.replace(',', ".").parse().ok()
 }
@@ -257,9 +246,14 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     };
     let (mut amount, first_start) = (found[found.len() - 1].0, found[0].1);
     let qty = QTY_X_PRICE.captures(line);
+    // `2 2.6500 5.30`: a unit price printed to more places than money.
+    let long_unit = (found.len() == 1)
+        .then(|| precise_price(&line[..first_start]))
+        .flatten();
     let desc_end = qty
         .as_ref()
-        .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start));
+        .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start))
+        .min(long_unit.map_or(usize::MAX, |u| u.1));
     let (code, rest) = split_code(&mend_name(&line[..desc_end]));
     let (count, name) = count_in_name(&rest);
     // A count before the code (`1x 000001888854`).
@@ -276,7 +270,7 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
             (decimal(&c[1]), decimal(&c[2]))
         }
         _ if found.len() >= 2 => (count, unit_before_last(found)),
-        _ => (count, None),
+        _ => (count, long_unit.map(|u| u.0)),
     };
     // Numbers alone (`9555067700208 10 10.57 0.00 105.66`): a whole number
     // after the code is the count when it times the unit price comes
@@ -357,9 +351,28 @@ fn labelled_code(k: &str) -> Option<String> {
     LABELLED.captures(k.trim()).map(|c| c[1].to_owned())
 }
 
+/// A printed rule (`-----`, `=====`), as OCR reads it: dashes, or the
+/// CJK strokes a Chinese recognizer makes of them (`ニニヨニニ`).
+fn is_rule(line: &str) -> bool {
+    const STROKES: &str = "-=_~*.:ニヨコこつミはに日一ー―—";
+    let marks: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
+    marks.len() >= 6
+        && marks.iter().filter(|c| STROKES.contains(**c)).count() * 5 >= marks.len() * 4
+}
+
+/// Words, not garble (`=:===4: E=EEE`): most of the marks are letters or
+/// digits.
+fn wordlike(line: &str) -> bool {
+    let marks = line.chars().filter(|c| !c.is_whitespace()).count();
+    line.chars().filter(|c| c.is_alphanumeric()).count() * 5 >= marks * 3
+}
+
 fn shape(line: &str, k: &str) -> Shape {
     if let Some(code) = labelled_code(k) {
         return Shape::Code(code);
+    }
+    if is_rule(line) {
+        return Shape::Other;
     }
     let line = &mend_price(&unglue(line));
     if !dates(line).is_empty() && !has_name(line) {
@@ -384,8 +397,12 @@ fn shape(line: &str, k: &str) -> Shape {
         static TIMES: LazyLock<Regex> =
             LazyLock::new(|| Regex::new(r"^\d{1,3}\s*[*×]\s+(\S.*)$").unwrap());
         let name = TIMES.replace(&name, "$1").into_owned();
-        return if has_name(&name) && letters(&name) >= 3 {
-            Shape::Name(mend_name(&name))
+        return if has_name(&name) && letters(&name) >= 3 && wordlike(line) {
+            if line.trim_start().starts_with([':', '+', '>', '~']) {
+                Shape::Note(mend_name(&name))
+            } else {
+                Shape::Name(mend_name(&name))
+            }
         } else {
             Shape::Noise(t)
         };
@@ -408,150 +425,6 @@ fn shape(line: &str, k: &str) -> Shape {
     } else {
         Shape::Numbers(item)
     }
-}
-
-/// Whether the receipt prints an item's numbers above its name: the
-/// first numbers line has a name below it, and either none above it (a
-/// heading or the start) or the list ends with a name, as such a list does.
-fn numbers_first(shapes: &[Shape]) -> bool {
-    let Some(first) = shapes.iter().position(|s| matches!(s, Shape::Numbers(_))) else {
-        return false;
-    };
-    let part = |s: &&Shape| !matches!(s, Shape::Noise(_) | Shape::QtyPrice(..) | Shape::Code(_));
-    let name = |s: Option<&Shape>| matches!(s, Some(Shape::Name(_)));
-    let above = shapes[..first].iter().rev().find(part);
-    let below = shapes[first + 1..].iter().find(part);
-    let last = shapes
-        .iter()
-        .rev()
-        .find(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_)));
-    // An item line above (whose unit price the numbers may repeat) says
-    // nothing of the order: then the end of the list tells.
-    let item_above = matches!(above, Some(Shape::Item(_)));
-    name(below) && ((!name(above) && !item_above) || name(last))
-}
-
-fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
-    item.amount
-        .is_some_and(|a| (a.abs() - (q * p).round_dp(2)).abs() <= Decimal::new(1, 2))
-}
-
-/// Puts the shapes together into items, line by line.
-#[derive(Default)]
-struct Assembly {
-    numbers_first: bool,
-    items: Vec<LineItem>,
-    /// Names read since the last item (name first: the next numbers' name).
-    names: Vec<String>,
-    /// Numbers waiting for the name below them (numbers first).
-    waiting: Option<LineItem>,
-    /// A quantity × price line waiting for its item.
-    qty: Option<(Decimal, Decimal)>,
-    /// Numbers first: names after an item's own, up to the next numbers,
-    /// continue it (a name printed on two lines).
-    continues: bool,
-    /// A code-like line, the name of numbers that have no other.
-    noise: Option<String>,
-    /// A labelled article number for the next item.
-    code: Option<String>,
-}
-
-impl Assembly {
-    fn push(&mut self, mut item: LineItem) {
-        if let Some((q, p)) = self.qty.take_if(|(q, p)| product_matches(&item, *q, *p)) {
-            item.quantity = Some(q);
-            item.unit_price = Some(p);
-        }
-        self.items.push(item);
-    }
-
-    fn name(&mut self, name: String) {
-        match self.waiting.take() {
-            Some(mut item) => {
-                item.name = name;
-                self.push(item);
-                self.continues = true;
-            }
-            None if self.numbers_first && self.continues => {
-                if let Some(last) = self.items.last_mut() {
-                    last.name = format!("{} {name}", last.name);
-                }
-            }
-            None => self.names.push(name),
-        }
-    }
-
-    /// `Sushi 1.80` then `4 x 1.80 7.20`: the count and the amount of the
-    /// item above, whose own price was its unit price.
-    fn counts_the_last(&self, n: &LineItem) -> bool {
-        self.names.is_empty()
-            && self.waiting.is_none()
-            && n.code.is_none()
-            && self.items.last().is_some_and(|l| {
-                l.amount.is_some() && l.amount == n.unit_price && n.quantity > Some(Decimal::ONE)
-            })
-    }
-
-    fn numbers(&mut self, mut item: LineItem) {
-        if self.counts_the_last(&item) {
-            let last = self.items.last_mut().unwrap();
-            last.quantity = item.quantity;
-            last.unit_price = last.amount;
-            last.amount = item.amount;
-        } else if self.numbers_first {
-            self.waiting = Some(item);
-            self.continues = false;
-        } else {
-            if let Some(name) = self.names.pop().or_else(|| self.noise.take()) {
-                item.name = name;
-                self.names.clear();
-                self.push(item);
-            }
-            self.noise = None;
-        }
-    }
-
-    fn add(&mut self, mut s: Shape) {
-        if let (Shape::Item(item) | Shape::Numbers(item), Some(c)) = (&mut s, &self.code) {
-            item.code.get_or_insert_with(|| c.clone());
-            self.code = None;
-        }
-        match s {
-            Shape::Item(item) => {
-                self.waiting = None;
-                self.noise = None;
-                self.names.clear();
-                self.continues = false;
-                self.push(item);
-            }
-            Shape::Name(name) => self.name(name),
-            Shape::Numbers(item) => self.numbers(item),
-            Shape::QtyPrice(q, p) => match self.items.last_mut() {
-                Some(last) if product_matches(last, q, p) && self.waiting.is_none() => {
-                    last.quantity = Some(q);
-                    last.unit_price = Some(p);
-                }
-                _ => self.qty = Some((q, p)),
-            },
-            Shape::Noise(text) => self.noise = Some(text).filter(|t| letters(t) >= 2),
-            Shape::Code(c) => self.code = Some(c),
-            Shape::Other => {
-                self.names.clear();
-                self.continues = false;
-            }
-        }
-    }
-}
-
-fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
-    let mut a = Assembly {
-        numbers_first: numbers_first(&shapes),
-        ..Default::default()
-    };
-    for s in shapes {
-        a.add(s);
-    }
-    a.items
 }
 
 /// Where the list of items ends: the first line of the totals.

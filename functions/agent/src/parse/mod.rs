@@ -3,6 +3,7 @@
 //! shape receipts share), never strings of one dataset.
 
 mod articles;
+mod assemble;
 mod brand;
 mod dates;
 mod items;

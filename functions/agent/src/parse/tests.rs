@@ -435,3 +435,64 @@ fn opening_hours_and_a_printed_count_are_no_items() {
         vec![it("PLASTICS BAG", Some("000001888854"), "1", "0.20")]
     );
 }
+
+#[test]
+fn a_printed_rule_and_garble_below_the_list_leave_names_above_their_numbers() {
+    // Name first; a rule read as CJK strokes above, garble below: the
+    // end of the list must not make it read numbers first.
+    let text = "SHOP\nDate : 04/12/17\nニこヨニニニニニニ 日日 ニニヨニニニヨ\n14\" MINI ROLLER REFILL\n2 2.6500 5.30 SR\nBLACK OXIDE PAINT\n1 30.7400 30.74 SR\n=:===4: E=EEE\nTotal (RM) : 36.04";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("14\" MINI ROLLER REFILL", None, "2", "5.30"),
+            it("BLACK OXIDE PAINT", None, "1", "30.74"),
+        ]
+    );
+}
+
+#[test]
+fn a_unit_of_measure_on_the_numbers_line_is_no_name() {
+    let text = "SHOP\nDate 14/03/2018\nWALL'S TOPTEN CHOCOLATE 73ML\n1 UNIT 1.60 1.60 1.60 ZRL\nMAGNUM ALMOND 90ML\n2 PCS 4.50 9.00 9.00 ZRL\nTotal 10.60";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("WALL'S TOPTEN CHOCOLATE 73ML", None, "1", "1.60"),
+            it("MAGNUM ALMOND 90ML", None, "2", "9.00"),
+        ]
+    );
+}
+
+#[test]
+fn a_name_on_two_lines_notes_and_the_parts_of_a_set() {
+    // The rest of a name below its line; a note after a mark is no part
+    // of it; a line of figures or a department heading ends it.
+    let text = "SHOP\nDate 06/03/2018\nDescription Qty Price Amount\n(T02) BRAISED PORK 1 14.00 14.00\nRICE WITH PEANUT\nOYSTER MEE 9.90\n:Take Away\nHolzkohle 3 kg 5,99 A\nFreizeit, Lernen, Mobilitaet\nTotal 29.89";
+    let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
+    assert_eq!(
+        names,
+        vec![
+            "T02) BRAISED PORK RICE WITH PEANUT",
+            "OYSTER MEE",
+            "Holzkohle 3 kg"
+        ]
+    );
+    // `1 M Coke` under a set: bought with it, for nothing more.
+    let text = "McDonald's\n21/03/2018\nQTY ITEM TOTAL\n1 M McChicken 9.50\n1 M Coke\n1 M Fries\n1 9 Nuggets 10.90\n1 Barbecue Sauce\nTakeOut Total 20.40";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("M McChicken", None, "1", "9.50"),
+            it("M Coke", None, "1", "0.00"),
+            it("M Fries", None, "1", "0.00"),
+            it("9 Nuggets", None, "1", "10.90"),
+            it("Barbecue Sauce", None, "1", "0.00"),
+        ]
+    );
+}
+
+#[test]
+fn the_first_code_line_names_numbers_that_have_no_name() {
+    let text = "SHOP\nDate 01/02/2019\nCHOPPING BOARD 35CM\nEZ10HD05 - 24\n8970669 1 X 19.00 19.00\nWD40 277ml\nWA43-A- 24\n079567600084 1 X 11.23 11.23\nTOTAL 30.23";
+    let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
+    assert_eq!(names, vec!["CHOPPING BOARD 35CM", "WD40 277ml"]);
+}
