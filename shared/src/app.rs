@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::events::EventLog;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::queue::SqsQueue;
+use crate::queue::{PriorityQueues, SqsQueue};
 use crate::reconcile::Reconciler;
 use crate::repo::ReceiptRepository;
 use crate::ssrf::WebhookUrlPolicy;
@@ -89,7 +89,7 @@ pub fn webhook_sender(cfg: &Config, c: &Clients) -> Result<Option<Sender>, reqwe
 pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
     Ingest {
         repo: ReceiptRepository::new(c.pool.clone()),
-        ocr_queues: cfg.ocr_queues(&c.sqs),
+        ocr_queues: PriorityQueues::new(&c.sqs, &cfg.ocr_high_queue_url, &cfg.ocr_queue_url),
         bucket: cfg.receipts_bucket.clone(),
         upload_prefix: cfg.upload_prefix.clone(),
         max_bytes: cfg.max_direct_upload_bytes.max(cfg.max_upload_bytes),
@@ -102,7 +102,7 @@ pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
 pub fn reconciler(cfg: &Config, c: &Clients) -> Reconciler {
     Reconciler {
         repo: ReceiptRepository::new(c.pool.clone()),
-        ocr_queues: cfg.ocr_queues(&c.sqs),
+        ocr_queues: PriorityQueues::new(&c.sqs, &cfg.ocr_high_queue_url, &cfg.ocr_queue_url),
         queued_after: cfg.reconcile_queued_after,
         batch: 500,
         events: EventLog::new(c.pool.clone()),

@@ -145,24 +145,6 @@ pub struct Config {
     pub limits: crate::limits::LimitSettings,
 }
 
-impl Config {
-    /// The OCR queues, one per priority.
-    pub fn ocr_queues(&self, sqs: &aws_sdk_sqs::Client) -> crate::queue::PriorityQueues {
-        crate::queue::PriorityQueues {
-            high: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_high_queue_url.clone()),
-            normal: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_queue_url.clone()),
-        }
-    }
-
-    /// Their dead-letter queues.
-    pub fn ocr_dlqs(&self, sqs: &aws_sdk_sqs::Client) -> crate::queue::PriorityQueues {
-        crate::queue::PriorityQueues {
-            high: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_high_dlq_url.clone()),
-            normal: crate::queue::SqsQueue::new(sqs.clone(), self.ocr_dlq_url.clone()),
-        }
-    }
-}
-
 /// An OAuth 2.0 authorization server the page signs in with (the
 /// authorization code flow with PKCE, as Cognito's hosted sign-in runs it).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -95,6 +95,16 @@ pub struct PriorityQueues {
     pub normal: SqsQueue,
 }
 
+impl PriorityQueues {
+    /// The queues at these URLs: the high-priority one, then the normal.
+    pub fn new(sqs: &aws_sdk_sqs::Client, high_url: &str, normal_url: &str) -> Self {
+        Self {
+            high: SqsQueue::new(sqs.clone(), high_url.to_owned()),
+            normal: SqsQueue::new(sqs.clone(), normal_url.to_owned()),
+        }
+    }
+}
+
 /// Both queues' depths, and their sum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PriorityDepths {

@@ -2,12 +2,15 @@
 //! `{"error": {"code": "...", "message": "..."}}` with a fitting status.
 //! Internal error texts are logged, never sent.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use shared::auth::AuthError;
 use shared::domain::InvalidInput;
 use shared::service::ServiceError;
 use shared::webhooks::WebhookError;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -123,7 +126,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => "not found".to_owned(),
             other => other.to_string(),
         };
-        let mut resp = (status, crate::openapi::error_json(code, message)).into_response();
+        let mut resp = (status, error_json(code, message)).into_response();
         if let ApiError::TooManyRequests(l) = &self {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -138,4 +141,27 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// Every error: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `invalid_input`, `not_found`,
+    /// `rate_limited`, …
+    pub code: &'static str,
+    /// For a person; never an internal error's text.
+    pub message: String,
+}
+
+/// The error answer as the document names it, for the one place errors
+/// become answers.
+pub fn error_json(code: &'static str, message: String) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: ErrorDetail { code, message },
+    })
 }

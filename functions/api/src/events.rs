@@ -30,8 +30,8 @@ use tokio::time::Instant;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::openapi::ErrorBody;
-use crate::routes::{parse_limit, query_params};
+use crate::error::ErrorBody;
+use crate::extract::{parse_limit, query_params};
 
 /// Events per JSON page, and per read of a stream.
 const PAGE_MAX: u32 = 500;

@@ -5,8 +5,11 @@
 pub mod auth;
 pub mod error;
 mod events;
+mod extract;
+mod ocr;
 pub mod openapi;
 mod receipt_page;
+mod receipts;
 mod routes;
 mod settings;
 mod ui;
@@ -20,14 +23,14 @@ use shared::app::Clients;
 use shared::config::Config;
 use shared::events::EventLog;
 use shared::limits::Limits;
-use shared::queue::SqsQueue;
+use shared::queue::{PriorityQueues, SqsQueue};
 use shared::repo::ReceiptRepository;
 use shared::service::ReceiptService;
 use shared::ssrf::WebhookUrlPolicy;
 use shared::storage::S3Storage;
 use shared::webhooks::{Relay, WebhookStore};
 
-pub use routes::router;
+pub use routes::{generate_openapi, router};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -64,8 +67,12 @@ impl AppState {
             repo: ReceiptRepository::new(pool.clone()),
             storage: S3Storage::new(s3, config.receipts_bucket.clone())
                 .with_credentials(credentials),
-            ocr_queues: config.ocr_queues(&sqs),
-            ocr_dlqs: config.ocr_dlqs(&sqs),
+            ocr_queues: PriorityQueues::new(
+                &sqs,
+                &config.ocr_high_queue_url,
+                &config.ocr_queue_url,
+            ),
+            ocr_dlqs: PriorityQueues::new(&sqs, &config.ocr_high_dlq_url, &config.ocr_dlq_url),
             limits: Limits::new(pool.clone(), config.limits),
             upload_prefix: config.upload_prefix.clone(),
             max_upload_bytes: config.max_upload_bytes,

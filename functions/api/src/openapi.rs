@@ -7,29 +7,12 @@
 //! document committed beside the code (compiled in), so the functions do
 //! not carry the code that generates it, and a change to the API shows as
 //! a change to that file. The api's tests fail when the file is not what
-//! [`generate`] makes; `UPDATE_OPENAPI=1 cargo test -p api --test openapi`
-//! writes it.
+//! [`generate_openapi`](crate::generate_openapi) makes; `UPDATE_OPENAPI=1 cargo test
+//! -p api --test openapi` writes it.
 
-use axum::Json;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// Every error: `{"error": {"code": "...", "message": "..."}}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable: `invalid_input`, `not_found`,
-    /// `rate_limited`, …
-    pub code: &'static str,
-    /// For a person; never an internal error's text.
-    pub message: String,
-}
+use utoipa::{Modify, OpenApi};
 
 struct BearerAuth;
 
@@ -60,7 +43,7 @@ impl Modify for BearerAuth {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(ErrorBody, crate::webhook_doc::WebhookPayload)),
+    components(schemas(crate::error::ErrorBody, crate::webhook_doc::WebhookPayload)),
     tags(
         (name = "receipts", description = "Uploads and the receipts read from them"),
         (name = "ocr", description = "Queueing, priority, cancel, retries and progress"),
@@ -76,22 +59,6 @@ pub struct ApiDoc;
 /// The document served: the committed one.
 pub const DOCUMENT: &str = include_str!("../openapi.json");
 
-/// The document the handlers' annotations make (from the Router's own
-/// route list), as committed: pretty JSON and a final newline.
-pub fn generate() -> String {
-    let (_, mut doc) = crate::routes::documented_router().split_for_parts();
-    // OpenAPI 3.1's `webhooks`, which utoipa does not model: a top-level
-    // member, as its extensions are.
-    doc.extensions
-        .get_or_insert_with(Default::default)
-        .insert("webhooks".into(), crate::webhook_doc::section());
-    let mut json = doc
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
-    json.push('\n');
-    json
-}
-
 /// `GET /openapi.json`: this API's OpenAPI 3.1 document. Public.
 #[utoipa::path(
     get,
@@ -106,12 +73,4 @@ pub async fn document() -> Response {
         DOCUMENT,
     )
         .into_response()
-}
-
-/// The error answer as the document names it, for the one place errors
-/// become answers.
-pub fn error_json(code: &'static str, message: String) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: ErrorDetail { code, message },
-    })
 }

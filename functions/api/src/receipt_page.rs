@@ -13,8 +13,8 @@ use shared::service::ServiceError;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::openapi::ErrorBody;
-use crate::routes::IdPath;
+use crate::error::ErrorBody;
+use crate::extract::IdPath;
 use crate::ui::{DASH, IMAGE_URL_TTL, money, or_dash, page_fragment};
 
 struct ItemRow {

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::openapi::ErrorBody;
+use crate::error::ErrorBody;
 
 /// The settings as sent: every field is checked and named when refused.
 #[derive(Deserialize, ToSchema)]
@@ -42,7 +42,7 @@ pub(crate) async fn put_settings(
     CurrentUser(user): CurrentUser,
     body: Result<Json<SettingsRequest>, JsonRejection>,
 ) -> Result<Json<UserSettings>, ApiError> {
-    let req = crate::routes::json_body(body, r#"{"locale":"de-DE"}"#)?;
+    let req = crate::extract::json_body(body, r#"{"locale":"de-DE"}"#)?;
     let s = UserSettings {
         locale: Locale::parse_optional(req.locale.as_deref())?,
     };

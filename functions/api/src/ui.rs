@@ -29,8 +29,8 @@ use shared::stats::{self, OcrStats, StatsScope};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::openapi::ErrorBody;
-use crate::routes::{is_admin, query_params, require_admin};
+use crate::error::ErrorBody;
+use crate::extract::{is_admin, query_params, require_admin};
 
 /// How long a development sign-in's token lasts.
 const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -170,7 +170,7 @@ pub(crate) async fn dev_sign_in(
     if !cfg.dev_sign_in {
         return Err(ApiError::NotFound);
     }
-    let req = crate::routes::json_body(body, r#"{"user":"alice"}"#)?;
+    let req = crate::extract::json_body(body, r#"{"user":"alice"}"#)?;
     let user = UserId::parse(req.user.trim()).map_err(|_| {
         InvalidInput::new(
             "user",

@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::openapi::ErrorBody;
-use crate::routes::{IdPath, json_body, parse_limit, query_params};
+use crate::error::ErrorBody;
+use crate::extract::{IdPath, json_body, parse_limit, query_params};
 
 /// Longest webhook URL accepted.
 const MAX_URL_LEN: usize = 2048;

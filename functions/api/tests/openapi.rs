@@ -69,7 +69,7 @@ async fn document(app: &TestApp) -> Value {
 /// `functions/api/openapi.json`, seen in review.
 #[test]
 fn the_committed_document_is_the_one_the_annotations_make() {
-    let generated = api::openapi::generate();
+    let generated = api::generate_openapi();
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
         std::fs::write(path, &generated).expect("writes the document");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use shared::agent::HttpAgent;
 use shared::ingest::Ingest;
 use shared::metrics::Metrics;
-use shared::queue::SqsQueue;
+use shared::queue::{PriorityQueues, SqsQueue};
 use shared::reconcile::Reconciler;
 use shared::repo::ReceiptRepository;
 use shared::runner::{Poller, PollerSettings, PollerStats};
@@ -59,7 +59,11 @@ pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
 pub fn ingest(app: &TestApp) -> Ingest {
     Ingest {
         repo: ReceiptRepository::new(app.pool.clone()),
-        ocr_queues: app.config.ocr_queues(&app.sqs),
+        ocr_queues: PriorityQueues::new(
+            &app.sqs,
+            &app.config.ocr_high_queue_url,
+            &app.config.ocr_queue_url,
+        ),
         bucket: app.bucket.clone(),
         upload_prefix: "uploads/".into(),
         max_bytes: app.config.max_direct_upload_bytes,
@@ -72,7 +76,11 @@ pub fn ingest(app: &TestApp) -> Ingest {
 pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
     Reconciler {
         repo: ReceiptRepository::new(app.pool.clone()),
-        ocr_queues: app.config.ocr_queues(&app.sqs),
+        ocr_queues: PriorityQueues::new(
+            &app.sqs,
+            &app.config.ocr_high_queue_url,
+            &app.config.ocr_queue_url,
+        ),
         queued_after,
         batch: 100,
         events: shared::events::EventLog::new(app.pool.clone()),

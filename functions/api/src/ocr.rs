@@ -1,0 +1,274 @@
+//! OCR: queueing every pending receipt, priority, cancel, retries, the
+//! queues' status, figures and the operators' redrive.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use shared::domain::UserId;
+use shared::domain::{InvalidInput, Priority, ReceiptId, parse_process_all_limit};
+use shared::service::{QueueStatus, ReceiptStatus};
+use shared::stats::{self, OcrStats, StatsScope};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::error::ErrorBody;
+use shared::webhooks::Relay;
+
+use crate::extract::{
+    IdPath, parse_bool, parse_count, priority_param, query_params, require_admin,
+};
+
+/// Answer of `POST /receipts/ocr/process-all`.
+#[derive(Serialize, ToSchema)]
+pub struct ProcessAllAnswer {
+    status: &'static str,
+    message: String,
+    user_id: UserId,
+    /// The `limit` asked for, if one was.
+    limit: Option<u32>,
+    /// Receipts whose OCR message is in the queue.
+    queued: usize,
+    /// Receipts whose message SQS refused; they are back to `pending`.
+    not_queued: usize,
+    receipt_ids: Vec<i64>,
+    /// Set when the per-user limits let fewer than `limit` be queued now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limited_to: Option<u32>,
+}
+
+/// `POST /receipts/ocr/process-all?limit=N[&priority=high]`: queues OCR
+/// for the caller's pending receipts and returns at once.
+#[utoipa::path(post, path = "/receipts/ocr/process-all", tag = "ocr", params(("limit" = Option<u32>, Query, description = "At most this many"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 200, description = "Queued; OCR runs later", body = ProcessAllAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn process_all(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ProcessAllAnswer>, ApiError> {
+    let q = query_params(raw);
+    let requested = q.get("limit");
+    let limit =
+        parse_process_all_limit(requested.map(String::as_str), state.config.process_all_max)?;
+    let priority = priority_param(&q)?;
+    let out = state.service.process_all(&user, limit, priority).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    let message = if out.queued == 0 {
+        "no pending receipts to queue".to_owned()
+    } else {
+        format!("OCR queued for {} receipts of user {}", out.queued, user)
+    };
+    Ok(Json(ProcessAllAnswer {
+        status: "queued",
+        message,
+        user_id: user,
+        limit: requested.map(|_| limit),
+        queued: out.queued,
+        not_queued: out.not_queued,
+        receipt_ids: out.receipt_ids,
+        limited_to: out.limited_to,
+    }))
+}
+
+/// `GET /receipts/ocr/queue-status[?receipt_id=N]`.
+#[utoipa::path(get, path = "/receipts/ocr/queue-status", tag = "ocr", params(("receipt_id" = Option<i64>, Query, description = "One receipt's status instead")), responses((status = 200, description = "Counts by status and every queue's depth, or one receipt's status", body = QueueStatusAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn queue_status(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<QueueStatusAnswer>, ApiError> {
+    let q = query_params(raw);
+    if let Some(raw_id) = q.get("receipt_id") {
+        let id = ReceiptId::parse(raw_id, "receipt_id")?;
+        let st = state.service.status(&user, id).await?;
+        return Ok(Json(QueueStatusAnswer::Receipt(st)));
+    }
+    let status = state.service.queue_status(&user).await?;
+    Ok(Json(QueueStatusAnswer::User(UserQueueStatus {
+        user_id: user,
+        status,
+    })))
+}
+
+/// Answer of `GET /receipts/ocr/queue-status`: the caller's counts and the
+/// queues, or one receipt's status (`?receipt_id=`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum QueueStatusAnswer {
+    User(UserQueueStatus),
+    Receipt(ReceiptStatus),
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserQueueStatus {
+    user_id: UserId,
+    #[serde(flatten)]
+    status: QueueStatus,
+}
+
+/// `POST /receipts/{id}/ocr/retry[?force=true]`.
+#[utoipa::path(post, path = "/receipts/{id}/ocr/retry", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id"), ("force" = Option<bool>, Query, description = "Read a completed receipt again"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 202, description = "Queued again", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    IdPath(id): IdPath,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let q = query_params(raw);
+    let force = parse_bool("force", q.get("force"))?;
+    let priority = priority_param(&q)?;
+    let st = state.service.retry(&user, id, force, priority).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok((StatusCode::ACCEPTED, Json(st)))
+}
+
+/// `POST /receipts/{id}/ocr/cancel`: a queued receipt goes back to
+/// `pending`; its message is acknowledged without OCR. 409 once it is
+/// being read.
+#[utoipa::path(post, path = "/receipts/{id}/ocr/cancel", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "Back to pending; its message is acknowledged without OCR", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    IdPath(id): IdPath,
+) -> Result<Json<ReceiptStatus>, ApiError> {
+    let st = state.service.cancel(&user, id).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok(Json(st))
+}
+
+/// Answer of `POST /receipts/ocr/cancel-all`.
+#[derive(Serialize, ToSchema)]
+pub struct CancelAllAnswer {
+    /// Queued receipts now back to `pending`.
+    cancelled: usize,
+    receipt_ids: Vec<i64>,
+}
+
+/// `POST /receipts/ocr/cancel-all`: every queued receipt of the caller
+/// goes back to `pending` (those being read finish).
+#[utoipa::path(post, path = "/receipts/ocr/cancel-all", tag = "ocr", responses((status = 200, description = "Every queued receipt of the caller back to pending", body = CancelAllAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn cancel_all(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<CancelAllAnswer>, ApiError> {
+    let ids = state.service.cancel_all(&user).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok(Json(CancelAllAnswer {
+        cancelled: ids.len(),
+        receipt_ids: ids,
+    }))
+}
+
+/// Answer of `POST /receipts/ocr/retry-failed`.
+#[derive(Serialize, ToSchema)]
+pub struct RetryFailedAnswer {
+    status: &'static str,
+    /// Failed receipts put back to `queued`, each with a fresh message.
+    requeued: usize,
+    /// Receipts whose message SQS refused; they stay `failed`.
+    not_requeued: usize,
+    receipt_ids: Vec<i64>,
+    /// Set when the per-user limits let fewer than `limit` be queued now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limited_to: Option<u32>,
+}
+
+/// `POST /receipts/ocr/retry-failed?limit=N`: re-queues the caller's
+/// failed receipts (oldest first), one statement and one message each.
+#[utoipa::path(post, path = "/receipts/ocr/retry-failed", tag = "ocr", params(("limit" = Option<u32>, Query, description = "At most this many"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 202, description = "Failed receipts re-queued, oldest first", body = RetryFailedAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let q = query_params(raw);
+    let limit = parse_process_all_limit(
+        q.get("limit").map(String::as_str),
+        state.config.process_all_max,
+    )?;
+    let priority = priority_param(&q)?;
+    let out = state.service.retry_failed(&user, limit, priority).await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RetryFailedAnswer {
+            status: "queued",
+            requeued: out.queued,
+            not_requeued: out.not_queued,
+            receipt_ids: out.receipt_ids,
+            limited_to: out.limited_to,
+        }),
+    ))
+}
+
+/// `GET /receipts/ocr/stats[?hours=N][&scope=all]`: the caller's figures
+/// over the last N hours (24 by default); `scope=all` is every user's, for
+/// operators.
+#[utoipa::path(get, path = "/receipts/ocr/stats", tag = "ocr", params(("hours" = Option<u32>, Query, description = "The window, 1 to 2160 (24)"), ("scope" = Option<String>, Query, description = "user (default) or all (operators)")), responses((status = 200, description = "Figures of the window", body = OcrStats), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<OcrStats>, ApiError> {
+    let q = query_params(raw);
+    let hours = parse_count(
+        "hours",
+        q.get("hours"),
+        stats::DEFAULT_WINDOW_HOURS,
+        stats::MAX_WINDOW_HOURS,
+    )?;
+    let scope = match q.get("scope").map(String::as_str) {
+        None | Some("user") => StatsScope::User(&user),
+        Some("all") => {
+            require_admin(&state, &user, "stats of every user")?;
+            StatsScope::AllUsers
+        }
+        Some(_) => return Err(InvalidInput::new("scope", "must be user or all").into()),
+    };
+    let figures = stats::ocr_stats(state.service.repo.pool(), scope, hours)
+        .await
+        .map_err(shared::service::ServiceError::from)?;
+    Ok(Json(figures))
+}
+
+/// `POST /receipts/ocr/redrive`: re-queues the dead-lettered receipts, one
+/// fresh message each, and clears their DLQ copies. For operators (`ADMIN_USERS`): the DLQ holds
+/// every user's messages.
+#[utoipa::path(post, path = "/receipts/ocr/redrive", tag = "ocr", responses((status = 202, description = "Dead-lettered receipts re-queued", body = RedriveAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+pub async fn redrive(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &user, "redrive and the DLQ")?;
+    let r = state.service.redrive().await?;
+    Relay::kick(state.relay.as_ref()).await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RedriveAnswer {
+            status: "started",
+            dlq_messages: r.dlq_messages,
+            requeued: r.receipt_ids.len(),
+            receipt_ids: r.receipt_ids,
+            removed_from_dlq: r.removed_from_dlq,
+            kept_in_dlq: r.kept_in_dlq,
+        }),
+    ))
+}
+
+/// Answer of `POST /receipts/ocr/redrive`.
+#[derive(Serialize, ToSchema)]
+pub struct RedriveAnswer {
+    status: &'static str,
+    /// Messages in both DLQs when the redrive started.
+    dlq_messages: i64,
+    /// Receipts put back to `queued`, each with one fresh OCR message.
+    requeued: usize,
+    receipt_ids: Vec<i64>,
+    /// DLQ messages removed: their receipt was re-queued (or is gone).
+    removed_from_dlq: usize,
+    /// DLQ messages kept for a person: unreadable, or not matching their
+    /// receipt.
+    kept_in_dlq: usize,
+}
