@@ -1,4 +1,4 @@
-//! The README's picture of the page, taken from a running stack
+//! The page's picture in docs/page.md (docs/page.png), taken from a running stack
 //! (`./infra/run-local.sh`) with the real OCR agent: signs in with the
 //! development sign-in, uploads three receipts drawn here (and presses
 //! Process all unless they are read by themselves), waits until all three
