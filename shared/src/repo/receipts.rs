@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-
 use crate::domain::{OcrStatus, Page, Priority, ReceiptId, UserId};
 
 use super::outbox::{mark_ctes, with_outbox};
