@@ -1,7 +1,6 @@
 //! Queueing OCR: every pending receipt, the failed ones, one receipt;
 //! cancel.
 
-
 use crate::domain::{OcrStatus, Priority, ReceiptId, UserId};
 use crate::limits::Bucket;
 use crate::repo::Requeue;
