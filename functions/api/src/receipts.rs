@@ -8,7 +8,9 @@ use axum::extract::{Multipart, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use shared::domain::{InvalidInput, Locale, OcrStatus, Page, Priority, parse_purchase_date};
+use shared::domain::{
+    InvalidInput, Locale, OcrStatus, Page, Priority, UserId, parse_purchase_date,
+};
 use shared::repo::ReceiptDetail;
 use shared::service::UploadUrl;
 use shared::service::{Upload, Uploaded};
@@ -86,14 +88,44 @@ pub async fn upload(
     let priority = priority_param(&q)?.unwrap_or_default();
     let allow_duplicate = parse_bool("allow_duplicate", q.get("allow_duplicate"))?;
     let idempotency_key = idempotency_key(&headers)?;
+    let form = read_form(multipart, state.config.max_upload_bytes).await?;
+    let uploaded = state
+        .service
+        .upload(
+            &user,
+            Upload {
+                bytes: form.bytes,
+                file_name: form.file_name.as_deref(),
+                purchase_date: form.purchase_date,
+                locale: form.locale.as_ref(),
+                priority,
+                idempotency_key,
+                allow_duplicate,
+            },
+        )
+        .await?;
+    answer(&state, &user, uploaded).await
+}
+
+/// What `POST /receipts`'s form carries.
+struct UploadFields {
+    bytes: Vec<u8>,
+    file_name: Option<String>,
+    purchase_date: Option<chrono::NaiveDate>,
+    locale: Option<Locale>,
+}
+
+/// Reads the multipart form: exactly one `file` (at most `max` bytes),
+/// and optionally `purchase_date` and `locale`. Other fields (a seed
+/// client's `user_id`, say) are ignored: the owner comes from the token
+/// only.
+async fn read_form(
+    multipart: Result<Multipart, MultipartRejection>,
+    max: u64,
+) -> Result<UploadFields, ApiError> {
     let mut multipart = multipart.map_err(|_| {
         ApiError::BadRequest("expected a multipart/form-data body with a `file` field".into())
     })?;
-    let max = state.config.max_upload_bytes;
-    let mut file: Option<(Vec<u8>, Option<String>)> = None;
-    let mut purchase_date = None;
-    let mut locale = None;
-
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge { max_bytes: max }
@@ -101,7 +133,8 @@ pub async fn upload(
             ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
         }
     };
-
+    let mut file: Option<(Vec<u8>, Option<String>)> = None;
+    let (mut purchase_date, mut locale) = (None, None);
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") => {
@@ -128,28 +161,26 @@ pub async fn upload(
                 let text = field.text().await.map_err(multipart_error)?;
                 locale = Locale::parse_optional(Some(&text))?;
             }
-            // Other fields (a seed client's `user_id`, say) are ignored: the
-            // owner comes from the token only.
             _ => {}
         }
     }
-
     let (bytes, file_name) = file.ok_or_else(|| InvalidInput::new("file", "is required"))?;
-    let uploaded = state
-        .service
-        .upload(
-            &user,
-            Upload {
-                bytes,
-                file_name: file_name.as_deref(),
-                purchase_date,
-                locale: locale.as_ref(),
-                priority,
-                idempotency_key,
-                allow_duplicate,
-            },
-        )
-        .await?;
+    Ok(UploadFields {
+        bytes,
+        file_name,
+        purchase_date,
+        locale,
+    })
+}
+
+/// `POST /receipts`'s answer: 201 for a new receipt, 200 with
+/// `Idempotent-Replayed` or `duplicate_of` for one made before (as it is
+/// now: it may have been read since).
+async fn answer(
+    state: &AppState,
+    user: &UserId,
+    uploaded: Uploaded,
+) -> Result<(StatusCode, HeaderMap, Json<UploadAnswer>), ApiError> {
     let mut headers = HeaderMap::new();
     let (status, receipt, duplicate_of) = match uploaded {
         Uploaded::Created(r) => {
@@ -179,7 +210,7 @@ pub async fn upload(
         state
             .service
             .repo
-            .get_detail(&user, receipt.id)
+            .get_detail(user, receipt.id)
             .await
             .map_err(shared::service::ServiceError::from)?
             .ok_or(ApiError::NotFound)?
