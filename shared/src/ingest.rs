@@ -129,27 +129,7 @@ impl Ingest {
         }
 
         // All OCR jobs of the batch go out together, ten to a call.
-        if !jobs.is_empty() {
-            let messages: Vec<OcrMessage> = jobs.iter().map(|(_, m)| m.clone()).collect();
-            let sent = self.ocr_queues.send_ocr_jobs(&messages).await;
-            if !sent.failed.is_empty() {
-                let refused: HashMap<i64, String> = sent.failed.into_iter().collect();
-                let ids: Vec<i64> = refused.keys().copied().collect();
-                if let Err(e) = self.repo.unqueue(&ids, OcrStatus::Pending).await {
-                    tracing::error!(error = %e, "could not put unsent receipts back to pending");
-                }
-                for (message_id, job) in &jobs {
-                    if let Some(reason) = refused.get(&job.receipt_id.get()) {
-                        tracing::warn!(
-                            receipt_id = job.receipt_id.get(),
-                            reason,
-                            "OCR job not sent; the ingest message will be retried"
-                        );
-                        failed.insert(message_id.clone());
-                    }
-                }
-            }
-        }
+        self.send_jobs(&jobs, &mut failed).await;
         let queued = jobs.len();
         tracing::info!(
             messages = event.records.len(),
@@ -174,6 +154,34 @@ impl Ingest {
             response.batch_item_failures.push(f);
         }
         response
+    }
+
+    /// Sends the batch's OCR jobs; a job SQS refuses puts its receipt back
+    /// to `pending` and its ingest message in `failed`, to be retried.
+    async fn send_jobs(&self, jobs: &[(String, OcrMessage)], failed: &mut HashSet<String>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let messages: Vec<OcrMessage> = jobs.iter().map(|(_, m)| m.clone()).collect();
+        let sent = self.ocr_queues.send_ocr_jobs(&messages).await;
+        if sent.failed.is_empty() {
+            return;
+        }
+        let refused: HashMap<i64, String> = sent.failed.into_iter().collect();
+        let ids: Vec<i64> = refused.keys().copied().collect();
+        if let Err(e) = self.repo.unqueue(&ids, OcrStatus::Pending).await {
+            tracing::error!(error = %e, "could not put unsent receipts back to pending");
+        }
+        for (message_id, job) in jobs {
+            if let Some(reason) = refused.get(&job.receipt_id.get()) {
+                tracing::warn!(
+                    receipt_id = job.receipt_id.get(),
+                    reason,
+                    "OCR job not sent; the ingest message will be retried"
+                );
+                failed.insert(message_id.clone());
+            }
+        }
     }
 
     /// Registers one upload. `Ok(None)`: not ours, skipped. `Ok(Some(job))`:

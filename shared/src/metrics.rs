@@ -174,38 +174,40 @@ fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// The units CloudWatch knows.
+const UNITS: &[&str] = &[
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+];
+
 /// Checks one line against the Embedded Metric Format specification
 /// (AWS, "Specification: Embedded metric format"); the first rule broken.
 pub fn check_emf(line: &str) -> Result<(), String> {
-    const UNITS: &[&str] = &[
-        "Seconds",
-        "Microseconds",
-        "Milliseconds",
-        "Bytes",
-        "Kilobytes",
-        "Megabytes",
-        "Gigabytes",
-        "Terabytes",
-        "Bits",
-        "Kilobits",
-        "Megabits",
-        "Gigabits",
-        "Terabits",
-        "Percent",
-        "Count",
-        "Bytes/Second",
-        "Kilobytes/Second",
-        "Megabytes/Second",
-        "Gigabytes/Second",
-        "Terabytes/Second",
-        "Bits/Second",
-        "Kilobits/Second",
-        "Megabits/Second",
-        "Gigabits/Second",
-        "Terabits/Second",
-        "Count/Second",
-        "None",
-    ];
     let doc: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let root = doc.as_object().ok_or("the root is not an object")?;
     let aws = root
@@ -220,49 +222,57 @@ pub fn check_emf(line: &str) -> Result<(), String> {
         .and_then(Value::as_array)
         .ok_or("_aws.CloudWatchMetrics is not an array")?;
     for d in directives {
-        let ns = d["Namespace"]
-            .as_str()
-            .ok_or("a directive has no Namespace")?;
-        if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
-            return Err(format!("bad namespace {ns:?}"));
+        check_directive(root, d)?;
+    }
+    Ok(())
+}
+
+/// One `CloudWatchMetrics` directive: its namespace, its dimension sets
+/// (each name with a string value at the root) and its metrics (each with
+/// a known unit and a number, or up to 100, at the root).
+fn check_directive(root: &serde_json::Map<String, Value>, d: &Value) -> Result<(), String> {
+    let ns = d["Namespace"]
+        .as_str()
+        .ok_or("a directive has no Namespace")?;
+    if ns.is_empty() || ns.len() > 255 || ns.starts_with(':') {
+        return Err(format!("bad namespace {ns:?}"));
+    }
+    let sets = d["Dimensions"]
+        .as_array()
+        .ok_or("Dimensions is not an array")?;
+    for set in sets {
+        let set = set.as_array().ok_or("a dimension set is not an array")?;
+        if set.len() > 30 {
+            return Err("more than 30 dimensions in a set".into());
         }
-        let sets = d["Dimensions"]
-            .as_array()
-            .ok_or("Dimensions is not an array")?;
-        for set in sets {
-            let set = set.as_array().ok_or("a dimension set is not an array")?;
-            if set.len() > 30 {
-                return Err("more than 30 dimensions in a set".into());
-            }
-            for dim in set {
-                let name = dim.as_str().ok_or("a dimension name is not a string")?;
-                match root.get(name) {
-                    Some(Value::String(v)) if !v.is_empty() && v.len() <= 1024 => {}
-                    _ => return Err(format!("dimension {name} has no string value at the root")),
-                }
-            }
-        }
-        let metrics = d["Metrics"].as_array().ok_or("Metrics is not an array")?;
-        if metrics.len() > 100 {
-            return Err("more than 100 metrics in a directive".into());
-        }
-        for m in metrics {
-            let name = m["Name"].as_str().ok_or("a metric has no Name")?;
-            if name.is_empty() || name.len() > 255 {
-                return Err(format!("bad metric name {name:?}"));
-            }
-            if let Some(unit) = m.get("Unit")
-                && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
-            {
-                return Err(format!(
-                    "metric {name} has unit {unit}, not a CloudWatch unit"
-                ));
-            }
+        for dim in set {
+            let name = dim.as_str().ok_or("a dimension name is not a string")?;
             match root.get(name) {
-                Some(Value::Number(_)) => {}
-                Some(Value::Array(vs)) if vs.len() <= 100 && vs.iter().all(Value::is_number) => {}
-                _ => return Err(format!("metric {name} has no numeric value at the root")),
+                Some(Value::String(v)) if !v.is_empty() && v.len() <= 1024 => {}
+                _ => return Err(format!("dimension {name} has no string value at the root")),
             }
+        }
+    }
+    let metrics = d["Metrics"].as_array().ok_or("Metrics is not an array")?;
+    if metrics.len() > 100 {
+        return Err("more than 100 metrics in a directive".into());
+    }
+    for m in metrics {
+        let name = m["Name"].as_str().ok_or("a metric has no Name")?;
+        if name.is_empty() || name.len() > 255 {
+            return Err(format!("bad metric name {name:?}"));
+        }
+        if let Some(unit) = m.get("Unit")
+            && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
+        {
+            return Err(format!(
+                "metric {name} has unit {unit}, not a CloudWatch unit"
+            ));
+        }
+        match root.get(name) {
+            Some(Value::Number(_)) => {}
+            Some(Value::Array(vs)) if vs.len() <= 100 && vs.iter().all(Value::is_number) => {}
+            _ => return Err(format!("metric {name} has no numeric value at the root")),
         }
     }
     Ok(())

@@ -153,6 +153,13 @@ impl Poller {
         self.stats
             .failed
             .fetch_add((n - done.len()) as u64, Ordering::Relaxed);
+        self.delete(&done).await;
+        Ok(n)
+    }
+
+    /// Deletes the messages handled, ten to a call, as Lambda's event
+    /// source mapping does; one it could not delete comes back.
+    async fn delete(&self, done: &[&Message]) {
         for chunk in done.chunks(10) {
             let entries: Vec<DeleteMessageBatchRequestEntry> = chunk
                 .iter()
@@ -189,7 +196,6 @@ impl Poller {
                 }
             }
         }
-        Ok(n)
     }
 
     /// The record as Lambda would pass it.

@@ -270,28 +270,35 @@ impl<A: Agent> Worker<A> {
         outcome
     }
 
-    async fn process(&self, job: &OcrMessage, msg: &SqsMessage, rc: u32) -> Outcome {
+    /// The receipt's claim for this message, or what to do with the
+    /// message when there is none: skip it, refuse it, or have it back.
+    async fn take_claim(
+        &self,
+        job: &OcrMessage,
+        msg: &SqsMessage,
+        rc: u32,
+    ) -> Result<crate::repo::Claim, Outcome> {
         let last_receive = rc >= self.settings.max_receive_count;
-        let claim = match self.repo.claim(job, self.settings.lease).await {
-            Ok(ClaimOutcome::Claimed(c)) => c,
-            Ok(ClaimOutcome::AlreadyCompleted) => return Outcome::Skipped("already completed"),
+        match self.repo.claim(job, self.settings.lease).await {
+            Ok(ClaimOutcome::Claimed(c)) => Ok(c),
+            Ok(ClaimOutcome::AlreadyCompleted) => Err(Outcome::Skipped("already completed")),
             // `failed` is final until a retry or a redrive sets `queued` (and
             // sends a fresh message); a late copy is not read again.
-            Ok(ClaimOutcome::AlreadyFailed) => return Outcome::Skipped("already failed"),
-            Ok(ClaimOutcome::NotFound) => return Outcome::Skipped("receipt no longer exists"),
+            Ok(ClaimOutcome::AlreadyFailed) => Err(Outcome::Skipped("already failed")),
+            Ok(ClaimOutcome::NotFound) => Err(Outcome::Skipped("receipt no longer exists")),
             Ok(ClaimOutcome::Mismatch(fields)) => {
                 let reason = format!(
                     "the message's {} differs from receipt {}'s",
                     fields.join(", "),
                     job.receipt_id
                 );
-                return self.refuse(msg, reason).await;
+                Err(self.refuse(msg, reason).await)
             }
             Ok(ClaimOutcome::Busy(crate::domain::OcrStatus::Processing)) if !last_receive => {
                 // Another worker holds it. Come back when its lease may have
                 // run out, in case that worker died.
                 self.delay(msg, self.settings.lease).await;
-                return Outcome::Retry("held by another worker".to_owned());
+                Err(Outcome::Retry("held by another worker".to_owned()))
             }
             Ok(ClaimOutcome::Busy(crate::domain::OcrStatus::Processing)) => {
                 // The last receive, and a lease still holds it (a worker
@@ -299,13 +306,20 @@ impl<A: Agent> Worker<A> {
                 // not come again, so a fresh copy takes its place, due when
                 // the lease has run out. The receipt is never left
                 // `processing` without a message.
-                return self.hand_on(job, msg).await;
+                Err(self.hand_on(job, msg).await)
             }
-            Ok(ClaimOutcome::Busy(_)) => return Outcome::Skipped("not claimable"),
+            Ok(ClaimOutcome::Busy(_)) => Err(Outcome::Skipped("not claimable")),
             Err(e) => {
                 self.delay(msg, self.settings.backoff(rc)).await;
-                return Outcome::Retry(format!("database: {e}"));
+                Err(Outcome::Retry(format!("database: {e}")))
             }
+        }
+    }
+
+    async fn process(&self, job: &OcrMessage, msg: &SqsMessage, rc: u32) -> Outcome {
+        let claim = match self.take_claim(job, msg, rc).await {
+            Ok(c) => c,
+            Err(outcome) => return outcome,
         };
         tracing::debug!(attempt = claim.attempt, "claimed");
 

@@ -86,25 +86,7 @@ pub async fn events(
     }
     let log = state.events.clone();
     if q.contains_key("after") || wants_json(&headers) {
-        let after = q
-            .get("after")
-            .map(|a| parse_cursor("after", a))
-            .transpose()?
-            .unwrap_or(0);
-        let limit = parse_limit(q.get("limit"), PAGE_DEFAULT, PAGE_MAX)?;
-        let mut events = log
-            .after(&user, after, receipt, limit + 1)
-            .await
-            .map_err(shared::service::ServiceError::from)?;
-        let has_more = events.len() > limit as usize;
-        events.truncate(limit as usize);
-        let next_after = events.last().map_or(after, |e| e.id);
-        return Ok(Json(EventsPage {
-            events,
-            next_after,
-            has_more,
-        })
-        .into_response());
+        return page(&log, &user, receipt, &q).await;
     }
     let last = headers
         .get("last-event-id")
@@ -145,6 +127,34 @@ pub async fn events(
         axum::http::HeaderValue::from_static("no-cache"),
     );
     Ok(resp)
+}
+
+/// One page of events after `after` (JSON), for a client that polls.
+async fn page(
+    log: &EventLog,
+    user: &UserId,
+    receipt: Option<ReceiptId>,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let after = q
+        .get("after")
+        .map(|a| parse_cursor("after", a))
+        .transpose()?
+        .unwrap_or(0);
+    let limit = parse_limit(q.get("limit"), PAGE_DEFAULT, PAGE_MAX)?;
+    let mut events = log
+        .after(user, after, receipt, limit + 1)
+        .await
+        .map_err(shared::service::ServiceError::from)?;
+    let has_more = events.len() > limit as usize;
+    events.truncate(limit as usize);
+    let next_after = events.last().map_or(after, |e| e.id);
+    Ok(Json(EventsPage {
+        events,
+        next_after,
+        has_more,
+    })
+    .into_response())
 }
 
 /// Where an open stream is.

@@ -273,6 +273,12 @@ impl Sender {
                 return self.retry_or_fail(c.attempt, None, what, None);
             }
         };
+        self.judge(c.attempt, &resp)
+    }
+
+    /// What an endpoint's answer means: delivered (2xx), gone (410), tried
+    /// again (429, 5xx; not sooner than a `Retry-After` asks) or failed.
+    fn judge(&self, attempt: i32, resp: &reqwest::Response) -> TryResult {
         let status = resp.status();
         let code = status.as_u16();
         if status.is_success() {
@@ -296,7 +302,7 @@ impl Sender {
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
             return self.retry_or_fail(
-                c.attempt,
+                attempt,
                 Some(code),
                 format!("the endpoint answered {status}"),
                 retry_after,
