@@ -355,14 +355,17 @@ async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
             format!("image_url answered {}", resp.status()),
         ));
     }
-    if resp
-        .content_length()
-        .is_some_and(|n| n as usize > state.max_image_bytes)
-    {
+    read_capped(resp, state.max_image_bytes).await
+}
+
+/// The answer's body, refused as `too_large` past `max` bytes (by its
+/// length if it says one, else as it streams in).
+async fn read_capped(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, AgentError> {
+    if resp.content_length().is_some_and(|n| n as usize > max) {
         return Err(AgentError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!("the image is larger than {} bytes", state.max_image_bytes),
+            format!("the image is larger than {} bytes", max),
         ));
     }
     let mut body = Vec::new();
@@ -375,11 +378,11 @@ async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
                 "image_url stopped answering mid-download",
             )
         })?;
-        if body.len() + chunk.len() > state.max_image_bytes {
+        if body.len() + chunk.len() > max {
             return Err(AgentError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                format!("the image is larger than {} bytes", state.max_image_bytes),
+                format!("the image is larger than {} bytes", max),
             ));
         }
         body.extend_from_slice(&chunk);

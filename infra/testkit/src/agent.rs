@@ -199,33 +199,9 @@ async fn extract(
     let image = if !state.fetch.load(Ordering::SeqCst) {
         0
     } else {
-        match reqwest::get(image_url).await {
-            Ok(r) if r.status().is_success() => r.bytes().await.map(|b| b.len()).unwrap_or(0),
-            // As the real agent: an image that is not there is bad input.
-            Ok(r) if matches!(r.status().as_u16(), 404 | 410) => {
-                let msg = format!("there is no image at image_url ({})", r.status());
-                return (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Json(json!({"error": {"code": "image_not_found", "message": msg}})),
-                )
-                    .into_response();
-            }
-            Ok(r) => {
-                let msg = format!("image_url answered {}", r.status());
-                return (
-                    StatusCode::BAD_GATEWAY,
-                    Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
-                )
-                    .into_response();
-            }
-            Err(e) => {
-                let msg = format!("image_url could not be fetched: {e}");
-                return (
-                    StatusCode::BAD_GATEWAY,
-                    Json(json!({"error": {"code": "fetch_failed", "message": msg}})),
-                )
-                    .into_response();
-            }
+        match fetch(image_url).await {
+            Ok(n) => n,
+            Err(answer) => return answer,
         }
     };
     state.fetched.lock().unwrap().push((receipt_id, image));
@@ -256,5 +232,36 @@ async fn extract(
             }
             Reply::Stall(d) => tokio::time::sleep(d).await,
         }
+    }
+}
+
+/// Fetches the image as the real agent does: its size, or the error
+/// answer the real agent gives.
+async fn fetch(image_url: &str) -> Result<usize, Response> {
+    let fail = |status: StatusCode, code: &str, msg: String| {
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": msg}})),
+        )
+            .into_response()
+    };
+    match reqwest::get(image_url).await {
+        Ok(r) if r.status().is_success() => Ok(r.bytes().await.map(|b| b.len()).unwrap_or(0)),
+        // As the real agent: an image that is not there is bad input.
+        Ok(r) if matches!(r.status().as_u16(), 404 | 410) => Err(fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image_not_found",
+            format!("there is no image at image_url ({})", r.status()),
+        )),
+        Ok(r) => Err(fail(
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            format!("image_url answered {}", r.status()),
+        )),
+        Err(e) => Err(fail(
+            StatusCode::BAD_GATEWAY,
+            "fetch_failed",
+            format!("image_url could not be fetched: {e}"),
+        )),
     }
 }

@@ -233,28 +233,54 @@ pub async fn fresh_database() -> PgPool {
     pool
 }
 
+/// The app's configuration for a test, before its queues and bucket are
+/// known.
+fn base_config(endpoint: &str) -> Config {
+    Config::from_lookup(Role::Api, &|k| match k {
+        "DATABASE_URL" => Some(required("DATABASE_URL")),
+        "OCR_QUEUE_URL" | "OCR_DLQ_URL" | "OCR_HIGH_QUEUE_URL" | "OCR_HIGH_DLQ_URL" => {
+            Some("set-below".into())
+        }
+        "RECEIPTS_BUCKET" => Some("set-below".into()),
+        "AUTH_MODE" => Some("apigateway".into()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.to_owned()),
+        "AWS_REGION" => Some(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())),
+        _ => None,
+    })
+    .expect("test config")
+}
+
+/// The test's queues, bucket and options in its configuration.
+fn apply(config: &mut Config, res: &Resources, opts: Options) {
+    config.ocr_queue_url = res.ocr_queue_url.clone();
+    config.ocr_dlq_url = res.ocr_dlq_url.clone();
+    config.ocr_high_queue_url = res.ocr_high_queue_url.clone();
+    config.ocr_high_dlq_url = res.ocr_high_dlq_url.clone();
+    config.limits = opts.limits;
+    config.receipts_bucket = res.bucket.clone();
+    config.max_upload_bytes = opts.max_upload_bytes;
+    config.max_direct_upload_bytes = opts
+        .max_direct_upload_bytes
+        .unwrap_or(opts.max_upload_bytes);
+    config.dev_sign_in = opts.dev_sign_in;
+    config.hosted_sign_in = opts.hosted_sign_in;
+    config.process_all_max = opts.process_all_max;
+    config.auth = opts.auth;
+    config.auto_ocr = opts.auto_ocr;
+    config.ingest_queue_url = Some(res.ingest_queue_url.clone());
+    config.max_receive_count = res.max_receive_count;
+    config.admin_users = vec![ADMIN.to_owned()];
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(Options::default()).await
     }
 
-    pub async fn spawn_with(opts: Options) -> Self {
+    pub async fn spawn_with(mut opts: Options) -> Self {
         let pool = fresh_database().await;
         let endpoint = required("AWS_ENDPOINT_URL");
-        let base = Config::from_lookup(Role::Api, &|k| match k {
-            "DATABASE_URL" => Some(required("DATABASE_URL")),
-            "OCR_QUEUE_URL" | "OCR_DLQ_URL" | "OCR_HIGH_QUEUE_URL" | "OCR_HIGH_DLQ_URL" => {
-                Some("set-below".into())
-            }
-            "RECEIPTS_BUCKET" => Some("set-below".into()),
-            "AUTH_MODE" => Some("apigateway".into()),
-            "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
-            "AWS_REGION" => {
-                Some(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()))
-            }
-            _ => None,
-        })
-        .expect("test config");
+        let base = base_config(&endpoint);
         let sdk = shared::aws::sdk_config(&base).await;
         let calls = CallCounter::default();
         let sqs = aws_sdk_sqs::Client::from_conf(
@@ -264,30 +290,14 @@ impl TestApp {
         );
         let s3 = shared::aws::s3_client(&sdk, true);
 
-        let res = match opts.resources {
+        let res = match opts.resources.take() {
             Some(res) => res,
             None => Resources::create(&sqs, &s3, opts.max_receive_count).await,
         };
         let mut config = base;
-        config.ocr_queue_url = res.ocr_queue_url.clone();
-        config.ocr_dlq_url = res.ocr_dlq_url.clone();
-        config.ocr_high_queue_url = res.ocr_high_queue_url.clone();
-        config.ocr_high_dlq_url = res.ocr_high_dlq_url.clone();
-        config.limits = opts.limits;
-        config.receipts_bucket = res.bucket.clone();
-        config.max_upload_bytes = opts.max_upload_bytes;
-        config.max_direct_upload_bytes = opts
-            .max_direct_upload_bytes
-            .unwrap_or(opts.max_upload_bytes);
-        config.dev_sign_in = opts.dev_sign_in;
-        config.hosted_sign_in = opts.hosted_sign_in;
-        config.process_all_max = opts.process_all_max;
-        config.auth = opts.auth;
-        config.auto_ocr = opts.auto_ocr;
-        config.ingest_queue_url = Some(res.ingest_queue_url.clone());
-        config.max_receive_count = res.max_receive_count;
-        config.admin_users = vec![ADMIN.to_owned()];
-        if opts.webhooks {
+        let webhooks = opts.webhooks;
+        apply(&mut config, &res, opts);
+        if webhooks {
             let name = unique("t-").replace('_', "-");
             let (url, _dlq) =
                 queue_with_dlq(&sqs, &format!("{name}-webhooks"), MAX_RECEIVE_COUNT).await;

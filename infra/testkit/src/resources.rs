@@ -34,66 +34,7 @@ impl Resources {
             queue_with_dlq(sqs, &format!("{name}-ingest"), max_receive_count).await;
         let ingest_arn = queue_arn(sqs, &ingest_url).await;
         let bucket = name.to_lowercase();
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("create bucket");
-        // Uploads notify the ingest queue, as the template sets it up for the local stack.
-        use aws_sdk_s3::types::{
-            Event, FilterRule, FilterRuleName, NotificationConfiguration,
-            NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
-        };
-        s3.put_bucket_notification_configuration()
-            .bucket(&bucket)
-            .notification_configuration(
-                NotificationConfiguration::builder()
-                    .queue_configurations(
-                        QueueConfiguration::builder()
-                            .queue_arn(&ingest_arn)
-                            .events(Event::from("s3:ObjectCreated:*"))
-                            .filter(
-                                NotificationConfigurationFilter::builder()
-                                    .key(
-                                        S3KeyFilter::builder()
-                                            .filter_rules(
-                                                FilterRule::builder()
-                                                    .name(FilterRuleName::Prefix)
-                                                    .value("uploads/")
-                                                    .build(),
-                                            )
-                                            .build(),
-                                    )
-                                    .build(),
-                            )
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("bucket notification");
-        // The page's presigned POSTs from a browser, as the template allows them.
-        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
-        s3.put_bucket_cors()
-            .bucket(&bucket)
-            .cors_configuration(
-                CorsConfiguration::builder()
-                    .cors_rules(
-                        CorsRule::builder()
-                            .allowed_methods("POST")
-                            .allowed_origins("*")
-                            .allowed_headers("*")
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("bucket CORS");
+        bucket_notifying(s3, &bucket, &ingest_arn).await;
         Self {
             bucket,
             ocr_queue_url: ocr_url,
@@ -105,6 +46,71 @@ impl Resources {
             max_receive_count,
         }
     }
+}
+
+/// A bucket that notifies the ingest queue of uploads and takes the
+/// page's presigned POSTs, as the template sets it up.
+async fn bucket_notifying(s3: &aws_sdk_s3::Client, bucket: &str, ingest_arn: &str) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    // Uploads notify the ingest queue, as the template sets it up for the local stack.
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(ingest_arn)
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .filter(
+                            NotificationConfigurationFilter::builder()
+                                .key(
+                                    S3KeyFilter::builder()
+                                        .filter_rules(
+                                            FilterRule::builder()
+                                                .name(FilterRuleName::Prefix)
+                                                .value("uploads/")
+                                                .build(),
+                                        )
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("bucket notification");
+    // The page's presigned POSTs from a browser, as the template allows them.
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    s3.put_bucket_cors()
+        .bucket(bucket)
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(
+                    CorsRule::builder()
+                        .allowed_methods("POST")
+                        .allowed_origins("*")
+                        .allowed_headers("*")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("bucket CORS");
 }
 
 /// A queue `name` with the test timeouts, redriving to `name-dlq` after
