@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use url::Url;
 
+mod read;
+
+use read::Reader;
+
 /// A value that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -205,78 +209,6 @@ pub const MIN_AGENT_TOKEN_LEN: usize = 32;
 /// Upper bound for `PROCESS_ALL_MAX`: one request never marks more.
 pub const PROCESS_ALL_HARD_MAX: u32 = 10_000;
 
-struct Reader<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-    problems: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn optional(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn required(&mut self, name: &str) -> String {
-        match self.optional(name) {
-            Some(v) => v,
-            None => {
-                self.problems.push(format!("{name} is not set"));
-                String::new()
-            }
-        }
-    }
-
-    fn parsed<T>(
-        &mut self,
-        name: &str,
-        default: T,
-        check: impl Fn(&str) -> Result<T, String>,
-    ) -> T {
-        match self.optional(name) {
-            None => default,
-            Some(raw) => match check(&raw) {
-                Ok(v) => v,
-                Err(why) => {
-                    self.problems.push(format!("{name} {why}"));
-                    default
-                }
-            },
-        }
-    }
-
-    fn url(&mut self, name: &str, value: Option<String>) -> Option<Url> {
-        let raw = value?;
-        match Url::parse(&raw) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
-            _ => {
-                self.problems.push(format!("{name} must be an http(s) URL"));
-                None
-            }
-        }
-    }
-}
-
-fn positive_int<T: TryFrom<u64>>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> {
-    move |raw| {
-        let n: u64 = raw
-            .parse()
-            .map_err(|_| format!("must be an integer between {min} and {max}"))?;
-        if n < min || n > max {
-            return Err(format!("must be an integer between {min} and {max}"));
-        }
-        T::try_from(n).map_err(|_| "is out of range".to_owned())
-    }
-}
-
-fn boolean(raw: &str) -> Result<bool, String> {
-    match raw.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("must be true or false".to_owned()),
-    }
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env(role: Role) -> Result<Self, ConfigError> {
@@ -292,226 +224,31 @@ impl Config {
             lookup,
             problems: Vec::new(),
         };
-
-        let database_url = r.required("DATABASE_URL");
-        let is_postgres =
-            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
-        if !database_url.is_empty() && !is_postgres {
-            r.problems
-                .push("DATABASE_URL must be a postgres:// URL".to_owned());
-        }
-        let database_max_connections =
-            r.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000));
-        let ocr_queue_url = r.required("OCR_QUEUE_URL");
-        let ocr_dlq_url = r.required("OCR_DLQ_URL");
-        let ocr_high_queue_url = r.required("OCR_HIGH_QUEUE_URL");
-        let ocr_high_dlq_url = r.required("OCR_HIGH_DLQ_URL");
-        let ingest_queue_url = r.optional("INGEST_QUEUE_URL");
-        let receipts_bucket = r.required("RECEIPTS_BUCKET");
-        let mut upload_prefix = r
-            .optional("UPLOAD_PREFIX")
-            .unwrap_or_else(|| DEFAULT_UPLOAD_PREFIX.to_owned());
-        if !upload_prefix.ends_with('/') {
-            upload_prefix.push('/');
-        }
-        let agent_url = if role.needs_agent() {
-            Some(r.required("AGENT_URL")).filter(|u| !u.is_empty())
-        } else {
-            r.optional("AGENT_URL")
-        };
-        let agent_url = r.url("AGENT_URL", agent_url);
-        let agent_token = r.optional("AGENT_TOKEN").map(Secret::new);
-        if agent_token
-            .as_ref()
-            .is_some_and(|t| t.expose().len() < MIN_AGENT_TOKEN_LEN)
-        {
-            r.problems.push(format!(
-                "AGENT_TOKEN must be at least {MIN_AGENT_TOKEN_LEN} characters"
-            ));
-        }
-        let agent_timeout = Duration::from_secs(r.parsed(
-            "AGENT_TIMEOUT_SECS",
-            DEFAULT_AGENT_TIMEOUT_SECS,
-            positive_int(1, 900),
-        ));
-        let max_receive_count = r.parsed(
-            "MAX_RECEIVE_COUNT",
-            DEFAULT_MAX_RECEIVE_COUNT,
-            positive_int(1, 1000),
-        );
-        let process_all_max = r.parsed(
-            "PROCESS_ALL_MAX",
-            DEFAULT_PROCESS_ALL_MAX,
-            positive_int(1, PROCESS_ALL_HARD_MAX as u64),
-        );
-        let auto_ocr = r.parsed("AUTO_OCR", true, boolean);
-        let max_upload_bytes = r.parsed(
-            "MAX_UPLOAD_BYTES",
-            DEFAULT_MAX_UPLOAD_BYTES,
-            positive_int(1, 5 * 1024 * 1024 * 1024),
-        );
-        let max_direct_upload_bytes = r.parsed(
-            "MAX_DIRECT_UPLOAD_BYTES",
+        let (database_url, database_max_connections) = r.database();
+        let (ocr_queue_url, ocr_dlq_url, ocr_high_queue_url, ocr_high_dlq_url) = r.ocr_queues();
+        let (
+            receipts_bucket,
+            upload_prefix,
             max_upload_bytes,
-            positive_int(1, 5 * 1024 * 1024 * 1024),
-        );
-        let presign_ttl = Duration::from_secs(r.parsed(
-            "PRESIGN_TTL_SECS",
-            DEFAULT_PRESIGN_TTL_SECS,
-            positive_int(1, 7 * 24 * 3600),
-        ));
-
-        let auth_mode = r.optional("AUTH_MODE").unwrap_or_else(|| "jwt".to_owned());
-        let auth = match auth_mode.as_str() {
-            "jwt" => {
-                let secret = r.optional("AUTH_JWT_SECRET");
-                match secret {
-                    _ if !role.needs_auth() => {}
-                    None => {
-                        r.problems.push(
-                            "AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned(),
-                        );
-                    }
-                    Some(ref s) if s.len() < 32 => {
-                        r.problems
-                            .push("AUTH_JWT_SECRET must be at least 32 characters".to_owned());
-                    }
-                    Some(_) => {}
-                }
-                AuthConfig::Jwt {
-                    secret: Secret::new(secret.unwrap_or_default()),
-                    issuer: r.optional("AUTH_JWT_ISSUER"),
-                    audience: r.optional("AUTH_JWT_AUDIENCE"),
-                }
-            }
-            "apigateway" => AuthConfig::ApiGateway,
-            _ => {
-                r.problems
-                    .push("AUTH_MODE must be `jwt` or `apigateway`".to_owned());
-                AuthConfig::ApiGateway
-            }
-        };
-
-        let endpoint = r.optional("AWS_ENDPOINT_URL");
-        let aws_endpoint_url = r.url("AWS_ENDPOINT_URL", endpoint);
-        let aws_region = r
-            .optional("AWS_REGION")
-            .or_else(|| r.optional("AWS_DEFAULT_REGION"));
-        let api_bind = r.parsed(
-            "API_BIND",
-            SocketAddr::from(([127, 0, 0, 1], 3000)),
-            |raw| {
-                raw.parse()
-                    .map_err(|_| "must be host:port, e.g. 127.0.0.1:3000".to_owned())
-            },
-        );
-
-        let worker_concurrency = r.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100));
-        let retry_backoff_base =
-            Duration::from_secs(r.parsed("RETRY_BACKOFF_BASE_SECS", 15, |raw| {
-                raw.parse::<u64>()
-                    .ok()
-                    .filter(|n| *n <= 900)
-                    .ok_or_else(|| "must be 0 to 900 seconds".to_owned())
-            }));
-        let reconcile_queued_after = Duration::from_secs(r.parsed(
-            "RECONCILE_QUEUED_AFTER_SECS",
-            1800,
-            positive_int(1, 7 * 24 * 3600),
-        ));
-        let admin_users = r
-            .optional("ADMIN_USERS")
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-
-        let event_retention = Duration::from_secs(
-            3600 * r.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
-        );
-        let events_poll =
-            Duration::from_millis(r.parsed("EVENTS_POLL_MILLIS", 500, positive_int(50, 60_000)));
-        let events_keepalive =
-            Duration::from_secs(r.parsed("EVENTS_KEEPALIVE_SECS", 15, positive_int(1, 240)));
-        let events_stream_max = Duration::from_secs(r.parsed(
-            "EVENTS_STREAM_MAX_SECS",
-            840,
-            positive_int(1, 24 * 3600),
-        ));
-        let webhook_queue_url = r.optional("WEBHOOK_QUEUE_URL");
-        let webhook_allow_http_loopback = r.parsed("WEBHOOK_ALLOW_HTTP_LOOPBACK", false, boolean);
-        let webhook_retry_schedule = r.parsed(
-            "WEBHOOK_RETRY_SCHEDULE",
-            parse_schedule(DEFAULT_WEBHOOK_RETRY_SCHEDULE).unwrap_or_default(),
-            |raw| {
-                parse_schedule(raw).ok_or_else(|| {
-                    "must be a comma-separated list of waits like 5s,5m,2h (at most 20)".to_owned()
-                })
-            },
-        );
-        let webhook_disable_after = Duration::from_secs(
-            3600 * r.parsed(
-                "WEBHOOK_DISABLE_AFTER_HOURS",
-                5 * 24,
-                positive_int(1, 24 * 365),
-            ),
-        );
-        let webhook_timeout =
-            Duration::from_secs(r.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
-        let limits = crate::limits::LimitSettings {
-            uploads_per_minute: r.parsed(
-                "RATE_UPLOADS_PER_MINUTE",
-                120,
-                positive_int(0, 1_000_000),
-            ),
-            queued_per_minute: r.parsed("RATE_QUEUED_PER_MINUTE", 600, positive_int(0, 1_000_000)),
-            max_in_flight: r.parsed("MAX_IN_FLIGHT_PER_USER", 1000, positive_int(0, 10_000_000)),
-        };
-        let dev_sign_in = r.parsed("DEV_SIGN_IN", false, boolean);
-        let cognito_domain = r.optional("COGNITO_DOMAIN");
-        let cognito_domain = r.url("COGNITO_DOMAIN", cognito_domain);
-        let hosted_sign_in = match (cognito_domain, r.optional("COGNITO_CLIENT_ID")) {
-            (None, None) => None,
-            (Some(domain), Some(client_id)) => {
-                let loopback = matches!(domain.host_str(), Some("127.0.0.1" | "localhost"));
-                if domain.scheme() != "https" && !loopback {
-                    r.problems
-                        .push("COGNITO_DOMAIN must be an https URL".to_owned());
-                }
-                Some(HostedSignIn { domain, client_id })
-            }
-            _ => {
-                r.problems.push(
-                    "COGNITO_DOMAIN and COGNITO_CLIENT_ID go together (the page's hosted sign-in)"
-                        .to_owned(),
-                );
-                None
-            }
-        };
-        if dev_sign_in && matches!(auth, AuthConfig::ApiGateway) {
-            r.problems.push(
-                "DEV_SIGN_IN=true needs AUTH_MODE=jwt (its tokens are signed with AUTH_JWT_SECRET); \
-                 behind API Gateway's authorizer people sign in with Cognito"
-                    .to_owned(),
-            );
-        }
-
-        if !r.problems.is_empty() {
-            return Err(ConfigError {
-                problems: r.problems,
-            });
-        }
-        Ok(Self {
+            max_direct_upload_bytes,
+            presign_ttl,
+        ) = r.storage();
+        let (agent_url, agent_token, agent_timeout) = r.agent(role);
+        let (max_receive_count, process_all_max, auto_ocr) = r.queueing();
+        let (worker_concurrency, retry_backoff_base, reconcile_queued_after) = r.processing();
+        let auth = r.auth(role);
+        let (aws_endpoint_url, aws_region, api_bind) = r.runtime();
+        let (event_retention, events_poll, events_keepalive, events_stream_max) = r.events();
+        let webhooks = r.webhooks();
+        let (dev_sign_in, hosted_sign_in) = r.sign_in(&auth);
+        let config = Self {
             database_url: Secret::new(database_url),
             database_max_connections,
             ocr_queue_url,
             ocr_dlq_url,
             ocr_high_queue_url,
             ocr_high_dlq_url,
-            ingest_queue_url,
+            ingest_queue_url: r.optional("INGEST_QUEUE_URL"),
             receipts_bucket,
             upload_prefix,
             agent_url,
@@ -530,30 +267,28 @@ impl Config {
             worker_concurrency,
             retry_backoff_base,
             reconcile_queued_after,
-            admin_users,
+            admin_users: r.admin_users(),
             event_retention,
             events_poll,
             events_keepalive,
             events_stream_max,
-            webhook_queue_url,
-            webhook_allow_http_loopback,
-            webhook_retry_schedule,
-            webhook_disable_after,
-            webhook_timeout,
+            webhook_queue_url: webhooks.queue_url,
+            webhook_allow_http_loopback: webhooks.allow_http_loopback,
+            webhook_retry_schedule: webhooks.retry_schedule,
+            webhook_disable_after: webhooks.disable_after,
+            webhook_timeout: webhooks.timeout,
             dev_sign_in,
             hosted_sign_in,
-            limits,
-        })
+            limits: r.limits(),
+        };
+        if r.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                problems: r.problems,
+            })
+        }
     }
-}
-
-fn parse_schedule(raw: &str) -> Option<Vec<Duration>> {
-    let waits: Option<Vec<Duration>> = raw
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(parse_duration)
-        .collect();
-    waits.filter(|w| w.len() <= 20 && w.iter().all(|d| *d <= Duration::from_secs(86_400)))
 }
 
 #[cfg(test)]
