@@ -370,7 +370,19 @@ pub(crate) fn from_address_start(line: &str) -> Option<&str> {
 /// Merchant name and address from the header (the lines above the first
 /// date, amount or item).
 pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
-    // Stamps and codes above the first line of words are not the header.
+    let (first, header_end) = header_bounds(lines);
+    let header = &lines[..header_end];
+    let Some(at) = name_line(header, first) else {
+        return (None, None);
+    };
+    let (name, at) = whole_name(header, first, at);
+    let name = clean_name(&name);
+    (Some(name), find_address(&header[at + 1..]))
+}
+
+/// Where the header starts (the first line of words: stamps and codes
+/// above it are not the header) and ends.
+fn header_bounds(lines: &[&str]) -> (usize, usize) {
     let first = lines.iter().position(|l| looks_like_name(l)).unwrap_or(0);
     // The header ends at the first date (one printed alone beside the name
     // aside), the first line that reads like money rather than words (an
@@ -389,7 +401,11 @@ pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) 
         })
         .map_or(lines.len(), |p| p + first)
         .min(first + 14);
-    let header = &lines[..header_end];
+    (first, header_end)
+}
+
+/// The line of the shop's name in the header.
+fn name_line(header: &[&str], first: usize) -> Option<usize> {
     // The name is above the shop's telephone, fax and web address.
     let contact_at = header
         .iter()
@@ -424,9 +440,11 @@ pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) 
             .or_else(|| at(&|l| candidate(l) && uppercase(l) && not_address(l)))
             .or_else(|| at(&|l| candidate(l) && not_address(l)))
     };
-    let Some(mut at) = search(&header[..contact_at]).or_else(|| search(header)) else {
-        return (None, None);
-    };
+    search(&header[..contact_at]).or_else(|| search(header))
+}
+
+/// The name on line `at`, with the lines it runs over; and its last line.
+fn whole_name(header: &[&str], first: usize, mut at: usize) -> (String, usize) {
     let own = |l: &str| OWNED_BY.replace(l, "").into_owned();
     let mut name = tidy(&own(header[at]));
     // A name broken over lines: the legal form alone ("ABC TRADING" /
@@ -462,8 +480,12 @@ pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) 
             break;
         }
     }
-    let name = clean_name(&name);
-    let rest = &header[at + 1..];
+    (name, at)
+}
+
+/// The shop's address: the lines after its name, up to a phone number,
+/// an identity line, a country or five lines.
+fn find_address(rest: &[&str]) -> Option<String> {
     let mut address: Vec<String> = Vec::new();
     let mut note_continues = false;
     for (i, raw) in rest.iter().enumerate() {
@@ -530,6 +552,5 @@ pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) 
             break;
         }
     }
-    let address = (!address.is_empty()).then(|| address.join(" "));
-    (Some(name), address)
+    (!address.is_empty()).then(|| address.join(" "))
 }
