@@ -49,6 +49,78 @@ async fn run() -> anyhow::Result<()> {
     let clients = Clients::new(&config).await?;
     shared::repo::MIGRATOR.run(&clients.pool).await?;
 
+    check_agent(&config).await?;
+
+    let stop = CancellationToken::new();
+    let worker = Arc::new(shared::app::worker(
+        &config,
+        &clients,
+        shared::app::http_agent(&config).expect("Role::All requires AGENT_URL"),
+    ));
+    let ingest = Arc::new(shared::app::ingest(&config, &clients));
+    let reconciler = shared::app::reconciler(&config, &clients);
+
+    // One poller per OCR queue, each with its own concurrency, as the two
+    // event source mappings have theirs on AWS: high-priority work has
+    // capacity of its own.
+    let worker_poller = poller(
+        &clients,
+        config.ocr_queue_url.clone(),
+        env_usize("WORKER_MAX_CONCURRENCY", 2)?,
+    )
+    .await?;
+    let high_poller = poller(
+        &clients,
+        config.ocr_high_queue_url.clone(),
+        env_usize("WORKER_HIGH_MAX_CONCURRENCY", 1)?,
+    )
+    .await?;
+    let ingest_poller = poller(&clients, ingest_url, 1).await?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(worker_poller.serve(
+        worker.clone(),
+        |w, ev| async move { w.handle(ev).await },
+        stop.clone(),
+    ));
+    tasks.spawn(high_poller.serve(
+        worker,
+        |w, ev| async move { w.handle(ev).await },
+        stop.clone(),
+    ));
+    tasks.spawn(ingest_poller.serve(
+        ingest,
+        |i, ev| async move { i.handle(ev).await },
+        stop.clone(),
+    ));
+    tasks.spawn(reconcile_every(reconciler, stop.clone()));
+    // Webhook deliveries, when the stack has a webhook queue.
+    if let Some(sender) = shared::app::webhook_sender(&config, &clients)? {
+        let sender = Arc::new(sender);
+        let poller = poller(&clients, sender.queue.url().to_owned(), 2).await?;
+        tasks.spawn(poller.serve(
+            sender,
+            |s, ev| async move { s.handle(ev).await },
+            stop.clone(),
+        ));
+    } else {
+        tracing::warn!("WEBHOOK_QUEUE_URL is not set: webhook deliveries wait in the database");
+    }
+    if with_api {
+        tasks.spawn(serve_api(&config, &clients, stop.clone()).await?);
+    }
+    tracing::info!("local runner started: worker and ingest are polling their queues");
+
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping: finishing the batches in hand");
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Says whether an OCR agent answers at `AGENT_URL`: without one,
+/// receipts are retried with backoff and end `failed`.
+async fn check_agent(config: &Config) -> anyhow::Result<()> {
     let agent_url = config
         .agent_url
         .clone()
@@ -67,126 +139,59 @@ async fn run() -> anyhow::Result<()> {
         ),
     }
 
-    let stop = CancellationToken::new();
-    let worker = Arc::new(shared::app::worker(
-        &config,
-        &clients,
-        shared::app::http_agent(&config).expect("Role::All requires AGENT_URL"),
-    ));
-    let ingest = Arc::new(shared::app::ingest(&config, &clients));
-    let reconciler = shared::app::reconciler(&config, &clients);
+    Ok(())
+}
 
-    // One poller per OCR queue, each with its own concurrency, as the two
-    // event source mappings have theirs on AWS: high-priority work has
-    // capacity of its own.
-    let worker_poller = Poller::new(
+/// A poller of one queue, as an event source mapping: batches of 10, long
+/// polling, `concurrency` batches at once.
+async fn poller(
+    clients: &Clients,
+    queue_url: impl Into<String>,
+    concurrency: usize,
+) -> anyhow::Result<Poller> {
+    Poller::new(
         clients.sqs.clone(),
         PollerSettings {
-            queue_url: config.ocr_queue_url.clone(),
+            queue_url: queue_url.into(),
             batch_size: 10,
             wait: Duration::from_secs(10),
-            concurrency: env_usize("WORKER_MAX_CONCURRENCY", 2)?,
+            concurrency,
         },
     )
     .await
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let high_poller = Poller::new(
-        clients.sqs.clone(),
-        PollerSettings {
-            queue_url: config.ocr_high_queue_url.clone(),
-            batch_size: 10,
-            wait: Duration::from_secs(10),
-            concurrency: env_usize("WORKER_HIGH_MAX_CONCURRENCY", 1)?,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let ingest_poller = Poller::new(
-        clients.sqs.clone(),
-        PollerSettings {
-            queue_url: ingest_url,
-            batch_size: 10,
-            wait: Duration::from_secs(10),
-            concurrency: 1,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!(e))?;
+    .map_err(|e| anyhow::anyhow!(e))
+}
 
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(worker_poller.serve(
-        worker.clone(),
-        |w, ev| async move { w.handle(ev).await },
-        stop.clone(),
-    ));
-    tasks.spawn(high_poller.serve(
-        worker,
-        |w, ev| async move { w.handle(ev).await },
-        stop.clone(),
-    ));
-    tasks.spawn(ingest_poller.serve(
-        ingest,
-        |i, ev| async move { i.handle(ev).await },
-        stop.clone(),
-    ));
-    {
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(RECONCILE_EVERY);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tick.tick() => {
-                        if let Err(e) = reconciler.run_once().await {
-                            tracing::error!(error = %e, "reconciler pass failed");
-                        }
-                    }
+/// The reconciler every `RECONCILE_EVERY`, as its schedule runs it on AWS.
+async fn reconcile_every(reconciler: shared::reconcile::Reconciler, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = reconciler.run_once().await {
+                    tracing::error!(error = %e, "reconciler pass failed");
                 }
             }
-        });
+        }
     }
-    // Webhook deliveries, when the stack has a webhook queue.
-    if let Some(sender) = shared::app::webhook_sender(&config, &clients)? {
-        let sender = Arc::new(sender);
-        let poller = Poller::new(
-            clients.sqs.clone(),
-            PollerSettings {
-                queue_url: sender.queue.url().to_owned(),
-                batch_size: 10,
-                wait: Duration::from_secs(10),
-                concurrency: 2,
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-        tasks.spawn(poller.serve(
-            sender,
-            |s, ev| async move { s.handle(ev).await },
-            stop.clone(),
-        ));
-    } else {
-        tracing::warn!("WEBHOOK_QUEUE_URL is not set: webhook deliveries wait in the database");
-    }
-    if with_api {
-        let bind = config.api_bind;
-        let state = AppState::new(config.clone(), clients.clone());
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        tracing::info!(addr = %listener.local_addr()?, "API listening");
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            if let Err(e) = axum::serve(listener, state.router())
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "API server stopped");
-            }
-        });
-    }
-    tracing::info!("local runner started: worker and ingest are polling their queues");
+}
 
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("stopping: finishing the batches in hand");
-    stop.cancel();
-    while tasks.join_next().await.is_some() {}
-    Ok(())
+/// The API on `API_BIND`, until `stop`: bound now, served by the future.
+async fn serve_api(
+    config: &Config,
+    clients: &Clients,
+    stop: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
+    let state = AppState::new(config.clone(), clients.clone());
+    let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "API listening");
+    Ok(async move {
+        if let Err(e) = axum::serve(listener, state.router())
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    })
 }
