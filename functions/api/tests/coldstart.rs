@@ -10,7 +10,7 @@ use testkit::runtime::{FakeRuntime, Reply};
 
 fn health_event() -> Value {
     let path = format!(
-        "{}/../../events/api-health.json",
+        "{}/../../fixtures/lambda-events/api-health.json",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -18,7 +18,7 @@ fn health_event() -> Value {
 
 fn receipt_event(id: i64) -> Value {
     let path = format!(
-        "{}/../../events/api-list-receipts.json",
+        "{}/../../fixtures/lambda-events/api-list-receipts.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut ev: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

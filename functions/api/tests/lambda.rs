@@ -1,4 +1,4 @@
-//! The Lambda path: API Gateway REST proxy events (the files in `events/`)
+//! The Lambda path: API Gateway REST proxy events (the files in `fixtures/lambda-events/`)
 //! through lambda_http's adapter into the same Router, against the real
 //! Postgres and LocalStack.
 
@@ -10,7 +10,7 @@ use shared::config::AuthConfig;
 use testkit::{Options, Part, TestApp, multipart_body, png_bytes};
 
 fn event(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../fixtures/lambda-events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .unwrap()
 }

@@ -841,12 +841,12 @@ async fn the_worker_sends_the_agent_token_and_a_refused_token_is_retried_not_fai
     assert_eq!(seen, vec![Some(format!("Bearer {TOKEN}")); 2]);
 }
 
-/// The bucket the sample events in `events/` name (the local stack's).
+/// The bucket the sample events in `fixtures/lambda-events/` name (the local stack's).
 const EVENTS_BUCKET: &str = "receipts-local-000000000000-us-east-1";
 
-/// An SQS event from `events/`, pointed at the test's bucket.
+/// An SQS event from `fixtures/lambda-events/`, pointed at the test's bucket.
 fn sample_event(name: &str, bucket: &str) -> SqsEvent {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../fixtures/lambda-events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert!(
         text.contains(EVENTS_BUCKET),
@@ -859,7 +859,7 @@ fn sample_event(name: &str, bucket: &str) -> SqsEvent {
 async fn the_sample_events_register_an_upload_and_complete_its_ocr() {
     let app = TestApp::spawn().await;
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
-    // The object the S3 event in events/sqs-ingest.json announces (its key
+    // The object the S3 event in fixtures/lambda-events/sqs-ingest.json announces (its key
     // arrives form-encoded: `+` is a space).
     app.put_png("uploads/alice/receipt 0001.png").await;
 
@@ -876,7 +876,7 @@ async fn the_sample_events_register_an_upload_and_complete_its_ocr() {
         (1, "alice", "uploads/alice/receipt 0001.png", "queued")
     );
 
-    // events/sqs-ocr.json is the OCR message of that receipt.
+    // fixtures/lambda-events/sqs-ocr.json is the OCR message of that receipt.
     let ocr = sample_event("sqs-ocr.json", &app.bucket);
     let resp = pipeline::worker(&app, &agent).handle(ocr).await;
     assert!(resp.batch_item_failures.is_empty());

@@ -188,7 +188,7 @@ impl Bench {
             received,
             receiver,
             ocr_queue_arn,
-            events_dir: crate::stack::repo_root().join("events"),
+            events_dir: crate::stack::repo_root().join("fixtures/lambda-events"),
         }
     }
 
