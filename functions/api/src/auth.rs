@@ -1,4 +1,5 @@
-//! The `CurrentUser` extractor: the caller's identity from a verified token.
+//! The `CurrentUser` extractor: the caller's identity from a verified token;
+//! `AdminUser`: the same, for operators only.
 //!
 //! With `AUTH_MODE=jwt` the server verifies `Authorization: Bearer <JWT>`
 //! (HS256) itself. With `AUTH_MODE=apigateway`, API Gateway's authorizer has
@@ -48,6 +49,39 @@ impl FromRequestParts<AppState> for CurrentUser {
             }
         };
         Ok(CurrentUser(user))
+    }
+}
+
+/// The caller, an operator (`ADMIN_USERS`): a route that takes it is for
+/// operators only, and answers anyone else 403.
+pub struct AdminUser(pub UserId);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        require_admin(state, &user, parts.uri.path())?;
+        Ok(AdminUser(user))
+    }
+}
+
+/// Whether the caller is an operator (`ADMIN_USERS`).
+pub(crate) fn is_admin(state: &AppState, user: &UserId) -> bool {
+    state.config.admin_users.iter().any(|a| a == user.as_str())
+}
+
+/// Operator actions are for the subjects in `ADMIN_USERS`.
+pub(crate) fn require_admin(state: &AppState, user: &UserId, what: &str) -> Result<(), ApiError> {
+    if is_admin(state, user) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "{what}: for operators only (ADMIN_USERS)"
+        )))
     }
 }
 

@@ -9,11 +9,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use shared::domain::UserId;
 use shared::domain::{InvalidInput, Priority, ReceiptId};
 use shared::service::parse_idempotency_key;
 
-use crate::AppState;
 use crate::error::ApiError;
 
 /// The receipt id of the path. Every rejection, a segment that is not
@@ -103,20 +101,4 @@ pub(crate) fn priority_param(q: &HashMap<String, String>) -> Result<Option<Prior
         .map(|p| p.parse::<Priority>())
         .transpose()
         .map_err(ApiError::from)
-}
-
-/// Whether the caller is an operator (`ADMIN_USERS`).
-pub(crate) fn is_admin(state: &AppState, user: &UserId) -> bool {
-    state.config.admin_users.iter().any(|a| a == user.as_str())
-}
-
-/// Operator actions are for the subjects in `ADMIN_USERS`.
-pub(crate) fn require_admin(state: &AppState, user: &UserId, what: &str) -> Result<(), ApiError> {
-    if is_admin(state, user) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "{what} are for operators (ADMIN_USERS)"
-        )))
-    }
 }

@@ -13,14 +13,12 @@ use shared::stats::{self, OcrStats, StatsScope};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{AdminUser, CurrentUser, require_admin};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
 use shared::webhooks::Relay;
 
-use crate::extract::{
-    IdPath, parse_bool, parse_count, priority_param, query_params, require_admin,
-};
+use crate::extract::{IdPath, parse_bool, parse_count, priority_param, query_params};
 
 /// Answer of `POST /receipts/ocr/process-all`.
 #[derive(Serialize, ToSchema)]
@@ -222,7 +220,7 @@ pub async fn stats(
     let scope = match q.get("scope").map(String::as_str) {
         None | Some("user") => StatsScope::User(&user),
         Some("all") => {
-            require_admin(&state, &user, "stats of every user")?;
+            require_admin(&state, &user, "the stats of every user")?;
             StatsScope::AllUsers
         }
         Some(_) => return Err(InvalidInput::new("scope", "must be user or all").into()),
@@ -239,9 +237,8 @@ pub async fn stats(
 #[utoipa::path(post, path = "/receipts/ocr/redrive", tag = "ocr", responses((status = 202, description = "Dead-lettered receipts re-queued", body = RedriveAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn redrive(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    _: AdminUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&state, &user, "redrive and the DLQ")?;
     let r = state.service.redrive().await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((

@@ -27,10 +27,10 @@ use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
 
 use crate::AppState;
-use crate::auth::CurrentUser;
+use crate::auth::{AdminUser, CurrentUser, is_admin};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::extract::{is_admin, query_params, require_admin};
+use crate::extract::query_params;
 
 /// How long a development sign-in's token lasts.
 const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -442,11 +442,7 @@ struct Ops {
 /// `GET /ui/fragments/ops`: the queues' depths, Redrive, and every user's
 /// figures; for operators (`ADMIN_USERS`).
 #[utoipa::path(get, path = "/ui/fragments/ops", tag = "page", responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody)))]
-pub(crate) async fn ops(
-    State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
-) -> Result<Response, ApiError> {
-    require_admin(&state, &user, "the operators' view")?;
+pub(crate) async fn ops(State(state): State<AppState>, _: AdminUser) -> Result<Response, ApiError> {
     let svc = &state.service;
     let (queue, dlq, s) = tokio::join!(
         svc.ocr_queues.depths(),

@@ -10,7 +10,10 @@ use shared::config::AuthConfig;
 use testkit::{Options, Part, TestApp, multipart_body, png_bytes};
 
 fn event(name: &str) -> Value {
-    let path = format!("{}/../../fixtures/lambda-events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../fixtures/lambda-events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
         .unwrap()
 }

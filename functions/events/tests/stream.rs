@@ -9,7 +9,10 @@ use testkit::TestApp;
 use testkit::runtime::{FakeRuntime, Reply};
 
 fn event(name: &str) -> Value {
-    let path = format!("{}/../../fixtures/lambda-events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../fixtures/lambda-events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 

@@ -846,7 +846,10 @@ const EVENTS_BUCKET: &str = "receipts-local-000000000000-us-east-1";
 
 /// An SQS event from `fixtures/lambda-events/`, pointed at the test's bucket.
 fn sample_event(name: &str, bucket: &str) -> SqsEvent {
-    let path = format!("{}/../../fixtures/lambda-events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../fixtures/lambda-events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert!(
         text.contains(EVENTS_BUCKET),
