@@ -25,9 +25,10 @@ impl InvalidInput {
 /// A locale hint: a BCP 47 language tag (`en-US`, `de-DE`, `ms`), which
 /// tells the reader how the receipt writes its dates and its money when
 /// the receipt itself does not say.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "de-DE")]
+#[cfg_attr(feature = "openapi", schema(value_type = String, example = "de-DE"))]
 pub struct Locale(String);
 
 /// The shape of a BCP 47 tag: a language of two or three letters, then
@@ -83,9 +84,10 @@ impl From<Locale> for String {
 /// The owner of receipts: the `sub` of a verified token.
 ///
 /// It becomes part of S3 keys, so it is kept to a safe alphabet.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "alice")]
+#[cfg_attr(feature = "openapi", schema(value_type = String, example = "alice"))]
 pub struct UserId(String);
 
 impl UserId {
@@ -138,21 +140,10 @@ impl fmt::Display for UserId {
 }
 
 /// A receipt's id: a positive integer.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-#[schema(value_type = i64, example = 42)]
+#[cfg_attr(feature = "openapi", schema(value_type = i64, example = 42))]
 pub struct ReceiptId(i64);
 
 impl ReceiptId {
@@ -180,7 +171,8 @@ impl fmt::Display for ReceiptId {
 }
 
 /// Where a receipt is in the OCR pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OcrStatus {
     Pending,
@@ -234,9 +226,8 @@ impl fmt::Display for OcrStatus {
 /// Which OCR queue a receipt's job goes to. High-priority work has its own
 /// queue and reserved worker concurrency, so a backlog of normal work never
 /// holds it up.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     High,

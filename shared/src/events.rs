@@ -27,7 +27,8 @@ pub const EVENT_TYPES: [&str; 10] = [
 ];
 
 /// One status transition of one receipt.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceiptEvent {
     /// The event's number among the user's events; the SSE `id:`.
     #[sqlx(rename = "seq")]
@@ -40,7 +41,7 @@ pub struct ReceiptEvent {
     pub status: String,
     /// `{receipt_id, status, attempts, error}`, and for `receipt.completed`
     /// the receipt's `summary` (as the webhook payload's).
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }

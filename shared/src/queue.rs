@@ -67,7 +67,8 @@ struct Outgoing {
     group: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueDepth {
     /// Messages waiting to be received.
     pub visible: i64,
@@ -106,7 +107,8 @@ impl PriorityQueues {
 }
 
 /// Both queues' depths, and their sum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PriorityDepths {
     pub high: QueueDepth,
     pub normal: QueueDepth,

@@ -8,7 +8,8 @@ use crate::domain::{Locale, UserId};
 use crate::repo::RepoError;
 
 /// `GET` and `PUT /users/me/settings`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSettings {
     /// The default locale hint (BCP 47) for this user's receipts; `null`
     /// lets the reader infer each receipt's country from what it prints.

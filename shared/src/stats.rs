@@ -22,7 +22,8 @@ pub const MAX_WINDOW_HOURS: u32 = 24 * 90;
 /// Failure reasons listed, most frequent first.
 pub const TOP_REASONS: i64 = 5;
 
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OcrStats {
     /// `user` or `all`.
     pub scope: &'static str,
@@ -49,7 +50,8 @@ pub struct OcrStats {
     pub queue_depth: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailureReason {
     pub reason: String,
     pub count: i64,

@@ -12,7 +12,8 @@ use crate::message::OcrMessage;
 
 use super::RepoError;
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     pub id: ReceiptId,
     #[serde(skip)]
@@ -98,7 +99,8 @@ impl TryFrom<ReceiptRow> for Receipt {
 }
 
 /// What OCR extracted, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredMetadata {
     #[serde(skip)]
     pub receipt_id: i64,
@@ -111,20 +113,21 @@ pub struct StoredMetadata {
     pub total: Option<Decimal>,
     pub tip: Option<Decimal>,
     /// The locale the receipt was read with: `{"tag", "source", "currency_source"}`.
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub locale: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub validation: serde_json::Value,
     pub confidence: Option<f64>,
     /// `{"merchant", "date", "total", "items"}`, each 0 to 1.
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub field_confidence: Option<serde_json::Value>,
     pub engine: Option<String>,
     pub duration_ms: Option<i64>,
     pub raw_text: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredItem {
     #[serde(skip)]
     pub receipt_id: i64,
@@ -137,7 +140,8 @@ pub struct StoredItem {
 }
 
 /// A receipt with what was extracted from it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceiptDetail {
     #[serde(flatten)]
     pub receipt: Receipt,
@@ -182,7 +186,8 @@ pub struct Registered {
     pub queued: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusCounts {
     pub total_tracked: i64,
     pub pending: i64,

@@ -69,7 +69,8 @@ pub struct ProcessAllOutcome {
 }
 
 /// Counts for the caller plus the queues' approximate depths.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueStatus {
     #[serde(flatten)]
     pub counts: StatusCounts,
@@ -84,7 +85,8 @@ pub struct QueueStatus {
     pub dlqs: Option<PriorityDepths>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceiptStatus {
     pub receipt_id: ReceiptId,
     pub status: OcrStatus,
@@ -112,7 +114,8 @@ pub struct Redrive {
 /// An upload the client performs itself: a `multipart/form-data` POST to
 /// `upload_url` with every one of `fields`, then the file as `file`. S3
 /// refuses a file over `max_bytes`, or of another content type.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadUrl {
     /// The receipt of this upload, once the object has arrived (a repeated
     /// Idempotency-Key).

@@ -62,7 +62,8 @@ impl From<sqlx::Error> for WebhookError {
 }
 
 /// An endpoint, as its owner sees it (never with its secret).
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     pub id: i64,
     pub url: String,
@@ -76,7 +77,8 @@ pub struct Endpoint {
 }
 
 /// The answer to a registration: the endpoint and, this once, its secret.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: Endpoint,
@@ -85,7 +87,8 @@ pub struct CreatedEndpoint {
 }
 
 /// One event for one endpoint, and how its tries went.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub id: i64,
     /// The `webhook-id` header of every try.
