@@ -76,13 +76,7 @@ pub async fn events(
         .transpose()?;
     if let Some(id) = receipt {
         // Another user's receipt is as absent as one that never was.
-        state
-            .service
-            .repo
-            .get(&user, id)
-            .await
-            .map_err(shared::service::ServiceError::from)?
-            .ok_or(ApiError::NotFound)?;
+        state.service.receipt(&user, id).await?;
     }
     let log = state.events.clone();
     if q.contains_key("after") || wants_json(&headers) {

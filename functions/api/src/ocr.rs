@@ -225,9 +225,7 @@ pub async fn stats(
         }
         Some(_) => return Err(InvalidInput::new("scope", "must be user or all").into()),
     };
-    let figures = stats::ocr_stats(state.service.repo.pool(), scope, hours)
-        .await
-        .map_err(shared::service::ServiceError::from)?;
+    let figures = state.service.stats(scope, hours).await?;
     Ok(Json(figures))
 }
 

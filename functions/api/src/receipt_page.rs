@@ -8,7 +8,6 @@ use axum::response::Response;
 use shared::domain::{OcrStatus, UserId};
 use shared::extraction::ValidationIssue;
 use shared::repo::{ReceiptDetail, StoredItem};
-use shared::service::ServiceError;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
@@ -111,13 +110,7 @@ fn decimal(d: Option<rust_decimal::Decimal>) -> String {
 }
 
 async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDetail, ApiError> {
-    state
-        .service
-        .repo
-        .get_detail(user, id.0)
-        .await
-        .map_err(ServiceError::from)?
-        .ok_or(ApiError::NotFound)
+    Ok(state.service.detail(user, id.0).await?)
 }
 
 /// A short-lived link to the receipt's image, if one can be signed.

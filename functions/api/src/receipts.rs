@@ -207,13 +207,7 @@ async fn answer(
             items: Vec::new(),
         }
     } else {
-        state
-            .service
-            .repo
-            .get_detail(user, receipt.id)
-            .await
-            .map_err(shared::service::ServiceError::from)?
-            .ok_or(ApiError::NotFound)?
+        state.service.detail(user, receipt.id).await?
     };
     Ok((
         status,
@@ -273,12 +267,7 @@ pub async fn list(
         .get("status")
         .map(|s| s.parse::<OcrStatus>())
         .transpose()?;
-    let (items, total) = state
-        .service
-        .repo
-        .list(&user, status, page)
-        .await
-        .map_err(shared::service::ServiceError::from)?;
+    let (items, total) = state.service.list(&user, status, page).await?;
     let has_more = page.offset() + (items.len() as i64) < total;
     Ok(Json(ReceiptList {
         items,
@@ -307,12 +296,6 @@ pub async fn get_receipt(
     CurrentUser(user): CurrentUser,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
-    let detail = state
-        .service
-        .repo
-        .get_detail(&user, id)
-        .await
-        .map_err(shared::service::ServiceError::from)?
-        .ok_or(ApiError::NotFound)?;
+    let detail = state.service.detail(&user, id).await?;
     Ok(Json(detail))
 }

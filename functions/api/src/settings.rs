@@ -6,8 +6,7 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use serde::Deserialize;
 use shared::domain::Locale;
-use shared::service::ServiceError;
-use shared::settings::{self, UserSettings};
+use shared::settings::UserSettings;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -29,10 +28,7 @@ pub(crate) async fn get_settings(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<UserSettings>, ApiError> {
-    let s = settings::get(state.service.repo.pool(), &user)
-        .await
-        .map_err(ServiceError::from)?;
-    Ok(Json(s))
+    Ok(Json(state.service.settings(&user).await?))
 }
 
 /// `PUT /users/me/settings` with `{"locale": "de-DE"}`.
@@ -46,8 +42,6 @@ pub(crate) async fn put_settings(
     let s = UserSettings {
         locale: Locale::parse_optional(req.locale.as_deref())?,
     };
-    settings::put(state.service.repo.pool(), &user, &s)
-        .await
-        .map_err(ServiceError::from)?;
+    state.service.save_settings(&user, &s).await?;
     Ok(Json(s))
 }

@@ -23,7 +23,6 @@ use shared::config::{AuthConfig, HostedSignIn};
 use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
 use shared::queue::{PriorityDepths, QueueDepth};
 use shared::repo::ReceiptDetail;
-use shared::service::ServiceError;
 use shared::stats::{self, OcrStats, StatsScope};
 
 use crate::AppState;
@@ -303,12 +302,7 @@ async fn list_fragment(
             .map(|s| s.parse::<OcrStatus>())
             .transpose()?
     };
-    let (items, total) = state
-        .service
-        .repo
-        .list(user, status, page)
-        .await
-        .map_err(ServiceError::from)?;
+    let (items, total) = state.service.list(user, status, page).await?;
     let pages = ((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE)).max(1);
     let status_name = status.map(|s| s.as_str().to_owned()).unwrap_or_default();
     let base_query = if failed_view {
@@ -411,13 +405,10 @@ fn stats_panel(title: &'static str, s: OcrStats) -> StatsPanel {
 }
 
 async fn figures(state: &AppState, scope: StatsScope<'_>) -> Result<OcrStats, ApiError> {
-    stats::ocr_stats(
-        state.service.repo.pool(),
-        scope,
-        stats::DEFAULT_WINDOW_HOURS,
-    )
-    .await
-    .map_err(|e| ServiceError::from(e).into())
+    Ok(state
+        .service
+        .stats(scope, stats::DEFAULT_WINDOW_HOURS)
+        .await?)
 }
 
 /// `GET /ui/fragments/stats`: the caller's figures of the last 24 hours.

@@ -2,6 +2,7 @@
 //! one, report progress. HTTP-free; the API maps `ServiceError` to answers.
 
 mod queueing;
+mod reads;
 mod redrive;
 mod status;
 mod upload;
