@@ -97,49 +97,46 @@ pub(super) struct WebhookSettings {
 /// and a default stands in so the others are still read).
 impl Reader<'_> {
     pub(super) fn database(&mut self) -> (String, u32) {
-        let r = self;
-        let database_url = r.required("DATABASE_URL");
+        let database_url = self.required("DATABASE_URL");
         let is_postgres =
             database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
         if !database_url.is_empty() && !is_postgres {
-            r.problems
+            self.problems
                 .push("DATABASE_URL must be a postgres:// URL".to_owned());
         }
         let database_max_connections =
-            r.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000));
+            self.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000));
         (database_url, database_max_connections)
     }
 
     pub(super) fn ocr_queues(&mut self) -> (String, String, String, String) {
-        let r = self;
         (
-            r.required("OCR_QUEUE_URL"),
-            r.required("OCR_DLQ_URL"),
-            r.required("OCR_HIGH_QUEUE_URL"),
-            r.required("OCR_HIGH_DLQ_URL"),
+            self.required("OCR_QUEUE_URL"),
+            self.required("OCR_DLQ_URL"),
+            self.required("OCR_HIGH_QUEUE_URL"),
+            self.required("OCR_HIGH_DLQ_URL"),
         )
     }
 
     pub(super) fn storage(&mut self) -> (String, String, u64, u64, Duration) {
-        let r = self;
-        let receipts_bucket = r.required("RECEIPTS_BUCKET");
-        let mut upload_prefix = r
+        let receipts_bucket = self.required("RECEIPTS_BUCKET");
+        let mut upload_prefix = self
             .optional("UPLOAD_PREFIX")
             .unwrap_or_else(|| DEFAULT_UPLOAD_PREFIX.to_owned());
         if !upload_prefix.ends_with('/') {
             upload_prefix.push('/');
         }
-        let max_upload_bytes = r.parsed(
+        let max_upload_bytes = self.parsed(
             "MAX_UPLOAD_BYTES",
             DEFAULT_MAX_UPLOAD_BYTES,
             positive_int(1, 5 * 1024 * 1024 * 1024),
         );
-        let max_direct_upload_bytes = r.parsed(
+        let max_direct_upload_bytes = self.parsed(
             "MAX_DIRECT_UPLOAD_BYTES",
             max_upload_bytes,
             positive_int(1, 5 * 1024 * 1024 * 1024),
         );
-        let presign_ttl = Duration::from_secs(r.parsed(
+        let presign_ttl = Duration::from_secs(self.parsed(
             "PRESIGN_TTL_SECS",
             DEFAULT_PRESIGN_TTL_SECS,
             positive_int(1, 7 * 24 * 3600),
@@ -155,23 +152,22 @@ impl Reader<'_> {
     }
 
     pub(super) fn agent(&mut self, role: Role) -> (Option<Url>, Option<Secret>, Duration) {
-        let r = self;
         let agent_url = if role.needs_agent() {
-            Some(r.required("AGENT_URL")).filter(|u| !u.is_empty())
+            Some(self.required("AGENT_URL")).filter(|u| !u.is_empty())
         } else {
-            r.optional("AGENT_URL")
+            self.optional("AGENT_URL")
         };
-        let agent_url = r.url("AGENT_URL", agent_url);
-        let agent_token = r.optional("AGENT_TOKEN").map(Secret::new);
+        let agent_url = self.url("AGENT_URL", agent_url);
+        let agent_token = self.optional("AGENT_TOKEN").map(Secret::new);
         if agent_token
             .as_ref()
             .is_some_and(|t| t.expose().len() < MIN_AGENT_TOKEN_LEN)
         {
-            r.problems.push(format!(
+            self.problems.push(format!(
                 "AGENT_TOKEN must be at least {MIN_AGENT_TOKEN_LEN} characters"
             ));
         }
-        let agent_timeout = Duration::from_secs(r.parsed(
+        let agent_timeout = Duration::from_secs(self.parsed(
             "AGENT_TIMEOUT_SECS",
             DEFAULT_AGENT_TIMEOUT_SECS,
             positive_int(1, 900),
@@ -180,49 +176,49 @@ impl Reader<'_> {
     }
 
     pub(super) fn queueing(&mut self) -> (u32, u32, bool) {
-        let r = self;
-        let max_receive_count = r.parsed(
+        let max_receive_count = self.parsed(
             "MAX_RECEIVE_COUNT",
             DEFAULT_MAX_RECEIVE_COUNT,
             positive_int(1, 1000),
         );
-        let process_all_max = r.parsed(
+        let process_all_max = self.parsed(
             "PROCESS_ALL_MAX",
             DEFAULT_PROCESS_ALL_MAX,
             positive_int(1, PROCESS_ALL_HARD_MAX as u64),
         );
-        let auto_ocr = r.parsed("AUTO_OCR", true, boolean);
+        let auto_ocr = self.parsed("AUTO_OCR", true, boolean);
         (max_receive_count, process_all_max, auto_ocr)
     }
 
     pub(super) fn auth(&mut self, role: Role) -> AuthConfig {
-        let r = self;
-        let auth_mode = r.optional("AUTH_MODE").unwrap_or_else(|| "jwt".to_owned());
+        let auth_mode = self
+            .optional("AUTH_MODE")
+            .unwrap_or_else(|| "jwt".to_owned());
         match auth_mode.as_str() {
             "jwt" => {
-                let secret = r.optional("AUTH_JWT_SECRET");
+                let secret = self.optional("AUTH_JWT_SECRET");
                 match secret {
                     _ if !role.needs_auth() => {}
                     None => {
-                        r.problems.push(
+                        self.problems.push(
                             "AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned(),
                         );
                     }
                     Some(ref s) if s.len() < 32 => {
-                        r.problems
+                        self.problems
                             .push("AUTH_JWT_SECRET must be at least 32 characters".to_owned());
                     }
                     Some(_) => {}
                 }
                 AuthConfig::Jwt {
                     secret: Secret::new(secret.unwrap_or_default()),
-                    issuer: r.optional("AUTH_JWT_ISSUER"),
-                    audience: r.optional("AUTH_JWT_AUDIENCE"),
+                    issuer: self.optional("AUTH_JWT_ISSUER"),
+                    audience: self.optional("AUTH_JWT_AUDIENCE"),
                 }
             }
             "apigateway" => AuthConfig::ApiGateway,
             _ => {
-                r.problems
+                self.problems
                     .push("AUTH_MODE must be `jwt` or `apigateway`".to_owned());
                 AuthConfig::ApiGateway
             }
@@ -230,13 +226,12 @@ impl Reader<'_> {
     }
 
     pub(super) fn runtime(&mut self) -> (Option<Url>, Option<String>, SocketAddr) {
-        let r = self;
-        let endpoint = r.optional("AWS_ENDPOINT_URL");
-        let aws_endpoint_url = r.url("AWS_ENDPOINT_URL", endpoint);
-        let aws_region = r
+        let endpoint = self.optional("AWS_ENDPOINT_URL");
+        let aws_endpoint_url = self.url("AWS_ENDPOINT_URL", endpoint);
+        let aws_region = self
             .optional("AWS_REGION")
-            .or_else(|| r.optional("AWS_DEFAULT_REGION"));
-        let api_bind = r.parsed(
+            .or_else(|| self.optional("AWS_DEFAULT_REGION"));
+        let api_bind = self.parsed(
             "API_BIND",
             SocketAddr::from(([127, 0, 0, 1], 3000)),
             |raw| {
@@ -249,16 +244,15 @@ impl Reader<'_> {
     }
 
     pub(super) fn processing(&mut self) -> (usize, Duration, Duration) {
-        let r = self;
-        let worker_concurrency = r.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100));
+        let worker_concurrency = self.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100));
         let retry_backoff_base =
-            Duration::from_secs(r.parsed("RETRY_BACKOFF_BASE_SECS", 15, |raw| {
+            Duration::from_secs(self.parsed("RETRY_BACKOFF_BASE_SECS", 15, |raw| {
                 raw.parse::<u64>()
                     .ok()
                     .filter(|n| *n <= 900)
                     .ok_or_else(|| "must be 0 to 900 seconds".to_owned())
             }));
-        let reconcile_queued_after = Duration::from_secs(r.parsed(
+        let reconcile_queued_after = Duration::from_secs(self.parsed(
             "RECONCILE_QUEUED_AFTER_SECS",
             1800,
             positive_int(1, 7 * 24 * 3600),
@@ -282,15 +276,14 @@ impl Reader<'_> {
     }
 
     pub(super) fn events(&mut self) -> (Duration, Duration, Duration, Duration) {
-        let r = self;
         let event_retention = Duration::from_secs(
-            3600 * r.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
+            3600 * self.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
         );
         let events_poll =
-            Duration::from_millis(r.parsed("EVENTS_POLL_MILLIS", 500, positive_int(50, 60_000)));
+            Duration::from_millis(self.parsed("EVENTS_POLL_MILLIS", 500, positive_int(50, 60_000)));
         let events_keepalive =
-            Duration::from_secs(r.parsed("EVENTS_KEEPALIVE_SECS", 15, positive_int(1, 240)));
-        let events_stream_max = Duration::from_secs(r.parsed(
+            Duration::from_secs(self.parsed("EVENTS_KEEPALIVE_SECS", 15, positive_int(1, 240)));
+        let events_stream_max = Duration::from_secs(self.parsed(
             "EVENTS_STREAM_MAX_SECS",
             840,
             positive_int(1, 24 * 3600),
@@ -304,10 +297,10 @@ impl Reader<'_> {
     }
 
     pub(super) fn webhooks(&mut self) -> WebhookSettings {
-        let r = self;
-        let webhook_queue_url = r.optional("WEBHOOK_QUEUE_URL");
-        let webhook_allow_http_loopback = r.parsed("WEBHOOK_ALLOW_HTTP_LOOPBACK", false, boolean);
-        let webhook_retry_schedule = r.parsed(
+        let webhook_queue_url = self.optional("WEBHOOK_QUEUE_URL");
+        let webhook_allow_http_loopback =
+            self.parsed("WEBHOOK_ALLOW_HTTP_LOOPBACK", false, boolean);
+        let webhook_retry_schedule = self.parsed(
             "WEBHOOK_RETRY_SCHEDULE",
             parse_schedule(DEFAULT_WEBHOOK_RETRY_SCHEDULE).unwrap_or_default(),
             |raw| {
@@ -317,14 +310,14 @@ impl Reader<'_> {
             },
         );
         let webhook_disable_after = Duration::from_secs(
-            3600 * r.parsed(
+            3600 * self.parsed(
                 "WEBHOOK_DISABLE_AFTER_HOURS",
                 5 * 24,
                 positive_int(1, 24 * 365),
             ),
         );
         let webhook_timeout =
-            Duration::from_secs(r.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
+            Duration::from_secs(self.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
         WebhookSettings {
             queue_url: webhook_queue_url,
             allow_http_loopback: webhook_allow_http_loopback,
@@ -335,35 +328,37 @@ impl Reader<'_> {
     }
 
     pub(super) fn limits(&mut self) -> crate::limits::LimitSettings {
-        let r = self;
         crate::limits::LimitSettings {
-            uploads_per_minute: r.parsed(
+            uploads_per_minute: self.parsed(
                 "RATE_UPLOADS_PER_MINUTE",
                 120,
                 positive_int(0, 1_000_000),
             ),
-            queued_per_minute: r.parsed("RATE_QUEUED_PER_MINUTE", 600, positive_int(0, 1_000_000)),
-            max_in_flight: r.parsed("MAX_IN_FLIGHT_PER_USER", 1000, positive_int(0, 10_000_000)),
+            queued_per_minute: self.parsed(
+                "RATE_QUEUED_PER_MINUTE",
+                600,
+                positive_int(0, 1_000_000),
+            ),
+            max_in_flight: self.parsed("MAX_IN_FLIGHT_PER_USER", 1000, positive_int(0, 10_000_000)),
         }
     }
 
     pub(super) fn sign_in(&mut self, auth: &AuthConfig) -> (bool, Option<HostedSignIn>) {
-        let r = self;
-        let dev_sign_in = r.parsed("DEV_SIGN_IN", false, boolean);
-        let cognito_domain = r.optional("COGNITO_DOMAIN");
-        let cognito_domain = r.url("COGNITO_DOMAIN", cognito_domain);
-        let hosted_sign_in = match (cognito_domain, r.optional("COGNITO_CLIENT_ID")) {
+        let dev_sign_in = self.parsed("DEV_SIGN_IN", false, boolean);
+        let cognito_domain = self.optional("COGNITO_DOMAIN");
+        let cognito_domain = self.url("COGNITO_DOMAIN", cognito_domain);
+        let hosted_sign_in = match (cognito_domain, self.optional("COGNITO_CLIENT_ID")) {
             (None, None) => None,
             (Some(domain), Some(client_id)) => {
                 let loopback = matches!(domain.host_str(), Some("127.0.0.1" | "localhost"));
                 if domain.scheme() != "https" && !loopback {
-                    r.problems
+                    self.problems
                         .push("COGNITO_DOMAIN must be an https URL".to_owned());
                 }
                 Some(HostedSignIn { domain, client_id })
             }
             _ => {
-                r.problems.push(
+                self.problems.push(
                     "COGNITO_DOMAIN and COGNITO_CLIENT_ID go together (the page's hosted sign-in)"
                         .to_owned(),
                 );
@@ -371,7 +366,7 @@ impl Reader<'_> {
             }
         };
         if dev_sign_in && matches!(auth, AuthConfig::ApiGateway) {
-            r.problems.push(
+            self.problems.push(
                 "DEV_SIGN_IN=true needs AUTH_MODE=jwt (its tokens are signed with AUTH_JWT_SECRET); \
                  behind API Gateway's authorizer people sign in with Cognito"
                     .to_owned(),
