@@ -1,5 +1,6 @@
 //! Domain types, each with a parse constructor that is the only way in.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -9,14 +10,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("{field}: {message}")]
 pub struct InvalidInput {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 impl InvalidInput {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -428,28 +429,24 @@ pub fn clean_file_name(raw: Option<&str>, kind: ImageKind) -> String {
     }
 }
 
-/// `limit` of process-all: absent means "up to the maximum"; present, a
-/// positive integer no larger than the maximum.
-pub fn parse_process_all_limit(raw: Option<&str>, max: u32) -> Result<u32, InvalidInput> {
-    let Some(raw) = raw else {
-        return Ok(max);
-    };
-    let n: i64 = raw.trim().parse().map_err(|_| {
-        InvalidInput::new(
-            "limit",
-            format!("must be a positive integer (at most {max})"),
-        )
-    })?;
-    if n < 1 {
-        return Err(InvalidInput::new(
-            "limit",
-            format!("must be a positive integer (at most {max})"),
-        ));
+/// A count a caller gives in a query (`limit`, `page`, `per_page`): an
+/// integer of 1 or more.
+pub fn parse_positive(field: &'static str, raw: &str) -> Result<u32, InvalidInput> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| InvalidInput::new(field, "must be a positive integer"))
+}
+
+/// `limit` of process-all: absent means "up to the maximum"; present, no
+/// larger than the maximum.
+pub fn process_all_limit(requested: Option<u32>, max: u32) -> Result<u32, InvalidInput> {
+    match requested {
+        None => Ok(max),
+        Some(n) if n > max => Err(InvalidInput::new("limit", format!("must be at most {max}"))),
+        Some(n) => Ok(n),
     }
-    if n > i64::from(max) {
-        return Err(InvalidInput::new("limit", format!("must be at most {max}")));
-    }
-    Ok(n as u32)
 }
 
 /// A page of a listing: 1-based page number and page size.
@@ -462,31 +459,21 @@ pub struct Page {
 impl Page {
     pub const DEFAULT_PER_PAGE: u32 = 20;
     pub const MAX_PER_PAGE: u32 = 100;
+    const MAX_PAGE: u32 = 1_000_000;
 
-    pub fn parse(page: Option<&str>, per_page: Option<&str>) -> Result<Self, InvalidInput> {
-        let page = match page {
-            None => 1,
-            Some(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|p| (1..=1_000_000).contains(p))
-                .ok_or_else(|| InvalidInput::new("page", "must be a positive integer"))?,
-        };
-        let per_page = match per_page {
-            None => Self::DEFAULT_PER_PAGE,
-            Some(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|p| (1..=Self::MAX_PER_PAGE).contains(p))
-                .ok_or_else(|| {
-                    InvalidInput::new(
-                        "per_page",
-                        format!("must be an integer between 1 and {}", Self::MAX_PER_PAGE),
-                    )
-                })?,
-        };
+    /// The page asked for (absent: the first, of the default size).
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, InvalidInput> {
+        let page = page.unwrap_or(1);
+        if !(1..=Self::MAX_PAGE).contains(&page) {
+            return Err(InvalidInput::new("page", "must be a positive integer"));
+        }
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
+            return Err(InvalidInput::new(
+                "per_page",
+                format!("must be an integer between 1 and {}", Self::MAX_PER_PAGE),
+            ));
+        }
         Ok(Self { page, per_page })
     }
 
@@ -619,9 +606,14 @@ mod tests {
 
     #[test]
     fn limit_is_a_positive_integer_capped_at_the_maximum() {
-        assert_eq!(parse_process_all_limit(None, 500), Ok(500));
-        assert_eq!(parse_process_all_limit(Some("10"), 500), Ok(10));
-        assert_eq!(parse_process_all_limit(Some("500"), 500), Ok(500));
+        let limit = |raw: Option<&str>| {
+            raw.map(|r| parse_positive("limit", r))
+                .transpose()
+                .and_then(|n| process_all_limit(n, 500))
+        };
+        assert_eq!(limit(None), Ok(500));
+        assert_eq!(limit(Some("10")), Ok(10));
+        assert_eq!(limit(Some("500")), Ok(500));
         for bad in [
             "-1",
             "0",
@@ -632,7 +624,7 @@ mod tests {
             "501",
             "99999999999999999999999",
         ] {
-            let err = parse_process_all_limit(Some(bad), 500).unwrap_err();
+            let err = limit(Some(bad)).unwrap_err();
             assert_eq!(err.field, "limit", "{bad}");
         }
     }
@@ -640,16 +632,16 @@ mod tests {
     #[test]
     fn pages_are_bounded() {
         assert_eq!(
-            Page::parse(None, None).unwrap(),
+            Page::new(None, None).unwrap(),
             Page {
                 page: 1,
                 per_page: 20
             }
         );
-        assert_eq!(Page::parse(Some("3"), Some("10")).unwrap().offset(), 20);
-        assert!(Page::parse(Some("0"), None).is_err());
-        assert!(Page::parse(None, Some("101")).is_err());
-        assert!(Page::parse(Some("x"), None).is_err());
+        assert_eq!(Page::new(Some(3), Some(10)).unwrap().offset(), 20);
+        assert!(Page::new(Some(0), None).is_err());
+        assert!(Page::new(None, Some(101)).is_err());
+        assert!(Page::new(Some(1_000_001), None).is_err());
     }
 
     #[test]

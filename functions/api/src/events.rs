@@ -17,21 +17,22 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::domain::{InvalidInput, ReceiptId, UserId};
 use shared::events::{EventLog, ReceiptEvent};
 use tokio::time::Instant;
+use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::extract::{parse_limit, query_params};
+use crate::extract::{Query, bounded, param, parse_cursor};
 
 /// Events per JSON page, and per read of a stream.
 const PAGE_MAX: u32 = 500;
@@ -46,14 +47,6 @@ pub struct EventsPage {
     pub has_more: bool,
 }
 
-fn parse_cursor(field: &'static str, raw: &str) -> Result<i64, InvalidInput> {
-    raw.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| InvalidInput::new(field, "must be an event id (an integer, 0 or more)"))
-}
-
 fn wants_json(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(axum::http::header::ACCEPT)
@@ -62,25 +55,21 @@ fn wants_json(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("text/event-stream")
 }
 
-#[utoipa::path(get, path = "/receipts/events", tag = "events", params(("receipt_id" = Option<i64>, Query, description = "One receipt's events only"), ("after" = Option<i64>, Query, description = "A page of events after this id (JSON)"), ("limit" = Option<u32>, Query, description = "At most this many"), ("Last-Event-ID" = Option<i64>, Header, description = "Resume a stream after this event")), responses((status = 200, description = "A page of events (with `after`, or Accept: application/json), else a Server-Sent Events stream", content((EventsPage = "application/json"), (String = "text/event-stream"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/receipts/events", tag = "events", params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume a stream after this event")), responses((status = 200, description = "A page of events (with `after`, or Accept: application/json), else a Server-Sent Events stream", content((EventsPage = "application/json"), (String = "text/event-stream"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    let q = query_params(raw);
-    let receipt = q
-        .get("receipt_id")
-        .map(|r| ReceiptId::parse(r, "receipt_id"))
-        .transpose()?;
+    let receipt = q.receipt_id;
     if let Some(id) = receipt {
         // Another user's receipt is as absent as one that never was.
         state.service.receipt(&user, id).await?;
     }
     let log = state.events.clone();
-    if q.contains_key("after") || wants_json(&headers) {
-        return page(&log, &user, receipt, &q).await;
+    if q.after.is_some() || wants_json(&headers) {
+        return page(&log, &user, &q).await;
     }
     let last = headers
         .get("last-event-id")
@@ -123,21 +112,28 @@ pub async fn events(
     Ok(resp)
 }
 
+/// `GET /receipts/events`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// One receipt's events only
+    #[serde(default, deserialize_with = "param::receipt_id")]
+    #[param(value_type = Option<i64>)]
+    receipt_id: Option<ReceiptId>,
+    /// A page of events after this id (JSON)
+    #[serde(default, deserialize_with = "param::cursor")]
+    after: Option<i64>,
+    /// At most this many
+    #[serde(default, deserialize_with = "param::positive")]
+    limit: Option<u32>,
+}
+
 /// One page of events after `after` (JSON), for a client that polls.
-async fn page(
-    log: &EventLog,
-    user: &UserId,
-    receipt: Option<ReceiptId>,
-    q: &std::collections::HashMap<String, String>,
-) -> Result<Response, ApiError> {
-    let after = q
-        .get("after")
-        .map(|a| parse_cursor("after", a))
-        .transpose()?
-        .unwrap_or(0);
-    let limit = parse_limit(q.get("limit"), PAGE_DEFAULT, PAGE_MAX)?;
+async fn page(log: &EventLog, user: &UserId, q: &EventsQuery) -> Result<Response, ApiError> {
+    let after = q.after.unwrap_or(0);
+    let limit = bounded("limit", q.limit, PAGE_DEFAULT, PAGE_MAX)?;
     let mut events = log
-        .after(user, after, receipt, limit + 1)
+        .after(user, after, q.receipt_id, limit + 1)
         .await
         .map_err(shared::service::ServiceError::from)?;
     let has_more = events.len() > limit as usize;

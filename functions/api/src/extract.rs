@@ -1,15 +1,14 @@
 //! What the handlers share to read a request: the receipt id of the path,
-//! query parameters, JSON bodies, headers, and the operator check. Every
-//! rejection is the JSON error.
-
-use std::collections::HashMap;
+//! typed query parameters, JSON bodies and headers. Every rejection is the
+//! JSON error.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use shared::domain::{InvalidInput, Priority, ReceiptId};
+use serde::de::DeserializeOwned;
+use shared::domain::{InvalidInput, ReceiptId};
 use shared::service::parse_idempotency_key;
 
 use crate::error::ApiError;
@@ -29,11 +28,34 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-/// Query parameters, decoded; the last of a repeated name wins.
-pub(crate) fn query_params(raw: Option<String>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
+/// The query string as a typed struct (`T` derives `Deserialize`, and
+/// `IntoParams` for the document). A repeated name: the last one wins.
+/// Names `T` does not know are ignored. A value `T` refuses is the JSON
+/// error naming the parameter.
+pub(crate) struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()).into_owned() {
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+        }
+        let last_wins = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let reader =
+            serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(last_wins.as_bytes()));
+        serde_path_to_error::deserialize(reader)
+            .map(Query)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                InvalidInput::new(field, e.into_inner().to_string()).into()
+            })
+    }
 }
 
 /// A JSON body, or the JSON error showing what one looks like.
@@ -49,36 +71,29 @@ pub(crate) fn json_body<T>(
     })
 }
 
-/// `limit`: absent → `default`, else an integer from 1 to `max`.
-pub(crate) fn parse_limit(raw: Option<&String>, default: u32, max: u32) -> Result<u32, ApiError> {
-    parse_count("limit", raw, default, max)
+/// An event id (`after`, `Last-Event-ID`): an integer, 0 or more.
+pub(crate) fn parse_cursor(field: &'static str, raw: &str) -> Result<i64, InvalidInput> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| InvalidInput::new(field, "must be an event id (an integer, 0 or more)"))
 }
 
-/// A query parameter counting something: absent → `default`, else an
-/// integer from 1 to `max`, or the JSON error naming `field`.
-pub(crate) fn parse_count(
+/// A count of the query (`limit`, `hours`): absent → `default`, else at
+/// most `max`, or the JSON error naming `field`.
+pub(crate) fn bounded(
     field: &'static str,
-    raw: Option<&String>,
+    value: Option<u32>,
     default: u32,
     max: u32,
 ) -> Result<u32, ApiError> {
-    match raw {
+    match value {
         None => Ok(default),
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                InvalidInput::new(field, format!("must be an integer from 1 to {max}")).into()
-            }),
-    }
-}
-
-pub(crate) fn parse_bool(field: &'static str, raw: Option<&String>) -> Result<bool, ApiError> {
-    match raw.map(|s| s.to_ascii_lowercase()).as_deref() {
-        None | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") | Some("") => Ok(true),
-        Some(_) => Err(InvalidInput::new(field, "must be true or false").into()),
+        Some(n) if n <= max => Ok(n),
+        Some(_) => {
+            Err(InvalidInput::new(field, format!("must be an integer from 1 to {max}")).into())
+        }
     }
 }
 
@@ -95,10 +110,61 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
         .map_err(ApiError::from)
 }
 
-/// `priority` of the query: absent → `None` (keep the receipt's own).
-pub(crate) fn priority_param(q: &HashMap<String, String>) -> Result<Option<Priority>, ApiError> {
-    q.get("priority")
-        .map(|p| p.parse::<Priority>())
-        .transpose()
-        .map_err(ApiError::from)
+/// How query values are read: by the domain's own parsers, whose message
+/// becomes the JSON error's (the field is the parameter's name). For
+/// `#[serde(default, deserialize_with = "param::…")]` on `Option` fields.
+pub(crate) mod param {
+    use serde::de::{Deserialize, Deserializer, Error};
+    use shared::domain::{InvalidInput, OcrStatus, Priority, ReceiptId, parse_positive};
+
+    fn parsed<'de, D, T>(
+        d: D,
+        parse: impl FnOnce(&str) -> Result<T, InvalidInput>,
+    ) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        let raw = String::deserialize(d)?;
+        parse(&raw).map_err(|e| D::Error::custom(e.message))
+    }
+
+    pub(crate) fn priority<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Priority>, D::Error> {
+        parsed(d, str::parse).map(Some)
+    }
+
+    pub(crate) fn status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OcrStatus>, D::Error> {
+        parsed(d, str::parse).map(Some)
+    }
+
+    /// A status, where empty means "every status" (the page's filter).
+    pub(crate) fn status_or_all<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<OcrStatus>, D::Error> {
+        parsed(d, |s| (!s.is_empty()).then(|| s.parse()).transpose())
+    }
+
+    pub(crate) fn receipt_id<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<ReceiptId>, D::Error> {
+        parsed(d, |s| ReceiptId::parse(s, "receipt_id")).map(Some)
+    }
+
+    /// An integer of 1 or more (`limit`, `page`, `per_page`).
+    pub(crate) fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        parsed(d, |s| parse_positive("value", s)).map(Some)
+    }
+
+    /// An event id: an integer, 0 or more.
+    pub(crate) fn cursor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        parsed(d, |s| super::parse_cursor("after", s)).map(Some)
+    }
+
+    /// `true`, `1` or nothing (`?force`) is yes; `false` or `0` is no.
+    pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        parsed(d, |s| match s.to_ascii_lowercase().as_str() {
+            "false" | "0" => Ok(false),
+            "true" | "1" | "" => Ok(true),
+            _ => Err(InvalidInput::new("flag", "must be true or false")),
+        })
+    }
 }

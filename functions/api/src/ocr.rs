@@ -2,15 +2,15 @@
 //! queues' status, figures and the operators' redrive.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::domain::UserId;
-use shared::domain::{InvalidInput, Priority, ReceiptId, parse_process_all_limit};
+use shared::domain::{Priority, ReceiptId, process_all_limit};
 use shared::service::{QueueStatus, ReceiptStatus};
 use shared::stats::{self, OcrStats, StatsScope};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, require_admin};
@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::error::ErrorBody;
 use shared::webhooks::Relay;
 
-use crate::extract::{IdPath, parse_bool, parse_count, priority_param, query_params};
+use crate::extract::{IdPath, Query, bounded, param};
 
 /// Answer of `POST /receipts/ocr/process-all`.
 #[derive(Serialize, ToSchema)]
@@ -40,18 +40,14 @@ pub struct ProcessAllAnswer {
 
 /// `POST /receipts/ocr/process-all?limit=N[&priority=high]`: queues OCR
 /// for the caller's pending receipts and returns at once.
-#[utoipa::path(post, path = "/receipts/ocr/process-all", tag = "ocr", params(("limit" = Option<u32>, Query, description = "At most this many"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 200, description = "Queued; OCR runs later", body = ProcessAllAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(post, path = "/receipts/ocr/process-all", tag = "ocr", params(LimitQuery), responses((status = 200, description = "Queued; OCR runs later", body = ProcessAllAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn process_all(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<LimitQuery>,
 ) -> Result<Json<ProcessAllAnswer>, ApiError> {
-    let q = query_params(raw);
-    let requested = q.get("limit");
-    let limit =
-        parse_process_all_limit(requested.map(String::as_str), state.config.process_all_max)?;
-    let priority = priority_param(&q)?;
-    let out = state.service.process_all(&user, limit, priority).await?;
+    let limit = process_all_limit(q.limit, state.config.process_all_max)?;
+    let out = state.service.process_all(&user, limit, q.priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     let message = if out.queued == 0 {
         "no pending receipts to queue".to_owned()
@@ -62,7 +58,7 @@ pub async fn process_all(
         status: "queued",
         message,
         user_id: user,
-        limit: requested.map(|_| limit),
+        limit: q.limit.map(|_| limit),
         queued: out.queued,
         not_queued: out.not_queued,
         receipt_ids: out.receipt_ids,
@@ -71,15 +67,13 @@ pub async fn process_all(
 }
 
 /// `GET /receipts/ocr/queue-status[?receipt_id=N]`.
-#[utoipa::path(get, path = "/receipts/ocr/queue-status", tag = "ocr", params(("receipt_id" = Option<i64>, Query, description = "One receipt's status instead")), responses((status = 200, description = "Counts by status and every queue's depth, or one receipt's status", body = QueueStatusAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/receipts/ocr/queue-status", tag = "ocr", params(QueueStatusQuery), responses((status = 200, description = "Counts by status and every queue's depth, or one receipt's status", body = QueueStatusAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn queue_status(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<QueueStatusQuery>,
 ) -> Result<Json<QueueStatusAnswer>, ApiError> {
-    let q = query_params(raw);
-    if let Some(raw_id) = q.get("receipt_id") {
-        let id = ReceiptId::parse(raw_id, "receipt_id")?;
+    if let Some(id) = q.receipt_id {
         let st = state.service.status(&user, id).await?;
         return Ok(Json(QueueStatusAnswer::Receipt(st)));
     }
@@ -107,17 +101,14 @@ pub struct UserQueueStatus {
 }
 
 /// `POST /receipts/{id}/ocr/retry[?force=true]`.
-#[utoipa::path(post, path = "/receipts/{id}/ocr/retry", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id"), ("force" = Option<bool>, Query, description = "Read a completed receipt again"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 202, description = "Queued again", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(post, path = "/receipts/{id}/ocr/retry", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id"), RetryQuery), responses((status = 202, description = "Queued again", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     IdPath(id): IdPath,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<RetryQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let q = query_params(raw);
-    let force = parse_bool("force", q.get("force"))?;
-    let priority = priority_param(&q)?;
-    let st = state.service.retry(&user, id, force, priority).await?;
+    let st = state.service.retry(&user, id, q.force, q.priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
@@ -175,19 +166,14 @@ pub struct RetryFailedAnswer {
 
 /// `POST /receipts/ocr/retry-failed?limit=N`: re-queues the caller's
 /// failed receipts (oldest first), one statement and one message each.
-#[utoipa::path(post, path = "/receipts/ocr/retry-failed", tag = "ocr", params(("limit" = Option<u32>, Query, description = "At most this many"), ("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)")), responses((status = 202, description = "Failed receipts re-queued, oldest first", body = RetryFailedAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(post, path = "/receipts/ocr/retry-failed", tag = "ocr", params(LimitQuery), responses((status = 202, description = "Failed receipts re-queued, oldest first", body = RetryFailedAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn retry_failed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<LimitQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let q = query_params(raw);
-    let limit = parse_process_all_limit(
-        q.get("limit").map(String::as_str),
-        state.config.process_all_max,
-    )?;
-    let priority = priority_param(&q)?;
-    let out = state.service.retry_failed(&user, limit, priority).await?;
+    let limit = process_all_limit(q.limit, state.config.process_all_max)?;
+    let out = state.service.retry_failed(&user, limit, q.priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((
         StatusCode::ACCEPTED,
@@ -204,26 +190,24 @@ pub async fn retry_failed(
 /// `GET /receipts/ocr/stats[?hours=N][&scope=all]`: the caller's figures
 /// over the last N hours (24 by default); `scope=all` is every user's, for
 /// operators.
-#[utoipa::path(get, path = "/receipts/ocr/stats", tag = "ocr", params(("hours" = Option<u32>, Query, description = "The window, 1 to 2160 (24)"), ("scope" = Option<String>, Query, description = "user (default) or all (operators)")), responses((status = 200, description = "Figures of the window", body = OcrStats), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/receipts/ocr/stats", tag = "ocr", params(StatsQuery), responses((status = 200, description = "Figures of the window", body = OcrStats), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn stats(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<StatsQuery>,
 ) -> Result<Json<OcrStats>, ApiError> {
-    let q = query_params(raw);
-    let hours = parse_count(
+    let hours = bounded(
         "hours",
-        q.get("hours"),
+        q.hours,
         stats::DEFAULT_WINDOW_HOURS,
         stats::MAX_WINDOW_HOURS,
     )?;
-    let scope = match q.get("scope").map(String::as_str) {
-        None | Some("user") => StatsScope::User(&user),
-        Some("all") => {
+    let scope = match q.scope {
+        Scope::User => StatsScope::User(&user),
+        Scope::All => {
             require_admin(&state, &user, "the stats of every user")?;
             StatsScope::AllUsers
         }
-        Some(_) => return Err(InvalidInput::new("scope", "must be user or all").into()),
     };
     let figures = state.service.stats(scope, hours).await?;
     Ok(Json(figures))
@@ -266,4 +250,60 @@ pub struct RedriveAnswer {
     /// DLQ messages kept for a person: unreadable, or not matching their
     /// receipt.
     kept_in_dlq: usize,
+}
+
+/// The query of process-all and retry-failed.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LimitQuery {
+    /// At most this many
+    #[serde(default, deserialize_with = "param::positive")]
+    limit: Option<u32>,
+    /// high or normal (default: the receipt's own; normal for a new upload)
+    #[serde(default, deserialize_with = "param::priority")]
+    priority: Option<Priority>,
+}
+
+/// `GET /receipts/ocr/queue-status`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct QueueStatusQuery {
+    /// One receipt's status instead
+    #[serde(default, deserialize_with = "param::receipt_id")]
+    #[param(value_type = Option<i64>)]
+    receipt_id: Option<ReceiptId>,
+}
+
+/// `POST /receipts/{id}/ocr/retry`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RetryQuery {
+    /// Read a completed receipt again
+    #[serde(default, deserialize_with = "param::flag")]
+    force: bool,
+    /// high or normal (default: the receipt's own; normal for a new upload)
+    #[serde(default, deserialize_with = "param::priority")]
+    priority: Option<Priority>,
+}
+
+/// `GET /receipts/ocr/stats`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StatsQuery {
+    /// The window, 1 to 2160 (24)
+    #[serde(default, deserialize_with = "param::positive")]
+    hours: Option<u32>,
+    /// user (default) or all (operators)
+    #[serde(default)]
+    #[param(inline)]
+    scope: Scope,
+}
+
+/// Whose figures: the caller's, or every user's (operators).
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Scope {
+    #[default]
+    User,
+    All,
 }

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Multipart, RawQuery, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use shared::domain::{
 use shared::repo::ReceiptDetail;
 use shared::service::UploadUrl;
 use shared::service::{Upload, Uploaded};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
@@ -22,9 +22,7 @@ use crate::error::ApiError;
 use crate::error::ErrorBody;
 use shared::webhooks::Relay;
 
-use crate::extract::{
-    IdPath, idempotency_key, json_body, parse_bool, priority_param, query_params,
-};
+use crate::extract::{IdPath, Query, idempotency_key, json_body, param};
 
 /// Room for the multipart envelope around a file of the maximum size.
 pub(crate) const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -76,17 +74,14 @@ pub struct UploadForm {
 /// `POST /receipts[?priority=high][&allow_duplicate=true]`: multipart
 /// with `file`, an optional `purchase_date` and `locale`; an `Idempotency-Key` header
 /// makes it safe to repeat.
-#[utoipa::path(post, path = "/receipts", tag = "receipts", params(("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)"), ("allow_duplicate" = Option<bool>, Query, description = "Store bytes the caller uploaded before again"), ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body(content = UploadForm, content_type = "multipart/form-data"), responses((status = 201, description = "Stored, pending", body = UploadAnswer), (status = 200, description = "A repeated Idempotency-Key, or bytes uploaded before (duplicate_of): that receipt, unchanged", body = UploadAnswer, headers(("Idempotent-Replayed" = String, description = "true when this answers a repeated Idempotency-Key"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 413, description = "File too large", body = ErrorBody), (status = 415, description = "Not an image of an allowed type", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(post, path = "/receipts", tag = "receipts", params(UploadQuery, ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body(content = UploadForm, content_type = "multipart/form-data"), responses((status = 201, description = "Stored, pending", body = UploadAnswer), (status = 200, description = "A repeated Idempotency-Key, or bytes uploaded before (duplicate_of): that receipt, unchanged", body = UploadAnswer, headers(("Idempotent-Replayed" = String, description = "true when this answers a repeated Idempotency-Key"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 413, description = "File too large", body = ErrorBody), (status = 415, description = "Not an image of an allowed type", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let q = query_params(raw);
-    let priority = priority_param(&q)?.unwrap_or_default();
-    let allow_duplicate = parse_bool("allow_duplicate", q.get("allow_duplicate"))?;
     let idempotency_key = idempotency_key(&headers)?;
     let form = read_form(multipart, state.config.max_upload_bytes).await?;
     let uploaded = state
@@ -98,13 +93,34 @@ pub async fn upload(
                 file_name: form.file_name.as_deref(),
                 purchase_date: form.purchase_date,
                 locale: form.locale.as_ref(),
-                priority,
+                priority: q.priority.unwrap_or_default(),
                 idempotency_key,
-                allow_duplicate,
+                allow_duplicate: q.allow_duplicate,
             },
         )
         .await?;
     answer(&state, &user, uploaded).await
+}
+
+/// `POST /receipts`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UploadQuery {
+    /// high or normal (default: the receipt's own; normal for a new upload)
+    #[serde(default, deserialize_with = "param::priority")]
+    priority: Option<Priority>,
+    /// Store bytes the caller uploaded before again
+    #[serde(default, deserialize_with = "param::flag")]
+    allow_duplicate: bool,
+}
+
+/// `POST /receipts/upload-url`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PriorityQuery {
+    /// high or normal (default: the receipt's own; normal for a new upload)
+    #[serde(default, deserialize_with = "param::priority")]
+    priority: Option<Priority>,
 }
 
 /// What `POST /receipts`'s form carries.
@@ -231,16 +247,15 @@ pub struct UploadUrlRequest {
 
 /// `POST /receipts/upload-url[?priority=high]`: a presigned POST for a
 /// direct upload; an `Idempotency-Key` header gives the same object again.
-#[utoipa::path(post, path = "/receipts/upload-url", tag = "receipts", params(("priority" = Option<Priority>, Query, description = "high or normal (default: the receipt's own; normal for a new upload)"), ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body = UploadUrlRequest, responses((status = 201, description = "A presigned POST to S3; the S3 event registers the receipt", body = UploadUrl), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(post, path = "/receipts/upload-url", tag = "receipts", params(PriorityQuery, ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body = UploadUrlRequest, responses((status = 201, description = "A presigned POST to S3; the S3 event registers the receipt", body = UploadUrl), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn upload_url(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<PriorityQuery>,
     headers: HeaderMap,
     body: Result<Json<UploadUrlRequest>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let q = query_params(raw);
-    let priority = priority_param(&q)?.unwrap_or_default();
+    let priority = q.priority.unwrap_or_default();
     let key = idempotency_key(&headers)?;
     let req = json_body(body, r#"{"content_type":"image/jpeg"}"#)?;
     let locale = Locale::parse_optional(req.locale.as_deref())?;
@@ -252,22 +267,14 @@ pub async fn upload_url(
 }
 
 /// `GET /receipts?page=&per_page=&status=`: the caller's receipts, newest first.
-#[utoipa::path(get, path = "/receipts", tag = "receipts", params(("page" = Option<u32>, Query), ("per_page" = Option<u32>, Query), ("status" = Option<OcrStatus>, Query)), responses((status = 200, description = "The caller's receipts, newest first", body = ReceiptList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/receipts", tag = "receipts", params(ListQuery), responses((status = 200, description = "The caller's receipts, newest first", body = ReceiptList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<ListQuery>,
 ) -> Result<Json<ReceiptList>, ApiError> {
-    let q = query_params(raw);
-    let page = Page::parse(
-        q.get("page").map(String::as_str),
-        q.get("per_page").map(String::as_str),
-    )?;
-    let status = q
-        .get("status")
-        .map(|s| s.parse::<OcrStatus>())
-        .transpose()?;
-    let (items, total) = state.service.list(&user, status, page).await?;
+    let page = Page::new(q.page, q.per_page)?;
+    let (items, total) = state.service.list(&user, q.status, page).await?;
     let has_more = page.offset() + (items.len() as i64) < total;
     Ok(Json(ReceiptList {
         items,
@@ -276,6 +283,21 @@ pub async fn list(
         total,
         has_more,
     }))
+}
+
+/// `GET /receipts`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// The page, from 1
+    #[serde(default, deserialize_with = "param::positive")]
+    page: Option<u32>,
+    /// Receipts per page, 1 to 100 (20)
+    #[serde(default, deserialize_with = "param::positive")]
+    per_page: Option<u32>,
+    /// Only receipts of this status
+    #[serde(default, deserialize_with = "param::status")]
+    status: Option<OcrStatus>,
 }
 
 /// Answer of `GET /receipts`: one page of the caller's receipts.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -24,12 +24,13 @@ use shared::domain::{InvalidInput, OcrStatus, Page, UserId};
 use shared::queue::{PriorityDepths, QueueDepth};
 use shared::repo::ReceiptDetail;
 use shared::stats::{self, OcrStats, StatsScope};
+use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, is_admin};
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::extract::query_params;
+use crate::extract::{Query, param};
 
 /// How long a development sign-in's token lasts.
 const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -283,24 +284,38 @@ fn row(d: ReceiptDetail) -> Row {
     }
 }
 
+/// The receipts fragment's query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FragmentQuery {
+    /// The page, from 1
+    #[serde(default, deserialize_with = "param::positive")]
+    page: Option<u32>,
+    /// Only receipts of this status (empty: all)
+    #[serde(default, deserialize_with = "param::status_or_all")]
+    status: Option<OcrStatus>,
+}
+
+/// The failed receipts fragment's query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    /// The page, from 1
+    #[serde(default, deserialize_with = "param::positive")]
+    page: Option<u32>,
+}
+
 async fn list_fragment(
     state: &AppState,
     user: &UserId,
-    raw: Option<String>,
+    q: FragmentQuery,
     failed_view: bool,
 ) -> Result<Response, ApiError> {
-    let q = query_params(raw);
-    let page = Page::parse(
-        q.get("page").map(String::as_str),
-        Some(&PER_PAGE.to_string()),
-    )?;
+    let page = Page::new(q.page, Some(PER_PAGE))?;
     let status = if failed_view {
         Some(OcrStatus::Failed)
     } else {
-        q.get("status")
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<OcrStatus>())
-            .transpose()?
+        q.status
     };
     let (items, total) = state.service.list(user, status, page).await?;
     let pages = ((total + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE)).max(1);
@@ -330,24 +345,28 @@ async fn list_fragment(
 }
 
 /// `GET /ui/fragments/receipts?status=&page=`: the caller's receipts.
-#[utoipa::path(get, path = "/ui/fragments/receipts", tag = "page", params(("page" = Option<u32>, Query), ("status" = Option<OcrStatus>, Query)), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/ui/fragments/receipts", tag = "page", params(FragmentQuery), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn receipts(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<FragmentQuery>,
 ) -> Result<Response, ApiError> {
-    list_fragment(&state, &user, raw, false).await
+    list_fragment(&state, &user, q, false).await
 }
 
 /// `GET /ui/fragments/failed?page=`: the caller's failed receipts with
 /// their reasons, and "Retry all failed".
-#[utoipa::path(get, path = "/ui/fragments/failed", tag = "page", params(("page" = Option<u32>, Query)), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
+#[utoipa::path(get, path = "/ui/fragments/failed", tag = "page", params(PageQuery), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody)))]
 pub(crate) async fn failed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
-    list_fragment(&state, &user, raw, true).await
+    let q = FragmentQuery {
+        page: q.page,
+        status: None,
+    };
+    list_fragment(&state, &user, q, true).await
 }
 
 // ---- figures -------------------------------------------------------------------

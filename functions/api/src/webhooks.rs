@@ -4,20 +4,20 @@
 //! `POST /webhooks/deliveries/{id}/resend`.
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use shared::domain::InvalidInput;
 use shared::webhooks::{CreatedEndpoint, Delivery, Endpoint, Relay, parse_event_types};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::ErrorBody;
-use crate::extract::{IdPath, json_body, parse_limit, query_params};
+use crate::extract::{IdPath, Query, bounded, json_body, param};
 
 /// Longest webhook URL accepted.
 const MAX_URL_LEN: usize = 2048;
@@ -130,18 +130,26 @@ pub async fn test(
 }
 
 /// `GET /webhooks/{id}/deliveries[?limit=N]`: newest first.
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), ("limit" = Option<u32>, Query, description = "At most this many")), responses((status = 200, description = "Newest first", body = DeliveryList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), DeliveriesQuery), responses((status = 200, description = "Newest first", body = DeliveryList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     IdPath(id): IdPath,
-    RawQuery(raw): RawQuery,
+    Query(q): Query<DeliveriesQuery>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let q = query_params(raw);
-    let limit = parse_limit(q.get("limit"), 50, 500)?;
+    let limit = bounded("limit", q.limit, 50, 500)?;
     Ok(Json(DeliveryList {
         items: state.webhooks.deliveries(&user, id.get(), limit).await?,
     }))
+}
+
+/// `GET /webhooks/{id}/deliveries`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeliveriesQuery {
+    /// At most this many (50, at most 500)
+    #[serde(default, deserialize_with = "param::positive")]
+    limit: Option<u32>,
 }
 
 /// `POST /webhooks/deliveries/{id}/resend`: the same `webhook-id`, tried

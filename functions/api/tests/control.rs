@@ -207,9 +207,13 @@ async fn priority_picks_the_queue_everywhere_and_a_bad_one_changes_nothing() {
     assert_eq!(app.snapshot().await, before);
 
     // process-all at high priority: both on the high queue, with the
-    // priority in the body.
+    // priority in the body. A repeated name: the last one wins; a name the
+    // route does not know is ignored.
     let r = app
-        .post("/receipts/ocr/process-all?priority=high", Some(&alice))
+        .post(
+            "/receipts/ocr/process-all?priority=soon&colour=red&priority=high",
+            Some(&alice),
+        )
         .await;
     assert_eq!(r.json["queued"], 2, "{}", r.json);
     let st = app.get("/receipts/ocr/queue-status", Some(&alice)).await;
