@@ -165,3 +165,67 @@ pub fn error_json(code: &'static str, message: String) -> Json<ErrorBody> {
         error: ErrorDetail { code, message },
     })
 }
+
+/// The error answers as the handlers' annotations name them: one type per
+/// kind, each the JSON error, so that a route lists
+/// `responses((status = 200, …), doc::BadInput, doc::NoToken, …)`.
+pub mod doc {
+    #![allow(dead_code)] // read by the OpenAPI derive only
+
+    use utoipa::IntoResponses;
+
+    use super::ErrorBody;
+
+    #[derive(IntoResponses)]
+    #[response(
+        status = 400,
+        description = "Bad input (the JSON error names the field)"
+    )]
+    pub struct BadInput(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(status = 401, description = "No valid token")]
+    pub struct NoToken(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(status = 403, description = "For operators only")]
+    pub struct OperatorsOnly(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(status = 404, description = "Not found (or not the caller's)")]
+    pub struct NotFound(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(status = 409, description = "Not in a status that allows it")]
+    pub struct WrongStatus(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(status = 413, description = "File too large")]
+    pub struct TooLarge(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(status = 415, description = "Not an image of an allowed type")]
+    pub struct NotAnImage(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(
+        status = 422,
+        description = "Idempotency-Key used before with another request"
+    )]
+    pub struct KeyReused(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(
+        status = 429,
+        description = "Over a per-user limit; nothing changed",
+        headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))
+    )]
+    pub struct Limited(ErrorBody);
+
+    #[derive(IntoResponses)]
+    #[response(
+        status = 503,
+        description = "A backing service is unavailable; nothing changed"
+    )]
+    pub struct Unavailable(ErrorBody);
+}

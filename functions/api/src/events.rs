@@ -31,7 +31,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::doc;
 use crate::extract::{Query, bounded, param, parse_cursor};
 
 /// Events per JSON page, and per read of a stream.
@@ -55,7 +55,22 @@ fn wants_json(headers: &HeaderMap) -> bool {
     accept.contains("application/json") && !accept.contains("text/event-stream")
 }
 
-#[utoipa::path(get, path = "/receipts/events", tag = "events", params(EventsQuery, ("Last-Event-ID" = Option<i64>, Header, description = "Resume a stream after this event")), responses((status = 200, description = "A page of events (with `after`, or Accept: application/json), else a Server-Sent Events stream", content((EventsPage = "application/json"), (String = "text/event-stream"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/receipts/events",
+    tag = "events",
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume a stream after this event"),
+    ),
+    responses(
+        (status = 200, description = "A page of events (with `after`, or Accept: application/json), else a Server-Sent Events stream", content((EventsPage = "application/json"), (String = "text/event-stream"))),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::Unavailable,
+    ),
+)]
 pub async fn events(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

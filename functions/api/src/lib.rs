@@ -8,11 +8,10 @@ mod events;
 mod extract;
 mod ocr;
 pub mod openapi;
-mod receipt_page;
+mod page;
 mod receipts;
 mod routes;
 mod settings;
-mod ui;
 mod webhook_doc;
 mod webhooks;
 
@@ -80,7 +79,7 @@ impl AppState {
             presign_ttl: config.presign_ttl,
         };
         Self {
-            page_csp: ui::content_security_policy(&config),
+            page_csp: page::content_security_policy(&config),
             config: Arc::new(config),
             service,
             events,

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, require_admin};
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::doc;
 use shared::webhooks::Relay;
 
 use crate::extract::{IdPath, Query, bounded, param};
@@ -40,7 +40,19 @@ pub struct ProcessAllAnswer {
 
 /// `POST /receipts/ocr/process-all?limit=N[&priority=high]`: queues OCR
 /// for the caller's pending receipts and returns at once.
-#[utoipa::path(post, path = "/receipts/ocr/process-all", tag = "ocr", params(LimitQuery), responses((status = 200, description = "Queued; OCR runs later", body = ProcessAllAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/ocr/process-all",
+    tag = "ocr",
+    params(LimitQuery),
+    responses(
+        (status = 200, description = "Queued; OCR runs later", body = ProcessAllAnswer),
+        doc::BadInput,
+        doc::NoToken,
+        doc::Limited,
+        doc::Unavailable,
+    ),
+)]
 pub async fn process_all(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -67,7 +79,19 @@ pub async fn process_all(
 }
 
 /// `GET /receipts/ocr/queue-status[?receipt_id=N]`.
-#[utoipa::path(get, path = "/receipts/ocr/queue-status", tag = "ocr", params(QueueStatusQuery), responses((status = 200, description = "Counts by status and every queue's depth, or one receipt's status", body = QueueStatusAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/receipts/ocr/queue-status",
+    tag = "ocr",
+    params(QueueStatusQuery),
+    responses(
+        (status = 200, description = "Counts by status and every queue's depth, or one receipt's status", body = QueueStatusAnswer),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::Unavailable,
+    ),
+)]
 pub async fn queue_status(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -101,7 +125,21 @@ pub struct UserQueueStatus {
 }
 
 /// `POST /receipts/{id}/ocr/retry[?force=true]`.
-#[utoipa::path(post, path = "/receipts/{id}/ocr/retry", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id"), RetryQuery), responses((status = 202, description = "Queued again", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/{id}/ocr/retry",
+    tag = "ocr",
+    params(("id" = i64, Path, description = "The receipt's id"), RetryQuery),
+    responses(
+        (status = 202, description = "Queued again", body = ReceiptStatus),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::WrongStatus,
+        doc::Limited,
+        doc::Unavailable,
+    ),
+)]
 pub async fn retry(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -116,7 +154,20 @@ pub async fn retry(
 /// `POST /receipts/{id}/ocr/cancel`: a queued receipt goes back to
 /// `pending`; its message is acknowledged without OCR. 409 once it is
 /// being read.
-#[utoipa::path(post, path = "/receipts/{id}/ocr/cancel", tag = "ocr", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "Back to pending; its message is acknowledged without OCR", body = ReceiptStatus), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/{id}/ocr/cancel",
+    tag = "ocr",
+    params(("id" = i64, Path, description = "The receipt's id")),
+    responses(
+        (status = 200, description = "Back to pending; its message is acknowledged without OCR", body = ReceiptStatus),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::WrongStatus,
+        doc::Unavailable,
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -137,7 +188,16 @@ pub struct CancelAllAnswer {
 
 /// `POST /receipts/ocr/cancel-all`: every queued receipt of the caller
 /// goes back to `pending` (those being read finish).
-#[utoipa::path(post, path = "/receipts/ocr/cancel-all", tag = "ocr", responses((status = 200, description = "Every queued receipt of the caller back to pending", body = CancelAllAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/ocr/cancel-all",
+    tag = "ocr",
+    responses(
+        (status = 200, description = "Every queued receipt of the caller back to pending", body = CancelAllAnswer),
+        doc::NoToken,
+        doc::Unavailable,
+    ),
+)]
 pub async fn cancel_all(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -166,7 +226,19 @@ pub struct RetryFailedAnswer {
 
 /// `POST /receipts/ocr/retry-failed?limit=N`: re-queues the caller's
 /// failed receipts (oldest first), one statement and one message each.
-#[utoipa::path(post, path = "/receipts/ocr/retry-failed", tag = "ocr", params(LimitQuery), responses((status = 202, description = "Failed receipts re-queued, oldest first", body = RetryFailedAnswer), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/ocr/retry-failed",
+    tag = "ocr",
+    params(LimitQuery),
+    responses(
+        (status = 202, description = "Failed receipts re-queued, oldest first", body = RetryFailedAnswer),
+        doc::BadInput,
+        doc::NoToken,
+        doc::Limited,
+        doc::Unavailable,
+    ),
+)]
 pub async fn retry_failed(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -190,7 +262,19 @@ pub async fn retry_failed(
 /// `GET /receipts/ocr/stats[?hours=N][&scope=all]`: the caller's figures
 /// over the last N hours (24 by default); `scope=all` is every user's, for
 /// operators.
-#[utoipa::path(get, path = "/receipts/ocr/stats", tag = "ocr", params(StatsQuery), responses((status = 200, description = "Figures of the window", body = OcrStats), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/receipts/ocr/stats",
+    tag = "ocr",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "Figures of the window", body = OcrStats),
+        doc::BadInput,
+        doc::NoToken,
+        doc::OperatorsOnly,
+        doc::Unavailable,
+    ),
+)]
 pub async fn stats(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -216,7 +300,17 @@ pub async fn stats(
 /// `POST /receipts/ocr/redrive`: re-queues the dead-lettered receipts, one
 /// fresh message each, and clears their DLQ copies. For operators (`ADMIN_USERS`): the DLQ holds
 /// every user's messages.
-#[utoipa::path(post, path = "/receipts/ocr/redrive", tag = "ocr", responses((status = 202, description = "Dead-lettered receipts re-queued", body = RedriveAnswer), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "For operators only", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/ocr/redrive",
+    tag = "ocr",
+    responses(
+        (status = 202, description = "Dead-lettered receipts re-queued", body = RedriveAnswer),
+        doc::NoToken,
+        doc::OperatorsOnly,
+        doc::Unavailable,
+    ),
+)]
 pub async fn redrive(
     State(state): State<AppState>,
     _: AdminUser,

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::doc;
 use shared::webhooks::Relay;
 
 use crate::extract::{IdPath, Query, idempotency_key, json_body, param};
@@ -35,7 +35,13 @@ pub struct Health {
 }
 
 /// `GET /health`: liveness, no token.
-#[utoipa::path(get, path = "/health", tag = "meta", security(()), responses((status = 200, description = "The API is up", body = Health)))]
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The API is up", body = Health)),
+)]
 pub async fn health() -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -74,7 +80,27 @@ pub struct UploadForm {
 /// `POST /receipts[?priority=high][&allow_duplicate=true]`: multipart
 /// with `file`, an optional `purchase_date` and `locale`; an `Idempotency-Key` header
 /// makes it safe to repeat.
-#[utoipa::path(post, path = "/receipts", tag = "receipts", params(UploadQuery, ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body(content = UploadForm, content_type = "multipart/form-data"), responses((status = 201, description = "Stored, pending", body = UploadAnswer), (status = 200, description = "A repeated Idempotency-Key, or bytes uploaded before (duplicate_of): that receipt, unchanged", body = UploadAnswer, headers(("Idempotent-Replayed" = String, description = "true when this answers a repeated Idempotency-Key"))), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 413, description = "File too large", body = ErrorBody), (status = 415, description = "Not an image of an allowed type", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts",
+    tag = "receipts",
+    params(
+        UploadQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result"),
+    ),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored, pending", body = UploadAnswer),
+        (status = 200, description = "A repeated Idempotency-Key, or bytes uploaded before (duplicate_of): that receipt, unchanged", body = UploadAnswer, headers(("Idempotent-Replayed" = String, description = "true when this answers a repeated Idempotency-Key"))),
+        doc::BadInput,
+        doc::NoToken,
+        doc::TooLarge,
+        doc::NotAnImage,
+        doc::KeyReused,
+        doc::Limited,
+        doc::Unavailable,
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -247,7 +273,24 @@ pub struct UploadUrlRequest {
 
 /// `POST /receipts/upload-url[?priority=high]`: a presigned POST for a
 /// direct upload; an `Idempotency-Key` header gives the same object again.
-#[utoipa::path(post, path = "/receipts/upload-url", tag = "receipts", params(PriorityQuery, ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result")), request_body = UploadUrlRequest, responses((status = 201, description = "A presigned POST to S3; the S3 event registers the receipt", body = UploadUrl), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 422, description = "Idempotency-Key used before with another request", body = ErrorBody), (status = 429, description = "Over a per-user limit; nothing changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the request can succeed"))), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/receipts/upload-url",
+    tag = "receipts",
+    params(
+        PriorityQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the first request's result"),
+    ),
+    request_body = UploadUrlRequest,
+    responses(
+        (status = 201, description = "A presigned POST to S3; the S3 event registers the receipt", body = UploadUrl),
+        doc::BadInput,
+        doc::NoToken,
+        doc::KeyReused,
+        doc::Limited,
+        doc::Unavailable,
+    ),
+)]
 pub async fn upload_url(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -267,7 +310,18 @@ pub async fn upload_url(
 }
 
 /// `GET /receipts?page=&per_page=&status=`: the caller's receipts, newest first.
-#[utoipa::path(get, path = "/receipts", tag = "receipts", params(ListQuery), responses((status = 200, description = "The caller's receipts, newest first", body = ReceiptList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/receipts",
+    tag = "receipts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The caller's receipts, newest first", body = ReceiptList),
+        doc::BadInput,
+        doc::NoToken,
+        doc::Unavailable,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -312,7 +366,19 @@ pub struct ReceiptList {
 }
 
 /// `GET /receipts/{id}`: status, attempts, last error, metadata and items.
-#[utoipa::path(get, path = "/receipts/{id}", tag = "receipts", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "The receipt and what was read from it", body = ReceiptDetail), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/receipts/{id}",
+    tag = "receipts",
+    params(("id" = i64, Path, description = "The receipt's id")),
+    responses(
+        (status = 200, description = "The receipt and what was read from it", body = ReceiptDetail),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::Unavailable,
+    ),
+)]
 pub async fn get_receipt(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -37,16 +37,16 @@ macro_rules! api_routes {
         $add!($r: webhooks::test);
         $add!($r: webhooks::deliveries);
         $add!($r: webhooks::resend);
-        $add!($r: crate::ui::shell);
-        $add!($r: crate::ui::asset);
-        $add!($r: crate::ui::dev_sign_in);
-        $add!($r: crate::ui::session);
-        $add!($r: crate::ui::receipts);
-        $add!($r: crate::ui::failed);
-        $add!($r: crate::receipt_page::receipt);
-        $add!($r: crate::receipt_page::raw_text);
-        $add!($r: crate::ui::user_stats);
-        $add!($r: crate::ui::ops);
+        $add!($r: crate::page::shell::shell);
+        $add!($r: crate::page::assets::asset);
+        $add!($r: crate::page::shell::dev_sign_in);
+        $add!($r: crate::page::shell::session);
+        $add!($r: crate::page::list::receipts);
+        $add!($r: crate::page::list::failed);
+        $add!($r: crate::page::receipt::receipt);
+        $add!($r: crate::page::receipt::raw_text);
+        $add!($r: crate::page::figures::user_stats);
+        $add!($r: crate::page::figures::ops);
     };
 }
 

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::doc;
 
 /// The settings as sent: every field is checked and named when refused.
 #[derive(Deserialize, ToSchema)]
@@ -23,7 +23,16 @@ pub(crate) struct SettingsRequest {
 }
 
 /// `GET /users/me/settings`.
-#[utoipa::path(get, path = "/users/me/settings", tag = "settings", responses((status = 200, description = "The caller's settings", body = UserSettings), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/users/me/settings",
+    tag = "settings",
+    responses(
+        (status = 200, description = "The caller's settings", body = UserSettings),
+        doc::NoToken,
+        doc::Unavailable,
+    ),
+)]
 pub(crate) async fn get_settings(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -32,7 +41,18 @@ pub(crate) async fn get_settings(
 }
 
 /// `PUT /users/me/settings` with `{"locale": "de-DE"}`.
-#[utoipa::path(put, path = "/users/me/settings", tag = "settings", request_body = SettingsRequest, responses((status = 200, description = "Saved; the settings as they now are", body = UserSettings), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    put,
+    path = "/users/me/settings",
+    tag = "settings",
+    request_body = SettingsRequest,
+    responses(
+        (status = 200, description = "Saved; the settings as they now are", body = UserSettings),
+        doc::BadInput,
+        doc::NoToken,
+        doc::Unavailable,
+    ),
+)]
 pub(crate) async fn put_settings(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::doc;
 use crate::extract::{IdPath, Query, bounded, json_body, param};
 
 /// Longest webhook URL accepted.
@@ -69,7 +69,18 @@ pub struct DeliveryList {
 }
 
 /// `POST /webhooks {url, events[]}`: the secret is in this answer only.
-#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewEndpoint, responses((status = 201, description = "Registered; the secret is in this answer only", body = CreatedEndpoint), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    request_body = NewEndpoint,
+    responses(
+        (status = 201, description = "Registered; the secret is in this answer only", body = CreatedEndpoint),
+        doc::BadInput,
+        doc::NoToken,
+        doc::Unavailable,
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -96,7 +107,16 @@ pub async fn create(
 }
 
 /// `GET /webhooks`.
-#[utoipa::path(get, path = "/webhooks", tag = "webhooks", responses((status = 200, description = "The caller's endpoints", body = EndpointList), (status = 401, description = "No valid token", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "The caller's endpoints", body = EndpointList),
+        doc::NoToken,
+        doc::Unavailable,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -107,7 +127,19 @@ pub async fn list(
 }
 
 /// `DELETE /webhooks/{id}`.
-#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = i64, Path)), responses((status = 204, description = "Removed"), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::Unavailable,
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -118,7 +150,20 @@ pub async fn delete(
 }
 
 /// `POST /webhooks/{id}/test`: a `webhook.test` delivery, sent at once.
-#[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", params(("id" = i64, Path)), responses((status = 202, description = "A webhook.test delivery, sent at once", body = Delivery), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/test",
+    tag = "webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "A webhook.test delivery, sent at once", body = Delivery),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::WrongStatus,
+        doc::Unavailable,
+    ),
+)]
 pub async fn test(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -130,7 +175,19 @@ pub async fn test(
 }
 
 /// `GET /webhooks/{id}/deliveries[?limit=N]`: newest first.
-#[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = i64, Path), DeliveriesQuery), responses((status = 200, description = "Newest first", body = DeliveryList), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("id" = i64, Path), DeliveriesQuery),
+    responses(
+        (status = 200, description = "Newest first", body = DeliveryList),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::Unavailable,
+    ),
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -154,7 +211,20 @@ pub(crate) struct DeliveriesQuery {
 
 /// `POST /webhooks/deliveries/{id}/resend`: the same `webhook-id`, tried
 /// again on a fresh schedule.
-#[utoipa::path(post, path = "/webhooks/deliveries/{id}/resend", tag = "webhooks", params(("id" = i64, Path)), responses((status = 202, description = "Tried again with the same webhook-id", body = Delivery), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody), (status = 409, description = "Not in a status that allows it", body = ErrorBody), (status = 503, description = "A backing service is unavailable; nothing changed", body = ErrorBody)))]
+#[utoipa::path(
+    post,
+    path = "/webhooks/deliveries/{id}/resend",
+    tag = "webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "Tried again with the same webhook-id", body = Delivery),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+        doc::WrongStatus,
+        doc::Unavailable,
+    ),
+)]
 pub async fn resend(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -9,12 +9,12 @@ use shared::domain::{OcrStatus, UserId};
 use shared::extraction::ValidationIssue;
 use shared::repo::{ReceiptDetail, StoredItem};
 
+use super::{DASH, IMAGE_URL_TTL, money, or_dash, page_fragment};
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::error::ErrorBody;
+use crate::error::doc;
 use crate::extract::IdPath;
-use crate::ui::{DASH, IMAGE_URL_TTL, money, or_dash, page_fragment};
 
 struct ItemRow {
     name: String,
@@ -130,7 +130,18 @@ async fn image_link(state: &AppState, r: &shared::repo::Receipt) -> Option<Strin
 }
 
 /// `GET /ui/fragments/receipts/{id}`: the receipt's page.
-#[utoipa::path(get, path = "/ui/fragments/receipts/{id}", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/ui/fragments/receipts/{id}",
+    tag = "page",
+    params(("id" = i64, Path, description = "The receipt's id")),
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html", body = String),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+    ),
+)]
 pub(crate) async fn receipt(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -209,7 +220,18 @@ struct RawText {
 }
 
 /// `GET /ui/fragments/receipts/{id}/text`: the raw OCR text, on demand.
-#[utoipa::path(get, path = "/ui/fragments/receipts/{id}/text", tag = "page", params(("id" = i64, Path, description = "The receipt's id")), responses((status = 200, description = "HTML", content_type = "text/html", body = String), (status = 400, description = "Bad input (the JSON error names the field)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 404, description = "Not found (or not the caller's)", body = ErrorBody)))]
+#[utoipa::path(
+    get,
+    path = "/ui/fragments/receipts/{id}/text",
+    tag = "page",
+    params(("id" = i64, Path, description = "The receipt's id")),
+    responses(
+        (status = 200, description = "HTML", content_type = "text/html", body = String),
+        doc::BadInput,
+        doc::NoToken,
+        doc::NotFound,
+    ),
+)]
 pub(crate) async fn raw_text(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
