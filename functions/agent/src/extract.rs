@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use shared::extraction::{
+use shared::domain::extraction::{
     Extraction, FieldConfidence, Merchant, Validation, ValidationIssue, ValidationStatus,
 };
 

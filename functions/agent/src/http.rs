@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use shared::ssrf::FetchPolicy;
+use shared::outbound::ssrf::FetchPolicy;
 
 use crate::extract::ExtractError;
 use crate::pool::EnginePool;
@@ -313,11 +313,11 @@ async fn fetch(state: &AgentState, url: &str) -> Result<Vec<u8>, AgentError> {
         .map_err(|e| forbidden(e.to_string()))?;
     let resp = state.http.get(parsed.clone()).send().await.map_err(|e| {
         // The resolver refused every address the name has.
-        if format!("{e:?}").contains(shared::ssrf::RESOLVED_INSIDE) {
+        if format!("{e:?}").contains(shared::outbound::ssrf::RESOLVED_INSIDE) {
             return forbidden(format!(
                 "{} {}",
                 parsed.host_str().unwrap_or(""),
-                shared::ssrf::RESOLVED_INSIDE
+                shared::outbound::ssrf::RESOLVED_INSIDE
             ));
         }
         AgentError::new(

@@ -32,7 +32,7 @@ fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> 
 /// `host`, `host:port`, `*.domain`, `*`), by default the receipts bucket's
 /// S3 endpoints; internal addresses only with `AGENT_FETCH_ALLOW_INTERNAL`
 /// (local mode, off by default).
-fn fetch_policy() -> anyhow::Result<shared::ssrf::FetchPolicy> {
+fn fetch_policy() -> anyhow::Result<shared::outbound::ssrf::FetchPolicy> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
     let hosts = match var("AGENT_FETCH_HOSTS") {
         Some(list) => list.split(',').map(str::to_owned).collect(),
@@ -47,11 +47,11 @@ fn fetch_policy() -> anyhow::Result<shared::ssrf::FetchPolicy> {
         Some("1" | "true") => true,
         Some(v) => anyhow::bail!("AGENT_FETCH_ALLOW_INTERNAL must be true or false, not {v:?}"),
     };
-    Ok(shared::ssrf::FetchPolicy::new(hosts, internal))
+    Ok(shared::outbound::ssrf::FetchPolicy::new(hosts, internal))
 }
 
 fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -97,7 +97,7 @@ async fn serve() -> anyhow::Result<()> {
     let state = AgentState::new(pool, max_bytes, Duration::from_secs(30), fetch).with_token(token);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!(engines, engine = %pool_version, "agent on Lambda");
-        shared::metrics::Metrics::new("agent").cold_start();
+        shared::runtime::metrics::Metrics::new("agent").cold_start();
         return lambda_http::run(router(state))
             .await
             .map_err(|e| anyhow::anyhow!(e));

@@ -14,7 +14,7 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use image::{GrayImage, ImageFormat, Luma};
 use serde_json::Value;
-use shared::ssrf::FetchPolicy;
+use shared::outbound::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
 use testkit::render::render;
@@ -50,7 +50,7 @@ fn pool() -> EnginePool {
 }
 
 /// Reads a receipt with the shared engine (the answer must be a reading).
-fn read(bytes: &[u8]) -> shared::extraction::Extraction {
+fn read(bytes: &[u8]) -> shared::domain::extraction::Extraction {
     pool()
         .run_here(|eng| agent::extract::extract(eng, bytes, today(), None))
         .unwrap()
@@ -106,7 +106,7 @@ fn reads_the_fields_of_a_rendered_receipt() {
     assert_eq!(e.items[0].unit_price, Some("2.50".parse().unwrap()));
     assert_eq!(
         e.validation.status,
-        shared::extraction::ValidationStatus::Ok,
+        shared::domain::extraction::ValidationStatus::Ok,
         "{:?}",
         e.validation
     );
@@ -146,7 +146,7 @@ fn reads_a_faint_low_contrast_thermal_print() {
     );
     assert_ne!(
         e.validation.status,
-        shared::extraction::ValidationStatus::Error
+        shared::domain::extraction::ValidationStatus::Error
     );
 }
 
@@ -281,7 +281,7 @@ fn numbers_that_do_not_add_up_get_a_warning() {
     assert_eq!(e.total, Some("12.00".parse().unwrap()), "{:?}", e.raw_text);
     assert_eq!(
         e.validation.status,
-        shared::extraction::ValidationStatus::Warning
+        shared::domain::extraction::ValidationStatus::Warning
     );
     assert!(
         e.validation
@@ -304,7 +304,7 @@ fn a_blank_page_answers_nulls_and_says_so() {
     assert!(e.items.is_empty());
     assert_eq!(
         e.validation.status,
-        shared::extraction::ValidationStatus::Error
+        shared::domain::extraction::ValidationStatus::Error
     );
     assert_eq!(e.validation.issues[0].code, "no_text");
 }

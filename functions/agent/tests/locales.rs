@@ -11,8 +11,8 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use shared::extraction::{Extraction, LineItem, Source};
-use shared::ssrf::FetchPolicy;
+use shared::domain::extraction::{Extraction, LineItem, Source};
+use shared::outbound::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
 use testkit::render::receipt_png;

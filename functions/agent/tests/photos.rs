@@ -14,8 +14,8 @@ use http_body_util::BodyExt;
 use image::{GrayImage, imageops};
 use rust_decimal::Decimal;
 use serde_json::Value;
-use shared::extraction::Extraction;
-use shared::ssrf::FetchPolicy;
+use shared::domain::extraction::Extraction;
+use shared::outbound::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
 use testkit::render::{heic, render};

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use shared::auth::AuthError;
 use shared::domain::InvalidInput;
-use shared::service::ServiceError;
-use shared::webhooks::WebhookError;
+use shared::flow::service::ServiceError;
+use shared::flow::webhooks::WebhookError;
 use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum ApiError {
     Unavailable(String),
     /// A per-user limit; `Retry-After` says when to come back.
     #[error(transparent)]
-    TooManyRequests(#[from] shared::limits::Limited),
+    TooManyRequests(#[from] shared::db::limits::Limited),
     #[error("{0}")]
     IdempotencyKeyReused(String),
     #[error("internal error: {0}")]

@@ -23,8 +23,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+use shared::db::events::{EventLog, ReceiptEvent};
 use shared::domain::{InvalidInput, ReceiptId, UserId};
-use shared::events::{EventLog, ReceiptEvent};
 use tokio::time::Instant;
 use utoipa::IntoParams;
 
@@ -99,7 +99,7 @@ pub async fn events(
         None => log
             .latest(&user)
             .await
-            .map_err(shared::service::ServiceError::from)?,
+            .map_err(shared::flow::service::ServiceError::from)?,
     };
     let cfg = &state.config;
     let stream = event_stream(Tail {
@@ -150,7 +150,7 @@ async fn page(log: &EventLog, user: &UserId, q: &EventsQuery) -> Result<Response
     let mut events = log
         .after(user, after, q.receipt_id, limit + 1)
         .await
-        .map_err(shared::service::ServiceError::from)?;
+        .map_err(shared::flow::service::ServiceError::from)?;
     let has_more = events.len() > limit as usize;
     events.truncate(limit as usize);
     let next_after = events.last().map_or(after, |e| e.id);

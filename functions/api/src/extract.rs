@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use shared::domain::{InvalidInput, ReceiptId};
-use shared::service::parse_idempotency_key;
+use shared::flow::service::parse_idempotency_key;
 
 use crate::error::ApiError;
 

@@ -18,16 +18,16 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
-use shared::app::Clients;
+use shared::aws::s3::S3Storage;
+use shared::aws::sqs::{PriorityQueues, SqsQueue};
 use shared::config::Config;
-use shared::events::EventLog;
-use shared::limits::Limits;
-use shared::queue::{PriorityQueues, SqsQueue};
-use shared::repo::ReceiptRepository;
-use shared::service::ReceiptService;
-use shared::ssrf::WebhookUrlPolicy;
-use shared::storage::S3Storage;
-use shared::webhooks::{Relay, WebhookStore};
+use shared::db::ReceiptRepository;
+use shared::db::events::EventLog;
+use shared::db::limits::Limits;
+use shared::flow::service::ReceiptService;
+use shared::flow::webhooks::{Relay, WebhookStore};
+use shared::outbound::ssrf::WebhookUrlPolicy;
+use shared::wiring::Clients;
 
 pub use routes::{generate_openapi, router};
 

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use api::AppState;
-use shared::app::Clients;
 use shared::config::{Config, Role, Secret};
 use shared::domain::UserId;
+use shared::wiring::Clients;
 
 const USAGE: &str = "usage: api [serve | migrate | mint-token SUB [TTL_SECS]]";
 
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(on_lambda: bool) -> ExitCode {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         None | Some("serve") => serve(on_lambda).await,
@@ -68,11 +68,11 @@ async fn serve(on_lambda: bool) -> anyhow::Result<()> {
     if !on_lambda {
         // A server that runs for hours checks its database at start; a
         // function's init does not wait on it.
-        shared::repo::check(&clients.pool).await?;
+        shared::db::check(&clients.pool).await?;
     }
     let state = AppState::new(config, clients);
     if on_lambda {
-        shared::metrics::Metrics::new("api").cold_start();
+        shared::runtime::metrics::Metrics::new("api").cold_start();
         return lambda_http::run(state.lambda_service())
             .await
             .map_err(|e| anyhow::anyhow!(e));
@@ -91,8 +91,8 @@ async fn serve(on_lambda: bool) -> anyhow::Result<()> {
 async fn migrate() -> anyhow::Result<()> {
     let url =
         std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL is not set"))?;
-    let pool = shared::repo::pool(&url, 1)?;
-    shared::repo::MIGRATOR.run(&pool).await?;
+    let pool = shared::db::pool(&url, 1)?;
+    shared::db::MIGRATOR.run(&pool).await?;
     tracing::info!("migrations applied");
     Ok(())
 }

@@ -6,17 +6,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use shared::db::stats::{self, OcrStats, StatsScope};
 use shared::domain::UserId;
 use shared::domain::{Priority, ReceiptId, process_all_limit};
-use shared::service::{QueueStatus, ReceiptStatus};
-use shared::stats::{self, OcrStats, StatsScope};
+use shared::flow::service::{QueueStatus, ReceiptStatus};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{AdminUser, CurrentUser, require_admin};
 use crate::error::ApiError;
 use crate::error::doc;
-use shared::webhooks::Relay;
+use shared::flow::webhooks::Relay;
 
 use crate::extract::{IdPath, Query, bounded, param};
 

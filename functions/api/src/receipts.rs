@@ -8,19 +8,19 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use shared::db::ReceiptDetail;
 use shared::domain::{
     InvalidInput, Locale, OcrStatus, Page, Priority, UserId, parse_purchase_date,
 };
-use shared::repo::ReceiptDetail;
-use shared::service::UploadUrl;
-use shared::service::{Upload, Uploaded};
+use shared::flow::service::UploadUrl;
+use shared::flow::service::{Upload, Uploaded};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
-use shared::webhooks::Relay;
+use shared::flow::webhooks::Relay;
 
 use crate::extract::{IdPath, Query, idempotency_key, json_body, param};
 
@@ -243,7 +243,7 @@ async fn answer(
     }
     // A receipt made before may have been read since: answer it as it is.
     let detail = if status == StatusCode::CREATED {
-        shared::repo::ReceiptDetail {
+        shared::db::ReceiptDetail {
             receipt,
             metadata: None,
             items: Vec::new(),

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use serde::Deserialize;
+use shared::db::settings::UserSettings;
 use shared::domain::Locale;
-use shared::settings::UserSettings;
 use utoipa::ToSchema;
 
 use crate::AppState;

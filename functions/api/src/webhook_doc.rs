@@ -2,7 +2,7 @@
 //! delivery carries. utoipa describes paths only, so [`section`] builds the
 //! section from the outbox's own list of event types, and the payload's
 //! types here give its schemas. The outbox writes the payload in SQL
-//! (`shared::repo`); the worker's webhook tests check a real delivery
+//! (`shared::db`); the worker's webhook tests check a real delivery
 //! against these schemas.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -90,7 +90,7 @@ fn meaning(event_type: &str) -> &'static str {
 /// schema.
 pub fn section() -> Value {
     let mut hooks = serde_json::Map::new();
-    for event_type in shared::events::EVENT_TYPES {
+    for event_type in shared::db::events::EVENT_TYPES {
         hooks.insert(
             event_type.to_string(),
             json!({

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use shared::domain::InvalidInput;
-use shared::webhooks::{CreatedEndpoint, Delivery, Endpoint, Relay, parse_event_types};
+use shared::flow::webhooks::{CreatedEndpoint, Delivery, Endpoint, Relay, parse_event_types};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -32,7 +32,7 @@ pub struct NewEndpoint {
 }
 
 /// An event type a webhook can subscribe to: every type the outbox
-/// writes (`shared::events::EVENT_TYPES`; a test keeps the two equal).
+/// writes (`shared::db::events::EVENT_TYPES`; a test keeps the two equal).
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)] // only its schema is used: requests carry strings
 pub enum EventType {

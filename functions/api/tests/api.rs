@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::extraction::Extraction;
+use shared::domain::extraction::Extraction;
 use testkit::{Options, Part, TestApp, png_bytes};
 
 #[tokio::test]
@@ -426,7 +426,7 @@ async fn complete(app: &TestApp, id: i64) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let shared::repo::ClaimOutcome::Claimed(claim) = repo
+    let shared::db::ClaimOutcome::Claimed(claim) = repo
         .claim(&app.ocr_job(id).await, std::time::Duration::from_secs(60))
         .await
         .unwrap()

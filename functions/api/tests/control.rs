@@ -8,8 +8,8 @@ use std::time::Duration;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use shared::limits::LimitSettings;
-use shared::repo::ClaimOutcome;
+use shared::config::LimitSettings;
+use shared::db::ClaimOutcome;
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
 use testkit::{ADMIN, Options, Part, TestApp, pipeline, png_bytes};
 

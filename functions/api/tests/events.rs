@@ -15,7 +15,7 @@ async fn an_idle_stream_sends_keep_alives_and_ends_after_its_time() {
     config.events_stream_max = Duration::from_secs(2);
     let state = AppState::new(
         config,
-        shared::app::Clients {
+        shared::wiring::Clients {
             pool: app.pool.clone(),
             s3: app.s3.clone(),
             sqs: app.sqs.clone(),

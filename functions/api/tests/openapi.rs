@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
-use shared::limits::LimitSettings;
+use shared::config::LimitSettings;
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
 use testkit::{ADMIN, Options, Part, TestApp, pipeline, png_bytes};
 
@@ -127,7 +127,7 @@ async fn the_document_is_openapi_3_1_and_describes_every_route_the_api_serves() 
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(listed, shared::events::EVENT_TYPES.to_vec());
+    assert_eq!(listed, shared::db::events::EVENT_TYPES.to_vec());
     // And each one's delivery is documented.
     let hooks: BTreeSet<&str> = doc["webhooks"]
         .as_object()
@@ -135,7 +135,7 @@ async fn the_document_is_openapi_3_1_and_describes_every_route_the_api_serves() 
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(hooks, shared::events::EVENT_TYPES.into_iter().collect());
+    assert_eq!(hooks, shared::db::events::EVENT_TYPES.into_iter().collect());
 
     let expected: BTreeSet<(String, String)> = OPERATIONS
         .iter()

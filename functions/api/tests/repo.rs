@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use shared::db::ClaimOutcome;
+use shared::domain::extraction::{Extraction, LineItem};
 use shared::domain::{OcrStatus, ReceiptId};
-use shared::extraction::{Extraction, LineItem};
-use shared::repo::ClaimOutcome;
 use testkit::TestApp;
 
 fn result(total: &str, items: usize) -> Extraction {
@@ -40,7 +40,7 @@ async fn a_pending_receipt_cannot_be_claimed_and_a_queued_one_only_once() {
     let app = TestApp::spawn().await;
     let repo = &app.state.service.repo;
     let id = app.seed_pending("alice", 1).await[0];
-    let gone = shared::message::OcrMessage {
+    let gone = shared::domain::message::OcrMessage {
         receipt_id: ReceiptId::new(999_999).unwrap(),
         ..app.ocr_job(id).await
     };
@@ -112,15 +112,15 @@ async fn a_message_that_disagrees_with_the_row_claims_nothing() {
     app.set_status(ids[0], "queued", None).await;
     let real = app.ocr_job(ids[0]).await;
     let other = app.ocr_job(ids[1]).await;
-    let forged_key = shared::message::OcrMessage {
+    let forged_key = shared::domain::message::OcrMessage {
         key: other.key.clone(),
         ..real.clone()
     };
-    let forged_owner = shared::message::OcrMessage {
+    let forged_owner = shared::domain::message::OcrMessage {
         user_id: shared::domain::UserId::parse("mallory").unwrap(),
         ..real.clone()
     };
-    let forged_bucket = shared::message::OcrMessage {
+    let forged_bucket = shared::domain::message::OcrMessage {
         bucket: "another-bucket".into(),
         ..real.clone()
     };
@@ -261,8 +261,8 @@ fn upload<'a>(
     user: &'a shared::domain::UserId,
     bucket: &'a str,
     key: &'a str,
-) -> shared::repo::NewReceipt<'a> {
-    shared::repo::NewReceipt {
+) -> shared::db::NewReceipt<'a> {
+    shared::db::NewReceipt {
         user_id: user,
         bucket,
         object_key: key,
@@ -387,7 +387,7 @@ async fn reading_a_receipt_again_replaces_its_data_and_items() {
 }
 
 async fn events_of(app: &TestApp, user: &str) -> Vec<(i64, String, i64, String)> {
-    let log = shared::events::EventLog::new(app.pool.clone());
+    let log = shared::db::events::EventLog::new(app.pool.clone());
     let user = shared::domain::UserId::parse(user).unwrap();
     log.after(&user, 0, None, 1000)
         .await

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use shared::extraction::{Extraction, Merchant};
+use shared::domain::extraction::{Extraction, Merchant};
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
 use testkit::browser::Browser;
 use testkit::render::receipt_png;

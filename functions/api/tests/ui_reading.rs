@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use shared::extraction::{LocaleUsed, Source};
+use shared::domain::extraction::{LocaleUsed, Source};
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
 use testkit::browser::Browser;
 use testkit::render::receipt_png;

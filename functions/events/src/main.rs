@@ -11,9 +11,9 @@ use shared::config::{Config, Role};
 // streamed response's first bytes came ~40 ms later (BENCHMARKS.md).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let config = Config::from_env(Role::Api)?;
     let state = AppState::build(config).await?;
-    shared::metrics::Metrics::new("events").cold_start();
+    shared::runtime::metrics::Metrics::new("events").cold_start();
     lambda_http::run_with_streaming_response(state.lambda_stream_service()).await
 }

@@ -1,5 +1,5 @@
 //! The ingest Lambda: S3 `ObjectCreated` events arrive through the ingest
-//! queue; the logic is `shared::ingest`.
+//! queue; the logic is `shared::flow::ingest`.
 
 use std::sync::Arc;
 
@@ -10,11 +10,11 @@ use shared::config::{Config, Role};
 // One thread: Lambda runs one invocation at a time (see the api's main).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let config = Config::from_env(Role::Background)?;
-    let clients = shared::app::Clients::new(&config).await?;
-    let ingest = Arc::new(shared::app::ingest(&config, &clients));
-    shared::metrics::Metrics::new("ingest").cold_start();
+    let clients = shared::wiring::Clients::new(&config).await?;
+    let ingest = Arc::new(shared::wiring::ingest(&config, &clients));
+    shared::runtime::metrics::Metrics::new("ingest").cold_start();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let ingest = ingest.clone();
         async move { Ok::<SqsBatchResponse, Error>(ingest.handle(event.payload).await) }

@@ -1,5 +1,5 @@
 //! The reconciler Lambda, run on a schedule: re-sends the OCR message of
-//! receipts stuck in `queued` or `processing`. The logic is `shared::reconcile`.
+//! receipts stuck in `queued` or `processing`. The logic is `shared::flow::reconcile`.
 
 use std::sync::Arc;
 
@@ -10,11 +10,11 @@ use shared::config::{Config, Role};
 // One thread: Lambda runs one invocation at a time (see the api's main).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let config = Config::from_env(Role::Background)?;
-    let clients = shared::app::Clients::new(&config).await?;
-    let reconciler = Arc::new(shared::app::reconciler(&config, &clients));
-    shared::metrics::Metrics::new("reconciler").cold_start();
+    let clients = shared::wiring::Clients::new(&config).await?;
+    let reconciler = Arc::new(shared::wiring::reconciler(&config, &clients));
+    shared::runtime::metrics::Metrics::new("reconciler").cold_start();
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let reconciler = reconciler.clone();
         async move {

@@ -1,6 +1,6 @@
 //! The webhooks Lambda (SQS event source on the webhook queue,
 //! `ReportBatchItemFailures`). `main` builds config, the pool and the
-//! guarded HTTP client once; the logic is `shared::webhooks::Sender`.
+//! guarded HTTP client once; the logic is `shared::flow::webhooks::Sender`.
 
 use std::sync::Arc;
 
@@ -11,13 +11,13 @@ use shared::config::{Config, Role};
 // One thread: Lambda runs one invocation at a time (see the api's main).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     let config = Config::from_env(Role::Background)?;
-    let clients = shared::app::Clients::new(&config).await?;
+    let clients = shared::wiring::Clients::new(&config).await?;
     let sender = Arc::new(
-        shared::app::webhook_sender(&config, &clients)?.ok_or("WEBHOOK_QUEUE_URL is not set")?,
+        shared::wiring::webhook_sender(&config, &clients)?.ok_or("WEBHOOK_QUEUE_URL is not set")?,
     );
-    shared::metrics::Metrics::new("webhooks").cold_start();
+    shared::runtime::metrics::Metrics::new("webhooks").cold_start();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let sender = sender.clone();
         async move { Ok::<SqsBatchResponse, Error>(sender.handle(event.payload).await) }

@@ -98,16 +98,16 @@ async fn under_faults_every_receipt_ends_once_and_nothing_is_left_in_any_queue()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy_with(app.pool.connect_options().as_ref().clone());
-    let (metrics, metric_lines) = shared::metrics::Metrics::capture("worker");
+    let (metrics, metric_lines) = shared::runtime::metrics::Metrics::capture("worker");
     let worker = || {
         let mut w = pipeline::worker(&app, &agent);
-        w.repo = shared::repo::ReceiptRepository::new(pool.clone());
+        w.repo = shared::db::ReceiptRepository::new(pool.clone());
         w.metrics = metrics.clone();
         Arc::new(w)
     };
     let ingest = || {
         let mut i = pipeline::ingest(&app);
-        i.repo = shared::repo::ReceiptRepository::new(pool.clone());
+        i.repo = shared::db::ReceiptRepository::new(pool.clone());
         Arc::new(i)
     };
 
@@ -130,7 +130,7 @@ async fn under_faults_every_receipt_ends_once_and_nothing_is_left_in_any_queue()
     // The reconciler runs throughout, as its schedule would.
     let reconciling = {
         let mut r = pipeline::reconciler(&app, Duration::from_secs(8));
-        r.repo = shared::repo::ReceiptRepository::new(pool.clone());
+        r.repo = shared::db::ReceiptRepository::new(pool.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(2)).await;

@@ -333,7 +333,7 @@ async fn a_late_copy_of_a_failed_receipts_message_is_acknowledged_unread() {
 
 #[tokio::test]
 async fn the_worker_and_ingest_emit_metrics_in_the_embedded_metric_format() {
-    use shared::metrics::{METRIC_NAMES, Metrics, check_emf};
+    use shared::runtime::metrics::{METRIC_NAMES, Metrics, check_emf};
     let app = TestApp::spawn().await;
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     agent.script([Reply::Status(500)]);
@@ -454,7 +454,7 @@ async fn a_worker_that_dies_after_its_claim_does_not_lose_the_receipt() {
         .claim(&app.ocr_job(id).await, pipeline::LEASE)
         .await
         .unwrap();
-    assert!(matches!(claim, shared::repo::ClaimOutcome::Claimed(_)));
+    assert!(matches!(claim, shared::db::ClaimOutcome::Claimed(_)));
     assert_eq!(app.status_of(id).await, "processing");
 
     // The message comes back after its visibility timeout, the lease has

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use shared::webhooks::Sent;
+use shared::flow::webhooks::Sent;
 use standardwebhooks::Webhook;
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
 use testkit::{Options, TestApp, pipeline};
@@ -212,7 +212,7 @@ async fn a_receiver_gets_receipt_completed_once_signed_after_answering_500_twice
     let (headers, body, _) = &got[2];
     let right = Webhook::new(&secret).unwrap();
     assert!(right.verify(body, headers).is_ok());
-    let other = Webhook::new(&shared::webhooks::new_secret()).unwrap();
+    let other = Webhook::new(&shared::flow::webhooks::new_secret()).unwrap();
     assert!(
         other.verify(body, headers).is_err(),
         "forged: another secret"
@@ -386,7 +386,7 @@ async fn a_410_disables_the_endpoint_and_other_answers_are_not_followed() {
 /// Resolves names from a table; no traffic goes anywhere.
 struct Table(HashMap<&'static str, Vec<IpAddr>>);
 
-impl shared::ssrf::Lookup for Table {
+impl shared::outbound::ssrf::Lookup for Table {
     fn lookup(
         &self,
         host: String,
@@ -421,7 +421,7 @@ async fn internal_addresses_are_refused_at_registration_and_at_delivery() {
     // No local mode: plain http to loopback is refused too.
     let mut app = TestApp::spawn().await;
     let mut state = app.state.clone();
-    state.webhook_policy = shared::ssrf::WebhookUrlPolicy::with_lookup(false, table());
+    state.webhook_policy = shared::outbound::ssrf::WebhookUrlPolicy::with_lookup(false, table());
     app.router = state.router();
     for url in [
         "http://127.0.0.1:9/hook",
@@ -500,14 +500,14 @@ async fn a_delivery_to_an_address_that_turned_internal_is_refused_and_sends_noth
              VALUES ('alice', $1, $2, ARRAY['receipt.completed']) RETURNING id",
         )
         .bind(&url)
-        .bind(shared::webhooks::new_secret())
+        .bind(shared::flow::webhooks::new_secret())
         .fetch_one(&app.pool)
         .await
         .unwrap();
         ids.push((url, id));
     }
     let sender = pipeline::webhook_sender(&app, Some(table()));
-    let store = shared::webhooks::WebhookStore::new(app.pool.clone());
+    let store = shared::flow::webhooks::WebhookStore::new(app.pool.clone());
     let alice = shared::domain::UserId::parse("alice").unwrap();
     for (url, endpoint) in &ids {
         let d = store.test(&alice, *endpoint).await.unwrap();

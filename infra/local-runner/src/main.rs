@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::AppState;
-use shared::app::{Clients, RECONCILE_EVERY};
 use shared::config::{Config, Role};
-use shared::runner::{Poller, PollerSettings};
+use shared::runtime::runner::{Poller, PollerSettings};
+use shared::wiring::{Clients, RECONCILE_EVERY};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::runtime::telemetry::init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -47,18 +47,18 @@ async fn run() -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| anyhow::anyhow!("INGEST_QUEUE_URL is not set"))?;
     let clients = Clients::new(&config).await?;
-    shared::repo::MIGRATOR.run(&clients.pool).await?;
+    shared::db::MIGRATOR.run(&clients.pool).await?;
 
     check_agent(&config).await?;
 
     let stop = CancellationToken::new();
-    let worker = Arc::new(shared::app::worker(
+    let worker = Arc::new(shared::wiring::worker(
         &config,
         &clients,
-        shared::app::http_agent(&config).expect("Role::All requires AGENT_URL"),
+        shared::wiring::http_agent(&config).expect("Role::All requires AGENT_URL"),
     ));
-    let ingest = Arc::new(shared::app::ingest(&config, &clients));
-    let reconciler = shared::app::reconciler(&config, &clients);
+    let ingest = Arc::new(shared::wiring::ingest(&config, &clients));
+    let reconciler = shared::wiring::reconciler(&config, &clients);
 
     // One poller per OCR queue, each with its own concurrency, as the two
     // event source mappings have theirs on AWS: high-priority work has
@@ -95,7 +95,7 @@ async fn run() -> anyhow::Result<()> {
     ));
     tasks.spawn(reconcile_every(reconciler, stop.clone()));
     // Webhook deliveries, when the stack has a webhook queue.
-    if let Some(sender) = shared::app::webhook_sender(&config, &clients)? {
+    if let Some(sender) = shared::wiring::webhook_sender(&config, &clients)? {
         let sender = Arc::new(sender);
         let poller = poller(&clients, sender.queue.url().to_owned(), 2).await?;
         tasks.spawn(poller.serve(
@@ -163,7 +163,7 @@ async fn poller(
 }
 
 /// The reconciler every `RECONCILE_EVERY`, as its schedule runs it on AWS.
-async fn reconcile_every(reconciler: shared::reconcile::Reconciler, stop: CancellationToken) {
+async fn reconcile_every(reconciler: shared::flow::reconcile::Reconciler, stop: CancellationToken) {
     let mut tick = tokio::time::interval(RECONCILE_EVERY);
     loop {
         tokio::select! {

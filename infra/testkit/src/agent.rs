@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use shared::extraction::{Extraction, FieldConfidence, LineItem, LocaleUsed, Merchant, Source};
+use shared::domain::extraction::{
+    Extraction, FieldConfidence, LineItem, LocaleUsed, Merchant, Source,
+};
 use url::Url;
 
 #[derive(Clone, Debug)]

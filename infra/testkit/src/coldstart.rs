@@ -289,7 +289,7 @@ impl Bench {
             Function::Reconciler => self.event_file("schedule.json"),
             Function::Events => self.event_file("api-events-stream.json"),
             Function::Webhooks => {
-                let store = shared::webhooks::WebhookStore::new(app.pool.clone());
+                let store = shared::flow::webhooks::WebhookStore::new(app.pool.clone());
                 let d = store
                     .test(&shared::domain::UserId::parse(USER).unwrap(), self.endpoint)
                     .await

@@ -18,14 +18,14 @@ impl TestApp {
     }
 
     /// The OCR message the system sends for a receipt (from its row).
-    pub async fn ocr_job(&self, id: i64) -> shared::message::OcrMessage {
+    pub async fn ocr_job(&self, id: i64) -> shared::domain::message::OcrMessage {
         let (user, bucket, key): (String, String, String) =
             sqlx::query_as("SELECT user_id, bucket, object_key FROM receipts WHERE id = $1")
                 .bind(id)
                 .fetch_one(&self.pool)
                 .await
                 .unwrap();
-        shared::message::OcrMessage::new(
+        shared::domain::message::OcrMessage::new(
             shared::domain::ReceiptId::new(id).unwrap(),
             shared::domain::UserId::parse(&user).unwrap(),
             bucket,

@@ -140,7 +140,7 @@ pub struct Options {
     /// The page's hosted sign-in (`COGNITO_DOMAIN`, `COGNITO_CLIENT_ID`).
     pub hosted_sign_in: Option<shared::config::HostedSignIn>,
     /// Per-user limits; off unless a test is about them.
-    pub limits: shared::limits::LimitSettings,
+    pub limits: shared::config::LimitSettings,
 }
 
 /// The webhook retry schedule in tests.
@@ -167,7 +167,7 @@ impl Default for Options {
             dev_sign_in: false,
             max_direct_upload_bytes: None,
             hosted_sign_in: None,
-            limits: shared::limits::LimitSettings::OFF,
+            limits: shared::config::LimitSettings::OFF,
         }
     }
 }
@@ -226,7 +226,7 @@ pub async fn fresh_database() -> PgPool {
         .connect_with(admin_opts.database(&name))
         .await
         .expect("connect to test database");
-    shared::repo::MIGRATOR
+    shared::db::MIGRATOR
         .run(&pool)
         .await
         .expect("migrations apply");
@@ -308,7 +308,7 @@ impl TestApp {
 
         let state = AppState::new(
             config.clone(),
-            shared::app::Clients {
+            shared::wiring::Clients {
                 pool: pool.clone(),
                 s3: s3.clone(),
                 sqs: sqs.clone(),

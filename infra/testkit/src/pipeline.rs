@@ -5,15 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::agent::HttpAgent;
-use shared::ingest::Ingest;
-use shared::metrics::Metrics;
-use shared::queue::{PriorityQueues, SqsQueue};
-use shared::reconcile::Reconciler;
-use shared::repo::ReceiptRepository;
-use shared::runner::{Poller, PollerSettings, PollerStats};
-use shared::storage::S3Storage;
-use shared::worker::{QueuePair, Worker, WorkerSettings};
+use shared::aws::s3::S3Storage;
+use shared::aws::sqs::{PriorityQueues, SqsQueue};
+use shared::db::ReceiptRepository;
+use shared::flow::ingest::Ingest;
+use shared::flow::reconcile::Reconciler;
+use shared::flow::worker::{QueuePair, Worker, WorkerSettings};
+use shared::outbound::agent::HttpAgent;
+use shared::runtime::metrics::Metrics;
+use shared::runtime::runner::{Poller, PollerSettings, PollerStats};
 use tokio_util::sync::CancellationToken;
 
 use crate::TestApp;
@@ -83,7 +83,7 @@ pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
         ),
         queued_after,
         batch: 100,
-        events: shared::events::EventLog::new(app.pool.clone()),
+        events: shared::db::events::EventLog::new(app.pool.clone()),
         event_retention: app.config.event_retention,
         relay: app.state.relay.clone(),
     }
@@ -93,22 +93,25 @@ pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
 /// resolving names with `lookup` (the system's when `None`).
 pub fn webhook_sender(
     app: &TestApp,
-    lookup: Option<Arc<dyn shared::ssrf::Lookup>>,
-) -> shared::webhooks::Sender {
+    lookup: Option<Arc<dyn shared::outbound::ssrf::Lookup>>,
+) -> shared::flow::webhooks::Sender {
     let cfg = &app.config;
     let url = cfg
         .webhook_queue_url
         .clone()
         .expect("a test app with a webhook queue");
     let policy = match lookup {
-        Some(l) => shared::ssrf::WebhookUrlPolicy::with_lookup(cfg.webhook_allow_http_loopback, l),
-        None => shared::ssrf::WebhookUrlPolicy::new(cfg.webhook_allow_http_loopback),
+        Some(l) => shared::outbound::ssrf::WebhookUrlPolicy::with_lookup(
+            cfg.webhook_allow_http_loopback,
+            l,
+        ),
+        None => shared::outbound::ssrf::WebhookUrlPolicy::new(cfg.webhook_allow_http_loopback),
     };
-    let mut sender = shared::webhooks::Sender::new(
+    let mut sender = shared::flow::webhooks::Sender::new(
         app.pool.clone(),
         SqsQueue::new(app.sqs.clone(), url),
         policy,
-        shared::webhooks::SenderSettings::from_config(cfg),
+        shared::flow::webhooks::SenderSettings::from_config(cfg),
     )
     .expect("HTTP client");
     sender.metrics = Metrics::disabled("webhooks");

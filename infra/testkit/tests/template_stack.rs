@@ -161,7 +161,7 @@ fn dashboard_body(template: &Value) -> Value {
 
 #[test]
 fn operators_get_a_dashboard_and_alarms_on_what_the_functions_emit() {
-    use shared::metrics::METRIC_NAMES;
+    use shared::runtime::metrics::METRIC_NAMES;
     let t = testkit::stack::translate();
     let res = &t["Resources"];
     let body = dashboard_body(&t);

@@ -70,6 +70,22 @@ impl Role {
     }
 }
 
+/// The per-user limits; 0 turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSettings {
+    pub uploads_per_minute: u32,
+    pub queued_per_minute: u32,
+    pub max_in_flight: u32,
+}
+
+impl LimitSettings {
+    pub const OFF: LimitSettings = LimitSettings {
+        uploads_per_minute: 0,
+        queued_per_minute: 0,
+        max_in_flight: 0,
+    };
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: Secret,
@@ -146,7 +162,7 @@ pub struct Config {
     /// Per-user limits (`RATE_UPLOADS_PER_MINUTE`, default 120;
     /// `RATE_QUEUED_PER_MINUTE`, default 600; `MAX_IN_FLIGHT_PER_USER`,
     /// default 1000; 0 turns one off).
-    pub limits: crate::limits::LimitSettings,
+    pub limits: LimitSettings,
 }
 
 /// An OAuth 2.0 authorization server the page signs in with (the

@@ -327,8 +327,8 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn limits(&mut self) -> crate::limits::LimitSettings {
-        crate::limits::LimitSettings {
+    pub(super) fn limits(&mut self) -> super::LimitSettings {
+        super::LimitSettings {
             uploads_per_minute: self.parsed(
                 "RATE_UPLOADS_PER_MINUTE",
                 120,

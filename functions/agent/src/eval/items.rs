@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use shared::extraction::LineItem;
+use shared::domain::extraction::LineItem;
 
 /// One labelled item (`items/NNN.json`); numbers as JSON numbers.
 #[derive(Debug, Clone, Deserialize)]

@@ -18,7 +18,7 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use shared::extraction::Extraction;
+use shared::domain::extraction::Extraction;
 
 use crate::parse::{amounts, dates, parse_amount, parse_date};
 use crate::pool::EnginePool;

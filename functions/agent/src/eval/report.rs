@@ -2,7 +2,7 @@
 //! the baseline, the items' counts, the article counts and the
 //! calibration of the agent's confidences.
 
-use shared::extraction::Extraction;
+use shared::domain::extraction::Extraction;
 
 use super::calibration::Calibration;
 use super::items::{ItemCounts, score_items};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use shared::extraction::Extraction;
+use shared::domain::extraction::Extraction;
 
 use super::damage::{self, Variant};
 use super::{FIELDS, Report, Sample, load};

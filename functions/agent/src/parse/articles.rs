@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use rust_decimal::Decimal;
-use shared::extraction::LineItem;
+use shared::domain::extraction::LineItem;
 
 use super::text::has_phrase;
 

@@ -3,7 +3,7 @@
 //! quantity line before or after its item, a name on two lines.
 
 use rust_decimal::Decimal;
-use shared::extraction::LineItem;
+use shared::domain::extraction::LineItem;
 
 use super::text::letters;
 

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use rust_decimal::Decimal;
-use shared::extraction::LineItem;
+use shared::domain::extraction::LineItem;
 
 use super::assemble::{Shape, assemble};
 use super::dates::dates;

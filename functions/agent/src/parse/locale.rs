@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use shared::extraction::{LocaleUsed, Source};
+use shared::domain::extraction::{LocaleUsed, Source};
 
 /// How a numeric date is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -15,7 +15,7 @@ mod totals;
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
-use shared::extraction::{LineItem, LocaleUsed};
+use shared::domain::extraction::{LineItem, LocaleUsed};
 
 pub use dates::{dates, dates_in, parse_date, plausible_date};
 pub use locale::{DateOrder, find_currency};

@@ -4,8 +4,8 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use shared::queue::{PriorityDepths, QueueDepth};
-use shared::stats::{self, OcrStats, StatsScope};
+use shared::aws::sqs::{PriorityDepths, QueueDepth};
+use shared::db::stats::{self, OcrStats, StatsScope};
 
 use super::{DASH, page_fragment};
 use crate::AppState;

@@ -4,8 +4,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
+use shared::db::ReceiptDetail;
 use shared::domain::{OcrStatus, Page, UserId};
-use shared::repo::ReceiptDetail;
 use utoipa::IntoParams;
 
 use super::{money, or_dash, page_fragment};

@@ -5,9 +5,9 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use shared::db::{ReceiptDetail, StoredItem};
+use shared::domain::extraction::ValidationIssue;
 use shared::domain::{OcrStatus, UserId};
-use shared::extraction::ValidationIssue;
-use shared::repo::{ReceiptDetail, StoredItem};
 
 use super::{DASH, IMAGE_URL_TTL, money, or_dash, page_fragment};
 use crate::AppState;
@@ -79,7 +79,7 @@ fn source_text(v: &serde_json::Value) -> &'static str {
 }
 
 /// The locale and currency used, and where each came from.
-fn locale_text(m: &shared::repo::StoredMetadata) -> String {
+fn locale_text(m: &shared::db::StoredMetadata) -> String {
     let currency = m.currency.clone().unwrap_or_else(|| DASH.to_owned());
     match &m.locale {
         Some(l) => {
@@ -114,7 +114,7 @@ async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDe
 }
 
 /// A short-lived link to the receipt's image, if one can be signed.
-async fn image_link(state: &AppState, r: &shared::repo::Receipt) -> Option<String> {
+async fn image_link(state: &AppState, r: &shared::db::Receipt) -> Option<String> {
     match state
         .service
         .storage
@@ -152,7 +152,7 @@ pub(crate) async fn receipt(
     let image_url = image_link(&state, r).await;
     let m = d.metadata.as_ref();
     let currency = m.and_then(|m| m.currency.as_deref());
-    let validation: shared::extraction::Validation = m
+    let validation: shared::domain::extraction::Validation = m
         .and_then(|m| serde_json::from_value(m.validation.clone()).ok())
         .unwrap_or_default();
     let validation_status = serde_json::to_value(validation.status)
