@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::aws::s3::S3Storage;
 use crate::aws::sqs::{PriorityQueues, SqsQueue};
-use crate::config::Config;
+use crate::config::{AgentSettings, Common};
 use crate::db::ReceiptRepository;
 use crate::db::events::EventLog;
 use crate::flow::ingest::Ingest;
@@ -32,12 +32,13 @@ impl Clients {
     /// The pool and the clients, built once per process. Nothing here waits
     /// on the network: the pool connects on its first query, the SDK
     /// resolves credentials and opens connections on its first request.
-    pub async fn new(cfg: &Config) -> Result<Self, sqlx::Error> {
-        let pool = crate::db::pool(cfg.database_url.expose(), cfg.database_max_connections)?;
-        let sdk = crate::aws::sdk_config(cfg).await;
+    pub async fn new(cfg: &Common) -> Result<Self, sqlx::Error> {
+        let db = &cfg.database;
+        let pool = crate::db::pool(db.url.expose(), db.max_connections)?;
+        let sdk = crate::aws::sdk_config(&cfg.aws).await;
         Ok(Self {
             pool,
-            s3: crate::aws::s3_client(&sdk, cfg.aws_endpoint_url.is_some()),
+            s3: crate::aws::s3_client(&sdk, cfg.aws.endpoint_url.is_some()),
             sqs: crate::aws::sqs_client(&sdk),
             credentials: sdk.credentials_provider(),
         })
@@ -45,30 +46,27 @@ impl Clients {
 }
 
 /// The agent client of the configuration (`AGENT_URL`, `AGENT_TIMEOUT_SECS`,
-/// `AGENT_TOKEN`); `None` without an `AGENT_URL`.
-pub fn http_agent(cfg: &Config) -> Option<crate::outbound::agent::HttpAgent> {
-    let url = cfg.agent_url.as_ref()?;
-    Some(
-        crate::outbound::agent::HttpAgent::new(url, cfg.agent_timeout)
-            .with_bearer(cfg.agent_token.clone()),
-    )
+/// `AGENT_TOKEN`).
+pub fn http_agent(cfg: &AgentSettings) -> crate::outbound::agent::HttpAgent {
+    crate::outbound::agent::HttpAgent::new(&cfg.url, cfg.timeout).with_bearer(cfg.token.clone())
 }
 
-pub fn worker<A: Agent>(cfg: &Config, c: &Clients, agent: A) -> Worker<A> {
+/// The worker, calling `agent`; its leases outlast `agent_timeout`.
+pub fn worker<A: Agent>(cfg: &Common, c: &Clients, agent: A, agent_timeout: Duration) -> Worker<A> {
     Worker {
         repo: ReceiptRepository::new(c.pool.clone()),
-        storage: S3Storage::new(c.s3.clone(), cfg.receipts_bucket.clone()),
+        storage: S3Storage::new(c.s3.clone(), cfg.storage.bucket.clone()),
         sqs: c.sqs.clone(),
         agent,
-        settings: WorkerSettings::from_config(cfg),
+        settings: WorkerSettings::from_config(cfg, agent_timeout),
         metrics: Metrics::new("worker"),
         relay: relay(cfg, c),
     }
 }
 
 /// The webhook relay, with `WEBHOOK_QUEUE_URL`.
-pub fn relay(cfg: &Config, c: &Clients) -> Option<Relay> {
-    let url = cfg.webhook_queue_url.as_ref()?;
+pub fn relay(cfg: &Common, c: &Clients) -> Option<Relay> {
+    let url = cfg.webhooks.queue_url.as_ref()?;
     Some(Relay::new(
         c.pool.clone(),
         SqsQueue::new(c.sqs.clone(), url.clone()),
@@ -76,40 +74,48 @@ pub fn relay(cfg: &Config, c: &Clients) -> Option<Relay> {
 }
 
 /// The webhooks function's handler; `None` without `WEBHOOK_QUEUE_URL`.
-pub fn webhook_sender(cfg: &Config, c: &Clients) -> Result<Option<Sender>, reqwest::Error> {
-    let Some(url) = cfg.webhook_queue_url.as_ref() else {
+pub fn webhook_sender(cfg: &Common, c: &Clients) -> Result<Option<Sender>, reqwest::Error> {
+    let Some(url) = cfg.webhooks.queue_url.as_ref() else {
         return Ok(None);
     };
     Sender::new(
         c.pool.clone(),
         SqsQueue::new(c.sqs.clone(), url.clone()),
-        WebhookUrlPolicy::new(cfg.webhook_allow_http_loopback),
-        SenderSettings::from_config(cfg),
+        WebhookUrlPolicy::new(cfg.webhooks.allow_http_loopback),
+        SenderSettings::from_config(&cfg.webhooks),
     )
     .map(Some)
 }
 
-pub fn ingest(cfg: &Config, c: &Clients) -> Ingest {
+/// The OCR queues, high priority first.
+pub fn ocr_queues(cfg: &Common, c: &Clients) -> PriorityQueues {
+    PriorityQueues::new(&c.sqs, &cfg.queues.ocr_high, &cfg.queues.ocr)
+}
+
+pub fn ingest(cfg: &Common, c: &Clients) -> Ingest {
+    let storage = &cfg.storage;
     Ingest {
         repo: ReceiptRepository::new(c.pool.clone()),
-        ocr_queues: PriorityQueues::new(&c.sqs, &cfg.ocr_high_queue_url, &cfg.ocr_queue_url),
-        bucket: cfg.receipts_bucket.clone(),
-        upload_prefix: cfg.upload_prefix.clone(),
-        max_bytes: cfg.max_direct_upload_bytes.max(cfg.max_upload_bytes),
-        auto_ocr: cfg.auto_ocr,
+        ocr_queues: ocr_queues(cfg, c),
+        bucket: storage.bucket.clone(),
+        upload_prefix: storage.upload_prefix.clone(),
+        max_bytes: storage
+            .max_direct_upload_bytes
+            .max(storage.max_upload_bytes),
+        auto_ocr: cfg.processing.auto_ocr,
         metrics: Metrics::new("ingest"),
         relay: relay(cfg, c),
     }
 }
 
-pub fn reconciler(cfg: &Config, c: &Clients) -> Reconciler {
+pub fn reconciler(cfg: &Common, c: &Clients) -> Reconciler {
     Reconciler {
         repo: ReceiptRepository::new(c.pool.clone()),
-        ocr_queues: PriorityQueues::new(&c.sqs, &cfg.ocr_high_queue_url, &cfg.ocr_queue_url),
-        queued_after: cfg.reconcile_queued_after,
+        ocr_queues: ocr_queues(cfg, c),
+        queued_after: cfg.processing.reconcile_queued_after,
         batch: 500,
         events: EventLog::new(c.pool.clone()),
-        event_retention: cfg.event_retention,
+        event_retention: cfg.processing.event_retention,
         relay: relay(cfg, c),
     }
 }

@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let user = match &state.config.auth {
+        let user = match &state.config.api.auth {
             AuthConfig::Jwt {
                 secret,
                 issuer,
@@ -71,7 +71,12 @@ impl FromRequestParts<AppState> for AdminUser {
 
 /// Whether the caller is an operator (`ADMIN_USERS`).
 pub(crate) fn is_admin(state: &AppState, user: &UserId) -> bool {
-    state.config.admin_users.iter().any(|a| a == user.as_str())
+    state
+        .config
+        .api
+        .admin_users
+        .iter()
+        .any(|a| a == user.as_str())
 }
 
 /// Operator actions are for the subjects in `ADMIN_USERS`.

@@ -107,13 +107,13 @@ pub async fn events(
         user,
         receipt,
         after,
-        poll: cfg.events_poll,
-        until: Instant::now() + cfg.events_stream_max,
+        poll: cfg.api.stream.poll,
+        until: Instant::now() + cfg.api.stream.max,
         buffered: VecDeque::new(),
         started: false,
     });
     let mut resp = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(cfg.events_keepalive))
+        .keep_alive(KeepAlive::new().interval(cfg.api.stream.keepalive))
         .into_response();
     // No proxy (nginx, a CDN) may hold the frames back.
     resp.headers_mut().insert(

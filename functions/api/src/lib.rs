@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use shared::aws::s3::S3Storage;
 use shared::aws::sqs::{PriorityQueues, SqsQueue};
-use shared::config::Config;
+use shared::config::ApiConfig;
 use shared::db::ReceiptRepository;
 use shared::db::events::EventLog;
 use shared::db::limits::Limits;
@@ -33,7 +33,7 @@ pub use routes::{generate_openapi, router};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    pub config: Arc<ApiConfig>,
     pub service: ReceiptService,
     pub events: EventLog,
     pub webhooks: WebhookStore,
@@ -48,7 +48,7 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the service from the pool and SDK clients built once in `main`.
-    pub fn new(config: Config, clients: Clients) -> Self {
+    pub fn new(config: ApiConfig, clients: Clients) -> Self {
         let Clients {
             pool,
             s3,
@@ -58,25 +58,31 @@ impl AppState {
         let events = EventLog::new(pool.clone());
         let webhooks = WebhookStore::new(pool.clone());
         let relay = config
-            .webhook_queue_url
+            .common
+            .webhooks
+            .queue_url
             .as_ref()
             .map(|url| Relay::new(pool.clone(), SqsQueue::new(sqs.clone(), url.clone())));
-        let webhook_policy = WebhookUrlPolicy::new(config.webhook_allow_http_loopback);
+        let webhook_policy = WebhookUrlPolicy::new(config.common.webhooks.allow_http_loopback);
         let service = ReceiptService {
             repo: ReceiptRepository::new(pool.clone()),
-            storage: S3Storage::new(s3, config.receipts_bucket.clone())
+            storage: S3Storage::new(s3, config.common.storage.bucket.clone())
                 .with_credentials(credentials),
             ocr_queues: PriorityQueues::new(
                 &sqs,
-                &config.ocr_high_queue_url,
-                &config.ocr_queue_url,
+                &config.common.queues.ocr_high,
+                &config.common.queues.ocr,
             ),
-            ocr_dlqs: PriorityQueues::new(&sqs, &config.ocr_high_dlq_url, &config.ocr_dlq_url),
-            limits: Limits::new(pool.clone(), config.limits),
-            upload_prefix: config.upload_prefix.clone(),
-            max_upload_bytes: config.max_upload_bytes,
-            max_direct_upload_bytes: config.max_direct_upload_bytes,
-            presign_ttl: config.presign_ttl,
+            ocr_dlqs: PriorityQueues::new(
+                &sqs,
+                &config.common.queues.ocr_high_dlq,
+                &config.common.queues.ocr_dlq,
+            ),
+            limits: Limits::new(pool.clone(), config.api.limits),
+            upload_prefix: config.common.storage.upload_prefix.clone(),
+            max_upload_bytes: config.common.storage.max_upload_bytes,
+            max_direct_upload_bytes: config.common.storage.max_direct_upload_bytes,
+            presign_ttl: config.common.storage.presign_ttl,
         };
         Self {
             page_csp: page::content_security_policy(&config),
@@ -91,8 +97,8 @@ impl AppState {
 
     /// The state with its pool and AWS clients, built from the config
     /// without waiting on the network ([`Clients::new`]).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let clients = Clients::new(&config).await?;
+    pub async fn build(config: ApiConfig) -> anyhow::Result<Self> {
+        let clients = Clients::new(&config.common).await?;
         Ok(Self::new(config, clients))
     }
 

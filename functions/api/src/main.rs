@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use api::AppState;
-use shared::config::{Config, Role, Secret};
+use shared::config::{ApiConfig, Secret};
 use shared::domain::UserId;
 use shared::wiring::Clients;
 
@@ -62,9 +62,9 @@ async fn run(on_lambda: bool) -> ExitCode {
 }
 
 async fn serve(on_lambda: bool) -> anyhow::Result<()> {
-    let config = Config::from_env(Role::Api)?;
-    let bind = config.api_bind;
-    let clients = Clients::new(&config).await?;
+    let config = ApiConfig::from_env()?;
+    let bind = config.api.bind;
+    let clients = Clients::new(&config.common).await?;
     if !on_lambda {
         // A server that runs for hours checks its database at start; a
         // function's init does not wait on it.

@@ -58,7 +58,7 @@ pub async fn process_all(
     CurrentUser(user): CurrentUser,
     Query(q): Query<LimitQuery>,
 ) -> Result<Json<ProcessAllAnswer>, ApiError> {
-    let limit = process_all_limit(q.limit, state.config.process_all_max)?;
+    let limit = process_all_limit(q.limit, state.config.api.process_all_max)?;
     let out = state.service.process_all(&user, limit, q.priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     let message = if out.queued == 0 {
@@ -244,7 +244,7 @@ pub async fn retry_failed(
     CurrentUser(user): CurrentUser,
     Query(q): Query<LimitQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = process_all_limit(q.limit, state.config.process_all_max)?;
+    let limit = process_all_limit(q.limit, state.config.api.process_all_max)?;
     let out = state.service.retry_failed(&user, limit, q.priority).await?;
     Relay::kick(state.relay.as_ref()).await;
     Ok((

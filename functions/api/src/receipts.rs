@@ -109,7 +109,7 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let idempotency_key = idempotency_key(&headers)?;
-    let form = read_form(multipart, state.config.max_upload_bytes).await?;
+    let form = read_form(multipart, state.config.common.storage.max_upload_bytes).await?;
     let uploaded = state
         .service
         .upload(

@@ -97,9 +97,10 @@ pub(crate) fn documented_router() -> OpenApiRouter<AppState> {
 
 /// The API's Router: every route of [`api_routes`], without the document.
 pub fn router(state: AppState) -> Router {
-    let body_limit =
-        usize::try_from(state.config.max_upload_bytes + crate::receipts::MULTIPART_OVERHEAD)
-            .unwrap_or(usize::MAX);
+    let body_limit = usize::try_from(
+        state.config.common.storage.max_upload_bytes + crate::receipts::MULTIPART_OVERHEAD,
+    )
+    .unwrap_or(usize::MAX);
     let mut r = Router::new();
     api_routes!(served, r);
     r.fallback(not_found)

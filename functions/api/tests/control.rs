@@ -927,7 +927,7 @@ async fn the_reconciler_forgets_presigned_uploads_past_the_retention() {
         "UPDATE upload_intents SET created_at = now() - make_interval(secs => $1) \
          WHERE ctid = (SELECT min(ctid) FROM upload_intents)",
     )
-    .bind(app.config.event_retention.as_secs_f64() + 60.0)
+    .bind(app.config.common.processing.event_retention.as_secs_f64() + 60.0)
     .execute(&app.pool)
     .await
     .unwrap();

@@ -11,8 +11,8 @@ use testkit::TestApp;
 async fn an_idle_stream_sends_keep_alives_and_ends_after_its_time() {
     let app = TestApp::spawn().await;
     let mut config = app.config.clone();
-    config.events_keepalive = Duration::from_millis(300);
-    config.events_stream_max = Duration::from_secs(2);
+    config.api.stream.keepalive = Duration::from_millis(300);
+    config.api.stream.max = Duration::from_secs(2);
     let state = AppState::new(
         config,
         shared::wiring::Clients {

@@ -255,7 +255,7 @@ async fn a_person_signs_in_uploads_three_receipts_presses_process_all_and_watche
 #[tokio::test]
 async fn without_the_setting_there_is_no_dev_sign_in_and_a_pasted_token_signs_in() {
     let app = TestApp::spawn().await;
-    assert!(!app.config.dev_sign_in, "off by default");
+    assert!(!app.config.api.dev_sign_in, "off by default");
     let base = app.serve().await;
 
     // The route answers 404 with the JSON error, and mints nothing.
@@ -553,7 +553,9 @@ async fn a_person_signs_in_through_the_hosted_sign_in_and_no_token_or_code_stays
         csp.contains(&format!(
             "connect-src 'self' {} {}",
             app.config
-                .aws_endpoint_url
+                .common
+                .aws
+                .endpoint_url
                 .as_ref()
                 .unwrap()
                 .origin()

@@ -5,14 +5,14 @@
 //! one stream (`EVENTS_STREAM_MAX_SECS` ends it a minute before).
 
 use api::AppState;
-use shared::config::{Config, Role};
+use shared::config::ApiConfig;
 
 // The one function that keeps a thread per core: with one thread its
 // streamed response's first bytes came ~40 ms later (BENCHMARKS.md).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::runtime::telemetry::init();
-    let config = Config::from_env(Role::Api)?;
+    let config = ApiConfig::from_env()?;
     let state = AppState::build(config).await?;
     shared::runtime::metrics::Metrics::new("events").cold_start();
     lambda_http::run_with_streaming_response(state.lambda_stream_service()).await

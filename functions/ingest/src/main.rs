@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::config::{Config, Role};
+use shared::config::Common;
 
 // One thread: Lambda runs one invocation at a time (see the api's main).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
-    let config = Config::from_env(Role::Background)?;
+    let config = Common::from_env()?;
     let clients = shared::wiring::Clients::new(&config).await?;
     let ingest = Arc::new(shared::wiring::ingest(&config, &clients));
     shared::runtime::metrics::Metrics::new("ingest").cold_start();

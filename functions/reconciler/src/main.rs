@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
-use shared::config::{Config, Role};
+use shared::config::Common;
 
 // One thread: Lambda runs one invocation at a time (see the api's main).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
-    let config = Config::from_env(Role::Background)?;
+    let config = Common::from_env()?;
     let clients = shared::wiring::Clients::new(&config).await?;
     let reconciler = Arc::new(shared::wiring::reconciler(&config, &clients));
     shared::runtime::metrics::Metrics::new("reconciler").cold_start();

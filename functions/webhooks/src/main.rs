@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::config::{Config, Role};
+use shared::config::Common;
 
 // One thread: Lambda runs one invocation at a time (see the api's main).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::runtime::telemetry::init();
-    let config = Config::from_env(Role::Background)?;
+    let config = Common::from_env()?;
     let clients = shared::wiring::Clients::new(&config).await?;
     let sender = Arc::new(
         shared::wiring::webhook_sender(&config, &clients)?.ok_or("WEBHOOK_QUEUE_URL is not set")?,

@@ -827,7 +827,7 @@ async fn the_sqs_event_fixture_of_aws_lambda_events_runs_through_the_handler() {
 async fn the_worker_sends_the_agent_token_and_a_refused_token_is_retried_not_failed() {
     const TOKEN: &str = "agent-token-0123456789-0123456789-xyz";
     let mut app = TestApp::spawn().await;
-    app.config.agent_token = Some(shared::config::Secret::new(TOKEN));
+    app.agent_token = Some(shared::config::Secret::new(TOKEN));
     let agent = FakeAgent::start(Reply::Extract(Box::new(sample_extraction()))).await;
     // A 401 means the worker's token is wrong (configuration), not that the
     // receipt is bad: the receipt must not end `failed` for it.

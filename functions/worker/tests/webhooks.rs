@@ -482,7 +482,7 @@ async fn a_delivery_to_an_address_that_turned_internal_is_refused_and_sends_noth
         ..Options::default()
     })
     .await;
-    app.config.webhook_allow_http_loopback = false;
+    app.config.common.webhooks.allow_http_loopback = false;
     // Something listening on loopback: it must see no connection.
     let (trap, trap_addr) = Receiver::start(&[200]).await;
     // Endpoints as if registered while their names resolved publicly
@@ -529,7 +529,7 @@ async fn an_endpoint_failing_for_longer_than_the_setting_is_disabled() {
         ..Options::default()
     })
     .await;
-    app.config.webhook_disable_after = Duration::from_millis(1500);
+    app.config.common.webhooks.disable_after = Duration::from_millis(1500);
     let sender = pipeline::start_webhooks(&app).await;
     let alice = app.token("alice");
     let (down, addr) = Receiver::start(&[503]).await;

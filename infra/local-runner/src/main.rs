@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::AppState;
-use shared::config::{Config, Role};
+use shared::config::LocalConfig;
 use shared::runtime::runner::{Poller, PollerSettings};
 use shared::wiring::{Clients, RECONCILE_EVERY};
 use tokio_util::sync::CancellationToken;
@@ -41,37 +41,40 @@ fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
 
 async fn run() -> anyhow::Result<()> {
     let with_api = !std::env::args().any(|a| a == "--no-api");
-    let config = Config::from_env(Role::All)?;
+    let config = LocalConfig::from_env()?;
     let ingest_url = config
-        .ingest_queue_url
+        .common
+        .queues
+        .ingest
         .clone()
         .ok_or_else(|| anyhow::anyhow!("INGEST_QUEUE_URL is not set"))?;
-    let clients = Clients::new(&config).await?;
+    let clients = Clients::new(&config.common).await?;
     shared::db::MIGRATOR.run(&clients.pool).await?;
 
     check_agent(&config).await?;
 
     let stop = CancellationToken::new();
     let worker = Arc::new(shared::wiring::worker(
-        &config,
+        &config.common,
         &clients,
-        shared::wiring::http_agent(&config).expect("Role::All requires AGENT_URL"),
+        shared::wiring::http_agent(&config.agent),
+        config.agent.timeout,
     ));
-    let ingest = Arc::new(shared::wiring::ingest(&config, &clients));
-    let reconciler = shared::wiring::reconciler(&config, &clients);
+    let ingest = Arc::new(shared::wiring::ingest(&config.common, &clients));
+    let reconciler = shared::wiring::reconciler(&config.common, &clients);
 
     // One poller per OCR queue, each with its own concurrency, as the two
     // event source mappings have theirs on AWS: high-priority work has
     // capacity of its own.
     let worker_poller = poller(
         &clients,
-        config.ocr_queue_url.clone(),
+        config.common.queues.ocr.clone(),
         env_usize("WORKER_MAX_CONCURRENCY", 2)?,
     )
     .await?;
     let high_poller = poller(
         &clients,
-        config.ocr_high_queue_url.clone(),
+        config.common.queues.ocr_high.clone(),
         env_usize("WORKER_HIGH_MAX_CONCURRENCY", 1)?,
     )
     .await?;
@@ -94,18 +97,7 @@ async fn run() -> anyhow::Result<()> {
         stop.clone(),
     ));
     tasks.spawn(reconcile_every(reconciler, stop.clone()));
-    // Webhook deliveries, when the stack has a webhook queue.
-    if let Some(sender) = shared::wiring::webhook_sender(&config, &clients)? {
-        let sender = Arc::new(sender);
-        let poller = poller(&clients, sender.queue.url().to_owned(), 2).await?;
-        tasks.spawn(poller.serve(
-            sender,
-            |s, ev| async move { s.handle(ev).await },
-            stop.clone(),
-        ));
-    } else {
-        tracing::warn!("WEBHOOK_QUEUE_URL is not set: webhook deliveries wait in the database");
-    }
+    spawn_webhook_sender(&mut tasks, &config, &clients, &stop).await?;
     if with_api {
         tasks.spawn(serve_api(&config, &clients, stop.clone()).await?);
     }
@@ -118,13 +110,31 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Webhook deliveries, when the stack has a webhook queue.
+async fn spawn_webhook_sender(
+    tasks: &mut tokio::task::JoinSet<()>,
+    config: &LocalConfig,
+    clients: &Clients,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(sender) = shared::wiring::webhook_sender(&config.common, clients)? else {
+        tracing::warn!("WEBHOOK_QUEUE_URL is not set: webhook deliveries wait in the database");
+        return Ok(());
+    };
+    let sender = Arc::new(sender);
+    let poller = poller(clients, sender.queue.url().to_owned(), 2).await?;
+    tasks.spawn(poller.serve(
+        sender,
+        |s, ev| async move { s.handle(ev).await },
+        stop.clone(),
+    ));
+    Ok(())
+}
+
 /// Says whether an OCR agent answers at `AGENT_URL`: without one,
 /// receipts are retried with backoff and end `failed`.
-async fn check_agent(config: &Config) -> anyhow::Result<()> {
-    let agent_url = config
-        .agent_url
-        .clone()
-        .expect("Role::All requires AGENT_URL");
+async fn check_agent(config: &LocalConfig) -> anyhow::Result<()> {
+    let agent_url = config.agent.url.clone();
     let health = agent_url.join("health")?;
     match reqwest::Client::new()
         .get(health.clone())
@@ -179,12 +189,12 @@ async fn reconcile_every(reconciler: shared::flow::reconcile::Reconciler, stop: 
 
 /// The API on `API_BIND`, until `stop`: bound now, served by the future.
 async fn serve_api(
-    config: &Config,
+    config: &LocalConfig,
     clients: &Clients,
     stop: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + use<>> {
-    let state = AppState::new(config.clone(), clients.clone());
-    let listener = tokio::net::TcpListener::bind(config.api_bind).await?;
+    let state = AppState::new(config.api_config(), clients.clone());
+    let listener = tokio::net::TcpListener::bind(config.api.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
     Ok(async move {
         if let Err(e) = axum::serve(listener, state.router())

@@ -222,7 +222,12 @@ impl Bench {
             ("AGENT_URL", self.agent.url.to_string()),
             (
                 "WEBHOOK_QUEUE_URL",
-                app.config.webhook_queue_url.clone().unwrap_or_default(),
+                app.config
+                    .common
+                    .webhooks
+                    .queue_url
+                    .clone()
+                    .unwrap_or_default(),
             ),
             ("WEBHOOK_ALLOW_HTTP_LOOPBACK", "true".to_owned()),
         ]);

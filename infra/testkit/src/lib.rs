@@ -14,7 +14,7 @@ use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use axum::Router;
-use shared::config::{AuthConfig, Config, Role, Secret};
+use shared::config::{ApiConfig, AuthConfig, Secret};
 use shared::domain::UserId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -117,7 +117,9 @@ pub struct TestApp {
     pub ocr_high_dlq_url: String,
     pub ingest_queue_url: String,
     pub ingest_dlq_url: String,
-    pub config: Config,
+    pub config: ApiConfig,
+    /// The bearer token the worker's agent client sends (`AGENT_TOKEN`).
+    pub agent_token: Option<Secret>,
 }
 
 pub struct Options {
@@ -235,8 +237,8 @@ pub async fn fresh_database() -> PgPool {
 
 /// The app's configuration for a test, before its queues and bucket are
 /// known.
-fn base_config(endpoint: &str) -> Config {
-    Config::from_lookup(Role::Api, &|k| match k {
+fn base_config(endpoint: &str) -> ApiConfig {
+    ApiConfig::from_lookup(&|k| match k {
         "DATABASE_URL" => Some(required("DATABASE_URL")),
         "OCR_QUEUE_URL" | "OCR_DLQ_URL" | "OCR_HIGH_QUEUE_URL" | "OCR_HIGH_DLQ_URL" => {
             Some("set-below".into())
@@ -251,25 +253,25 @@ fn base_config(endpoint: &str) -> Config {
 }
 
 /// The test's queues, bucket and options in its configuration.
-fn apply(config: &mut Config, res: &Resources, opts: Options) {
-    config.ocr_queue_url = res.ocr_queue_url.clone();
-    config.ocr_dlq_url = res.ocr_dlq_url.clone();
-    config.ocr_high_queue_url = res.ocr_high_queue_url.clone();
-    config.ocr_high_dlq_url = res.ocr_high_dlq_url.clone();
-    config.limits = opts.limits;
-    config.receipts_bucket = res.bucket.clone();
-    config.max_upload_bytes = opts.max_upload_bytes;
-    config.max_direct_upload_bytes = opts
+fn apply(config: &mut ApiConfig, res: &Resources, opts: Options) {
+    config.common.queues.ocr = res.ocr_queue_url.clone();
+    config.common.queues.ocr_dlq = res.ocr_dlq_url.clone();
+    config.common.queues.ocr_high = res.ocr_high_queue_url.clone();
+    config.common.queues.ocr_high_dlq = res.ocr_high_dlq_url.clone();
+    config.api.limits = opts.limits;
+    config.common.storage.bucket = res.bucket.clone();
+    config.common.storage.max_upload_bytes = opts.max_upload_bytes;
+    config.common.storage.max_direct_upload_bytes = opts
         .max_direct_upload_bytes
         .unwrap_or(opts.max_upload_bytes);
-    config.dev_sign_in = opts.dev_sign_in;
-    config.hosted_sign_in = opts.hosted_sign_in;
-    config.process_all_max = opts.process_all_max;
-    config.auth = opts.auth;
-    config.auto_ocr = opts.auto_ocr;
-    config.ingest_queue_url = Some(res.ingest_queue_url.clone());
-    config.max_receive_count = res.max_receive_count;
-    config.admin_users = vec![ADMIN.to_owned()];
+    config.api.dev_sign_in = opts.dev_sign_in;
+    config.api.hosted_sign_in = opts.hosted_sign_in;
+    config.api.process_all_max = opts.process_all_max;
+    config.api.auth = opts.auth;
+    config.common.processing.auto_ocr = opts.auto_ocr;
+    config.common.queues.ingest = Some(res.ingest_queue_url.clone());
+    config.common.queues.max_receive_count = res.max_receive_count;
+    config.api.admin_users = vec![ADMIN.to_owned()];
 }
 
 impl TestApp {
@@ -281,7 +283,7 @@ impl TestApp {
         let pool = fresh_database().await;
         let endpoint = required("AWS_ENDPOINT_URL");
         let base = base_config(&endpoint);
-        let sdk = shared::aws::sdk_config(&base).await;
+        let sdk = shared::aws::sdk_config(&base.common.aws).await;
         let calls = CallCounter::default();
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
@@ -301,9 +303,9 @@ impl TestApp {
             let name = unique("t-").replace('_', "-");
             let (url, _dlq) =
                 queue_with_dlq(&sqs, &format!("{name}-webhooks"), MAX_RECEIVE_COUNT).await;
-            config.webhook_queue_url = Some(url);
-            config.webhook_allow_http_loopback = true;
-            config.webhook_retry_schedule = WEBHOOK_SCHEDULE.to_vec();
+            config.common.webhooks.queue_url = Some(url);
+            config.common.webhooks.allow_http_loopback = true;
+            config.common.webhooks.retry_schedule = WEBHOOK_SCHEDULE.to_vec();
         }
 
         let state = AppState::new(
@@ -332,6 +334,7 @@ impl TestApp {
             ingest_queue_url: res.ingest_queue_url,
             ingest_dlq_url: res.ingest_dlq_url,
             config,
+            agent_token: None,
         }
     }
 

@@ -34,7 +34,7 @@ pub fn worker_settings(app: &TestApp) -> WorkerSettings {
             queue_url: app.ocr_high_queue_url.clone(),
             dlq_url: app.ocr_high_dlq_url.clone(),
         },
-        max_receive_count: app.config.max_receive_count,
+        max_receive_count: app.config.common.queues.max_receive_count,
         lease: LEASE,
         concurrency: 10,
         backoff_base: Duration::from_secs(1),
@@ -48,8 +48,7 @@ pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
         repo: ReceiptRepository::new(app.pool.clone()),
         storage: S3Storage::new(app.s3.clone(), app.bucket.clone()),
         sqs: app.sqs.clone(),
-        agent: HttpAgent::new(&agent.url, AGENT_TIMEOUT)
-            .with_bearer(app.config.agent_token.clone()),
+        agent: HttpAgent::new(&agent.url, AGENT_TIMEOUT).with_bearer(app.agent_token.clone()),
         settings: worker_settings(app),
         metrics: Metrics::disabled("worker"),
         relay: app.state.relay.clone(),
@@ -61,13 +60,13 @@ pub fn ingest(app: &TestApp) -> Ingest {
         repo: ReceiptRepository::new(app.pool.clone()),
         ocr_queues: PriorityQueues::new(
             &app.sqs,
-            &app.config.ocr_high_queue_url,
-            &app.config.ocr_queue_url,
+            &app.config.common.queues.ocr_high,
+            &app.config.common.queues.ocr,
         ),
         bucket: app.bucket.clone(),
         upload_prefix: "uploads/".into(),
-        max_bytes: app.config.max_direct_upload_bytes,
-        auto_ocr: app.config.auto_ocr,
+        max_bytes: app.config.common.storage.max_direct_upload_bytes,
+        auto_ocr: app.config.common.processing.auto_ocr,
         metrics: Metrics::disabled("ingest"),
         relay: app.state.relay.clone(),
     }
@@ -78,13 +77,13 @@ pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
         repo: ReceiptRepository::new(app.pool.clone()),
         ocr_queues: PriorityQueues::new(
             &app.sqs,
-            &app.config.ocr_high_queue_url,
-            &app.config.ocr_queue_url,
+            &app.config.common.queues.ocr_high,
+            &app.config.common.queues.ocr,
         ),
         queued_after,
         batch: 100,
         events: shared::db::events::EventLog::new(app.pool.clone()),
-        event_retention: app.config.event_retention,
+        event_retention: app.config.common.processing.event_retention,
         relay: app.state.relay.clone(),
     }
 }
@@ -97,21 +96,25 @@ pub fn webhook_sender(
 ) -> shared::flow::webhooks::Sender {
     let cfg = &app.config;
     let url = cfg
-        .webhook_queue_url
+        .common
+        .webhooks
+        .queue_url
         .clone()
         .expect("a test app with a webhook queue");
     let policy = match lookup {
         Some(l) => shared::outbound::ssrf::WebhookUrlPolicy::with_lookup(
-            cfg.webhook_allow_http_loopback,
+            cfg.common.webhooks.allow_http_loopback,
             l,
         ),
-        None => shared::outbound::ssrf::WebhookUrlPolicy::new(cfg.webhook_allow_http_loopback),
+        None => {
+            shared::outbound::ssrf::WebhookUrlPolicy::new(cfg.common.webhooks.allow_http_loopback)
+        }
     };
     let mut sender = shared::flow::webhooks::Sender::new(
         app.pool.clone(),
         SqsQueue::new(app.sqs.clone(), url),
         policy,
-        shared::flow::webhooks::SenderSettings::from_config(cfg),
+        shared::flow::webhooks::SenderSettings::from_config(&cfg.common.webhooks),
     )
     .expect("HTTP client");
     sender.metrics = Metrics::disabled("webhooks");

@@ -21,7 +21,7 @@ use aws_smithy_runtime_api::client::retries::ErrorKind;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 
-use crate::config::Config;
+use crate::config::Aws;
 
 /// The SDK's HTTP client: reqwest, the client the agent and the webhooks
 /// use too, so a binary carries one HTTP stack (hyper, HTTP/1.1) and one
@@ -173,7 +173,7 @@ fn find_source<'a, E: std::error::Error + 'static>(
 /// is what the SDK's default chain would choose first anyway; the chain's
 /// other providers (profile files, web identity with its STS client, the
 /// container and instance metadata endpoints) are not built.
-pub async fn sdk_config(cfg: &Config) -> SdkConfig {
+pub async fn sdk_config(cfg: &Aws) -> SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).http_client(SdkHttpClient::default());
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
@@ -181,12 +181,12 @@ pub async fn sdk_config(cfg: &Config) -> SdkConfig {
     {
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
-    if let Some(region) = &cfg.aws_region {
+    if let Some(region) = &cfg.region {
         loader = loader.region(Region::new(region.clone()));
     }
-    if let Some(endpoint) = &cfg.aws_endpoint_url {
+    if let Some(endpoint) = &cfg.endpoint_url {
         loader = loader.endpoint_url(endpoint.as_str().trim_end_matches('/'));
-        if cfg.aws_region.is_none() {
+        if cfg.region.is_none() {
             loader = loader.region(Region::new("us-east-1"));
         }
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()

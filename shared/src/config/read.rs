@@ -6,10 +6,11 @@ use std::time::Duration;
 use url::Url;
 
 use super::{
-    AuthConfig, DEFAULT_AGENT_TIMEOUT_SECS, DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_MAX_UPLOAD_BYTES,
-    DEFAULT_PRESIGN_TTL_SECS, DEFAULT_PROCESS_ALL_MAX, DEFAULT_UPLOAD_PREFIX,
-    DEFAULT_WEBHOOK_RETRY_SCHEDULE, HostedSignIn, MIN_AGENT_TOKEN_LEN, PROCESS_ALL_HARD_MAX, Role,
-    Secret, parse_duration,
+    AgentSettings, ApiSettings, AuthConfig, Aws, Common, DEFAULT_AGENT_TIMEOUT_SECS,
+    DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_PRESIGN_TTL_SECS,
+    DEFAULT_PROCESS_ALL_MAX, DEFAULT_UPLOAD_PREFIX, DEFAULT_WEBHOOK_RETRY_SCHEDULE, Database,
+    HostedSignIn, LimitSettings, MIN_AGENT_TOKEN_LEN, PROCESS_ALL_HARD_MAX, Processing, Queues,
+    Secret, Storage, Stream, Webhooks, parse_duration,
 };
 
 pub(super) struct Reader<'a> {
@@ -84,42 +85,86 @@ fn boolean(raw: &str) -> Result<bool, String> {
     }
 }
 
-/// The webhook settings, read together.
-pub(super) struct WebhookSettings {
-    pub(super) queue_url: Option<String>,
-    pub(super) allow_http_loopback: bool,
-    pub(super) retry_schedule: Vec<Duration>,
-    pub(super) disable_after: Duration,
-    pub(super) timeout: Duration,
-}
-
 /// The settings by group, each read with its checks (a problem is noted,
 /// and a default stands in so the others are still read).
 impl Reader<'_> {
-    pub(super) fn database(&mut self) -> (String, u32) {
-        let database_url = self.required("DATABASE_URL");
-        let is_postgres =
-            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
-        if !database_url.is_empty() && !is_postgres {
+    pub(super) fn common(&mut self) -> Common {
+        Common {
+            database: self.database(),
+            aws: self.aws(),
+            queues: self.queues(),
+            storage: self.storage(),
+            processing: self.processing(),
+            webhooks: self.webhooks(),
+        }
+    }
+
+    pub(super) fn api(&mut self) -> ApiSettings {
+        let auth = self.auth();
+        let (dev_sign_in, hosted_sign_in) = self.sign_in(&auth);
+        ApiSettings {
+            auth,
+            bind: self.parsed(
+                "API_BIND",
+                SocketAddr::from(([127, 0, 0, 1], 3000)),
+                |raw| {
+                    raw.parse()
+                        .map_err(|_| "must be host:port, e.g. 127.0.0.1:3000".to_owned())
+                },
+            ),
+            admin_users: self.admin_users(),
+            dev_sign_in,
+            hosted_sign_in,
+            process_all_max: self.parsed(
+                "PROCESS_ALL_MAX",
+                DEFAULT_PROCESS_ALL_MAX,
+                positive_int(1, PROCESS_ALL_HARD_MAX as u64),
+            ),
+            limits: self.limits(),
+            stream: self.stream(),
+        }
+    }
+
+    fn database(&mut self) -> Database {
+        let url = self.required("DATABASE_URL");
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !url.is_empty() && !is_postgres {
             self.problems
                 .push("DATABASE_URL must be a postgres:// URL".to_owned());
         }
-        let database_max_connections =
-            self.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000));
-        (database_url, database_max_connections)
+        Database {
+            url: Secret::new(url),
+            max_connections: self.parsed("DATABASE_MAX_CONNECTIONS", 5, positive_int(1, 1000)),
+        }
     }
 
-    pub(super) fn ocr_queues(&mut self) -> (String, String, String, String) {
-        (
-            self.required("OCR_QUEUE_URL"),
-            self.required("OCR_DLQ_URL"),
-            self.required("OCR_HIGH_QUEUE_URL"),
-            self.required("OCR_HIGH_DLQ_URL"),
-        )
+    fn aws(&mut self) -> Aws {
+        let endpoint = self.optional("AWS_ENDPOINT_URL");
+        Aws {
+            endpoint_url: self.url("AWS_ENDPOINT_URL", endpoint),
+            region: self
+                .optional("AWS_REGION")
+                .or_else(|| self.optional("AWS_DEFAULT_REGION")),
+        }
     }
 
-    pub(super) fn storage(&mut self) -> (String, String, u64, u64, Duration) {
-        let receipts_bucket = self.required("RECEIPTS_BUCKET");
+    fn queues(&mut self) -> Queues {
+        Queues {
+            ocr: self.required("OCR_QUEUE_URL"),
+            ocr_dlq: self.required("OCR_DLQ_URL"),
+            ocr_high: self.required("OCR_HIGH_QUEUE_URL"),
+            ocr_high_dlq: self.required("OCR_HIGH_DLQ_URL"),
+            ingest: self.optional("INGEST_QUEUE_URL"),
+            max_receive_count: self.parsed(
+                "MAX_RECEIVE_COUNT",
+                DEFAULT_MAX_RECEIVE_COUNT,
+                positive_int(1, 1000),
+            ),
+        }
+    }
+
+    fn storage(&mut self) -> Storage {
+        let bucket = self.required("RECEIPTS_BUCKET");
         let mut upload_prefix = self
             .optional("UPLOAD_PREFIX")
             .unwrap_or_else(|| DEFAULT_UPLOAD_PREFIX.to_owned());
@@ -131,35 +176,30 @@ impl Reader<'_> {
             DEFAULT_MAX_UPLOAD_BYTES,
             positive_int(1, 5 * 1024 * 1024 * 1024),
         );
-        let max_direct_upload_bytes = self.parsed(
-            "MAX_DIRECT_UPLOAD_BYTES",
-            max_upload_bytes,
-            positive_int(1, 5 * 1024 * 1024 * 1024),
-        );
-        let presign_ttl = Duration::from_secs(self.parsed(
-            "PRESIGN_TTL_SECS",
-            DEFAULT_PRESIGN_TTL_SECS,
-            positive_int(1, 7 * 24 * 3600),
-        ));
-
-        (
-            receipts_bucket,
+        Storage {
+            bucket,
             upload_prefix,
             max_upload_bytes,
-            max_direct_upload_bytes,
-            presign_ttl,
-        )
+            max_direct_upload_bytes: self.parsed(
+                "MAX_DIRECT_UPLOAD_BYTES",
+                max_upload_bytes,
+                positive_int(1, 5 * 1024 * 1024 * 1024),
+            ),
+            presign_ttl: Duration::from_secs(self.parsed(
+                "PRESIGN_TTL_SECS",
+                DEFAULT_PRESIGN_TTL_SECS,
+                positive_int(1, 7 * 24 * 3600),
+            )),
+        }
     }
 
-    pub(super) fn agent(&mut self, role: Role) -> (Option<Url>, Option<Secret>, Duration) {
-        let agent_url = if role.needs_agent() {
-            Some(self.required("AGENT_URL")).filter(|u| !u.is_empty())
-        } else {
-            self.optional("AGENT_URL")
-        };
-        let agent_url = self.url("AGENT_URL", agent_url);
-        let agent_token = self.optional("AGENT_TOKEN").map(Secret::new);
-        if agent_token
+    /// The agent's settings; `None` (and a problem noted) without a
+    /// usable `AGENT_URL`.
+    pub(super) fn agent(&mut self) -> Option<AgentSettings> {
+        let raw = Some(self.required("AGENT_URL")).filter(|u| !u.is_empty());
+        let url = self.url("AGENT_URL", raw);
+        let token = self.optional("AGENT_TOKEN").map(Secret::new);
+        if token
             .as_ref()
             .is_some_and(|t| t.expose().len() < MIN_AGENT_TOKEN_LEN)
         {
@@ -167,30 +207,19 @@ impl Reader<'_> {
                 "AGENT_TOKEN must be at least {MIN_AGENT_TOKEN_LEN} characters"
             ));
         }
-        let agent_timeout = Duration::from_secs(self.parsed(
+        let timeout = Duration::from_secs(self.parsed(
             "AGENT_TIMEOUT_SECS",
             DEFAULT_AGENT_TIMEOUT_SECS,
             positive_int(1, 900),
         ));
-        (agent_url, agent_token, agent_timeout)
+        Some(AgentSettings {
+            url: url?,
+            token,
+            timeout,
+        })
     }
 
-    pub(super) fn queueing(&mut self) -> (u32, u32, bool) {
-        let max_receive_count = self.parsed(
-            "MAX_RECEIVE_COUNT",
-            DEFAULT_MAX_RECEIVE_COUNT,
-            positive_int(1, 1000),
-        );
-        let process_all_max = self.parsed(
-            "PROCESS_ALL_MAX",
-            DEFAULT_PROCESS_ALL_MAX,
-            positive_int(1, PROCESS_ALL_HARD_MAX as u64),
-        );
-        let auto_ocr = self.parsed("AUTO_OCR", true, boolean);
-        (max_receive_count, process_all_max, auto_ocr)
-    }
-
-    pub(super) fn auth(&mut self, role: Role) -> AuthConfig {
+    fn auth(&mut self) -> AuthConfig {
         let auth_mode = self
             .optional("AUTH_MODE")
             .unwrap_or_else(|| "jwt".to_owned());
@@ -198,7 +227,6 @@ impl Reader<'_> {
             "jwt" => {
                 let secret = self.optional("AUTH_JWT_SECRET");
                 match secret {
-                    _ if !role.needs_auth() => {}
                     None => {
                         self.problems.push(
                             "AUTH_JWT_SECRET is not set (needed when AUTH_MODE=jwt)".to_owned(),
@@ -225,46 +253,32 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn runtime(&mut self) -> (Option<Url>, Option<String>, SocketAddr) {
-        let endpoint = self.optional("AWS_ENDPOINT_URL");
-        let aws_endpoint_url = self.url("AWS_ENDPOINT_URL", endpoint);
-        let aws_region = self
-            .optional("AWS_REGION")
-            .or_else(|| self.optional("AWS_DEFAULT_REGION"));
-        let api_bind = self.parsed(
-            "API_BIND",
-            SocketAddr::from(([127, 0, 0, 1], 3000)),
-            |raw| {
-                raw.parse()
-                    .map_err(|_| "must be host:port, e.g. 127.0.0.1:3000".to_owned())
-            },
-        );
-
-        (aws_endpoint_url, aws_region, api_bind)
+    fn processing(&mut self) -> Processing {
+        Processing {
+            worker_concurrency: self.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100)),
+            retry_backoff_base: Duration::from_secs(self.parsed(
+                "RETRY_BACKOFF_BASE_SECS",
+                15,
+                |raw| {
+                    raw.parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= 900)
+                        .ok_or_else(|| "must be 0 to 900 seconds".to_owned())
+                },
+            )),
+            reconcile_queued_after: Duration::from_secs(self.parsed(
+                "RECONCILE_QUEUED_AFTER_SECS",
+                1800,
+                positive_int(1, 7 * 24 * 3600),
+            )),
+            auto_ocr: self.parsed("AUTO_OCR", true, boolean),
+            event_retention: Duration::from_secs(
+                3600 * self.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
+            ),
+        }
     }
 
-    pub(super) fn processing(&mut self) -> (usize, Duration, Duration) {
-        let worker_concurrency = self.parsed("WORKER_CONCURRENCY", 10usize, positive_int(1, 100));
-        let retry_backoff_base =
-            Duration::from_secs(self.parsed("RETRY_BACKOFF_BASE_SECS", 15, |raw| {
-                raw.parse::<u64>()
-                    .ok()
-                    .filter(|n| *n <= 900)
-                    .ok_or_else(|| "must be 0 to 900 seconds".to_owned())
-            }));
-        let reconcile_queued_after = Duration::from_secs(self.parsed(
-            "RECONCILE_QUEUED_AFTER_SECS",
-            1800,
-            positive_int(1, 7 * 24 * 3600),
-        ));
-        (
-            worker_concurrency,
-            retry_backoff_base,
-            reconcile_queued_after,
-        )
-    }
-
-    pub(super) fn admin_users(&mut self) -> Vec<String> {
+    fn admin_users(&mut self) -> Vec<String> {
         self.optional("ADMIN_USERS")
             .map(|v| {
                 v.split(',')
@@ -275,60 +289,57 @@ impl Reader<'_> {
             .unwrap_or_default()
     }
 
-    pub(super) fn events(&mut self) -> (Duration, Duration, Duration, Duration) {
-        let event_retention = Duration::from_secs(
-            3600 * self.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
-        );
-        let events_poll =
-            Duration::from_millis(self.parsed("EVENTS_POLL_MILLIS", 500, positive_int(50, 60_000)));
-        let events_keepalive =
-            Duration::from_secs(self.parsed("EVENTS_KEEPALIVE_SECS", 15, positive_int(1, 240)));
-        let events_stream_max = Duration::from_secs(self.parsed(
-            "EVENTS_STREAM_MAX_SECS",
-            840,
-            positive_int(1, 24 * 3600),
-        ));
-        (
-            event_retention,
-            events_poll,
-            events_keepalive,
-            events_stream_max,
-        )
-    }
-
-    pub(super) fn webhooks(&mut self) -> WebhookSettings {
-        let webhook_queue_url = self.optional("WEBHOOK_QUEUE_URL");
-        let webhook_allow_http_loopback =
-            self.parsed("WEBHOOK_ALLOW_HTTP_LOOPBACK", false, boolean);
-        let webhook_retry_schedule = self.parsed(
-            "WEBHOOK_RETRY_SCHEDULE",
-            parse_schedule(DEFAULT_WEBHOOK_RETRY_SCHEDULE).unwrap_or_default(),
-            |raw| {
-                parse_schedule(raw).ok_or_else(|| {
-                    "must be a comma-separated list of waits like 5s,5m,2h (at most 20)".to_owned()
-                })
-            },
-        );
-        let webhook_disable_after = Duration::from_secs(
-            3600 * self.parsed(
-                "WEBHOOK_DISABLE_AFTER_HOURS",
-                5 * 24,
-                positive_int(1, 24 * 365),
-            ),
-        );
-        let webhook_timeout =
-            Duration::from_secs(self.parsed("WEBHOOK_TIMEOUT_SECS", 15, positive_int(1, 60)));
-        WebhookSettings {
-            queue_url: webhook_queue_url,
-            allow_http_loopback: webhook_allow_http_loopback,
-            retry_schedule: webhook_retry_schedule,
-            disable_after: webhook_disable_after,
-            timeout: webhook_timeout,
+    fn stream(&mut self) -> Stream {
+        Stream {
+            poll: Duration::from_millis(self.parsed(
+                "EVENTS_POLL_MILLIS",
+                500,
+                positive_int(50, 60_000),
+            )),
+            keepalive: Duration::from_secs(self.parsed(
+                "EVENTS_KEEPALIVE_SECS",
+                15,
+                positive_int(1, 240),
+            )),
+            max: Duration::from_secs(self.parsed(
+                "EVENTS_STREAM_MAX_SECS",
+                840,
+                positive_int(1, 24 * 3600),
+            )),
         }
     }
 
-    pub(super) fn limits(&mut self) -> super::LimitSettings {
-        super::LimitSettings {
+    fn webhooks(&mut self) -> Webhooks {
+        Webhooks {
+            queue_url: self.optional("WEBHOOK_QUEUE_URL"),
+            allow_http_loopback: self.parsed("WEBHOOK_ALLOW_HTTP_LOOPBACK", false, boolean),
+            retry_schedule: self.parsed(
+                "WEBHOOK_RETRY_SCHEDULE",
+                parse_schedule(DEFAULT_WEBHOOK_RETRY_SCHEDULE).unwrap_or_default(),
+                |raw| {
+                    parse_schedule(raw).ok_or_else(|| {
+                        "must be a comma-separated list of waits like 5s,5m,2h (at most 20)"
+                            .to_owned()
+                    })
+                },
+            ),
+            disable_after: Duration::from_secs(
+                3600 * self.parsed(
+                    "WEBHOOK_DISABLE_AFTER_HOURS",
+                    5 * 24,
+                    positive_int(1, 24 * 365),
+                ),
+            ),
+            timeout: Duration::from_secs(self.parsed(
+                "WEBHOOK_TIMEOUT_SECS",
+                15,
+                positive_int(1, 60),
+            )),
+        }
+    }
+
+    fn limits(&mut self) -> LimitSettings {
+        LimitSettings {
             uploads_per_minute: self.parsed(
                 "RATE_UPLOADS_PER_MINUTE",
                 120,
@@ -343,7 +354,7 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn sign_in(&mut self, auth: &AuthConfig) -> (bool, Option<HostedSignIn>) {
+    fn sign_in(&mut self, auth: &AuthConfig) -> (bool, Option<HostedSignIn>) {
         let dev_sign_in = self.parsed("DEV_SIGN_IN", false, boolean);
         let cognito_domain = self.optional("COGNITO_DOMAIN");
         let cognito_domain = self.url("COGNITO_DOMAIN", cognito_domain);

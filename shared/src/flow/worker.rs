@@ -61,22 +61,25 @@ pub struct QueuePair {
 }
 
 impl WorkerSettings {
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
+    /// The queues and timings of the configuration; a lease and an image
+    /// link outlast one call of the agent.
+    pub fn from_config(cfg: &crate::config::Common, agent_timeout: Duration) -> Self {
+        let q = &cfg.queues;
         Self {
             normal: QueuePair {
-                queue_url: cfg.ocr_queue_url.clone(),
-                dlq_url: cfg.ocr_dlq_url.clone(),
+                queue_url: q.ocr.clone(),
+                dlq_url: q.ocr_dlq.clone(),
             },
             high: QueuePair {
-                queue_url: cfg.ocr_high_queue_url.clone(),
-                dlq_url: cfg.ocr_high_dlq_url.clone(),
+                queue_url: q.ocr_high.clone(),
+                dlq_url: q.ocr_high_dlq.clone(),
             },
-            max_receive_count: cfg.max_receive_count,
-            lease: cfg.agent_timeout + Duration::from_secs(60),
-            concurrency: cfg.worker_concurrency,
-            backoff_base: cfg.retry_backoff_base,
+            max_receive_count: q.max_receive_count,
+            lease: agent_timeout + Duration::from_secs(60),
+            concurrency: cfg.processing.worker_concurrency,
+            backoff_base: cfg.processing.retry_backoff_base,
             backoff_max: Duration::from_secs(900),
-            image_url_ttl: cfg.agent_timeout + Duration::from_secs(300),
+            image_url_ttl: agent_timeout + Duration::from_secs(300),
         }
     }
 

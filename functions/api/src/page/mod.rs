@@ -77,12 +77,13 @@ pub(crate) fn page_fragment(state: &AppState, t: impl Template) -> Result<Respon
 /// uploads may also go to S3 (the presigned links), which is LocalStack's
 /// endpoint locally; the hosted sign-in's code is exchanged at its token
 /// endpoint.
-pub(crate) fn content_security_policy(config: &shared::config::Config) -> HeaderValue {
-    let s3 = match &config.aws_endpoint_url {
+pub(crate) fn content_security_policy(config: &shared::config::ApiConfig) -> HeaderValue {
+    let s3 = match &config.common.aws.endpoint_url {
         Some(u) => u.origin().ascii_serialization(),
         None => "https://*.amazonaws.com".to_owned(),
     };
     let sign_in = config
+        .api
         .hosted_sign_in
         .as_ref()
         .map(|h| format!(" {}", h.domain.origin().ascii_serialization()))

@@ -55,11 +55,11 @@ pub(crate) async fn shell(State(state): State<AppState>) -> Result<Response, Api
         &state,
         Shell {
             assets_version: &ASSETS_VERSION,
-            dev_sign_in: cfg.dev_sign_in,
-            hosted: cfg.hosted_sign_in.as_ref(),
-            auto_ocr: cfg.auto_ocr,
-            max_upload_bytes: cfg.max_upload_bytes,
-            process_all_max: cfg.process_all_max,
+            dev_sign_in: cfg.api.dev_sign_in,
+            hosted: cfg.api.hosted_sign_in.as_ref(),
+            auto_ocr: cfg.common.processing.auto_ocr,
+            max_upload_bytes: cfg.common.storage.max_upload_bytes,
+            process_all_max: cfg.api.process_all_max,
         },
     )
 }
@@ -100,11 +100,11 @@ pub(crate) async fn dev_sign_in(
         secret,
         issuer,
         audience,
-    } = &cfg.auth
+    } = &cfg.api.auth
     else {
         return Err(ApiError::NotFound);
     };
-    if !cfg.dev_sign_in {
+    if !cfg.api.dev_sign_in {
         return Err(ApiError::NotFound);
     }
     let req = crate::extract::json_body(body, r#"{"user":"alice"}"#)?;

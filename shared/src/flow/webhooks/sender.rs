@@ -25,11 +25,11 @@ pub struct SenderSettings {
 }
 
 impl SenderSettings {
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
+    pub fn from_config(cfg: &crate::config::Webhooks) -> Self {
         Self {
-            schedule: cfg.webhook_retry_schedule.clone(),
-            timeout: cfg.webhook_timeout,
-            disable_after: cfg.webhook_disable_after,
+            schedule: cfg.retry_schedule.clone(),
+            timeout: cfg.timeout,
+            disable_after: cfg.disable_after,
         }
     }
 }
