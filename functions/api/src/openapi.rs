@@ -8,7 +8,7 @@
 //! not carry the code that generates it, and a change to the API shows as
 //! a change to that file. The api's tests fail when the file is not what
 //! [`generate_openapi`](crate::generate_openapi) makes; `UPDATE_OPENAPI=1 cargo test
-//! -p api --test openapi` writes it.
+//! -p api --test suite openapi` writes it.
 
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

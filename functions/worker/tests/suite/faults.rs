@@ -4,7 +4,7 @@
 //! the database refusing connections for a while; the reconciler running
 //! throughout. Nothing may be lost, stuck, read twice or written twice.
 //!
-//! `cargo test -p worker --test faults -- --nocapture` prints the run's
+//! `cargo test -p worker --test suite faults -- --nocapture` prints the run's
 //! figures (BENCHMARKS.md, "Fault run").
 
 use std::sync::Arc;

@@ -4,11 +4,9 @@
 //! long, and as HEIC (made here with libheif's `heif-enc`, which the test
 //! command installs); a corrupt HEIC is a clear 422.
 
-use std::sync::OnceLock;
-
+use crate::{pool, today};
 use agent::eval::damage;
 use agent::http::{AgentState, router};
-use agent::pool::EnginePool;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use image::{GrayImage, imageops};
@@ -19,18 +17,6 @@ use shared::outbound::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
 use testkit::render::{heic, render};
-
-fn pool() -> EnginePool {
-    static POOL: OnceLock<EnginePool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        EnginePool::from_env(1).expect("the OCR models (fetched by ./infra/fetch-models.sh)")
-    })
-    .clone()
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
-}
 
 const RECEIPT: [&str; 14] = [
     "KEDAI RUNCIT MAJU SDN BHD",

@@ -3,10 +3,8 @@
 //! deductions, deposits), the tip, the rounding, the currency, the date's
 //! order, the locale hint, and the cross-checks that lower the confidence.
 
-use std::sync::OnceLock;
-
+use crate::{pool, today};
 use agent::http::{AgentState, router};
-use agent::pool::EnginePool;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use rust_decimal::Decimal;
@@ -16,18 +14,6 @@ use shared::outbound::ssrf::FetchPolicy;
 use tower::ServiceExt;
 
 use testkit::render::receipt_png;
-
-fn pool() -> EnginePool {
-    static POOL: OnceLock<EnginePool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        EnginePool::from_env(1).expect("the OCR models (fetched by ./infra/fetch-models.sh)")
-    })
-    .clone()
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
-}
 
 fn read(lines: &[&str], hint: Option<&str>) -> Extraction {
     let png = receipt_png(lines);

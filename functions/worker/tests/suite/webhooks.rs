@@ -21,7 +21,7 @@ const SOON: Duration = Duration::from_secs(30);
 /// What is wrong with a delivered payload by the API's OpenAPI document
 /// (its `webhooks` section: the payload of the event's type).
 fn documented_errors(payload: &Value) -> Vec<String> {
-    let doc: Value = serde_json::from_str(include_str!("../../api/openapi.json")).unwrap();
+    let doc: Value = serde_json::from_str(include_str!("../../../api/openapi.json")).unwrap();
     let event_type = payload["type"].as_str().unwrap();
     let mut schema =
         doc["webhooks"][event_type]["post"]["requestBody"]["content"]["application/json"]["schema"]

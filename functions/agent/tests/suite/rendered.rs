@@ -3,13 +3,12 @@
 //! the command line. The real PP-OCRv6 models on ONNX Runtime (fetched by
 //! `./infra/fetch-models.sh`, which the test command runs), no mocks.
 
+use crate::{pool, today};
 use std::io::Cursor;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use agent::http::{AgentState, default_fetch_hosts, router};
 use agent::ocr::{EngineConfig, ModelFiles};
-use agent::pool::EnginePool;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use image::{GrayImage, ImageFormat, Luma};
@@ -41,14 +40,6 @@ const RECEIPT: [&str; 13] = [
     "CHANGE                      4.63",
 ];
 
-fn pool() -> EnginePool {
-    static POOL: OnceLock<EnginePool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        EnginePool::from_env(1).expect("the OCR models (fetched by ./infra/fetch-models.sh)")
-    })
-    .clone()
-}
-
 /// Reads a receipt with the shared engine (the answer must be a reading).
 fn read(bytes: &[u8]) -> shared::domain::extraction::Extraction {
     pool()
@@ -61,10 +52,6 @@ fn dump(name: &str, bytes: &[u8]) {
     if let Ok(dir) = std::env::var("AGENT_TEST_DUMP") {
         std::fs::write(format!("{dir}/{name}"), bytes).unwrap();
     }
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
 }
 
 #[test]
@@ -217,7 +204,7 @@ fn a_missing_model_is_an_error_that_names_the_fetch_command() {
     // With the runtime library present, the first missing piece is a model.
     let runtime = ModelFiles::new(agent::ocr::models::default_dir()).runtime();
     files.runtime_override = Some(runtime);
-    let err = match EnginePool::new(1, &files, &EngineConfig::default()) {
+    let err = match agent::pool::EnginePool::new(1, &files, &EngineConfig::default()) {
         Ok(_) => panic!("an engine without models"),
         Err(e) => e.to_string(),
     };

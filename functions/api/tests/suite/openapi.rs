@@ -86,7 +86,7 @@ fn the_committed_document_is_the_one_the_annotations_make() {
         let (committed, made) = (committed.get(n), made.get(n));
         panic!(
             "functions/api/openapi.json is not what the annotations make (line {}: {committed:?}, made {made:?}); \
-             run `UPDATE_OPENAPI=1 cargo test -p api --test openapi` and commit the file",
+             run `UPDATE_OPENAPI=1 cargo test -p api --test suite openapi` and commit the file",
             n + 1
         );
     }
