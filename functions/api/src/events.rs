@@ -23,8 +23,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use shared::db::events::{EventLog, ReceiptEvent};
+use shared::db::events::ReceiptEvent;
 use shared::domain::{InvalidInput, ReceiptId, UserId};
+use shared::flow::service::ReceiptService;
 use tokio::time::Instant;
 use utoipa::IntoParams;
 
@@ -82,9 +83,9 @@ pub async fn events(
         // Another user's receipt is as absent as one that never was.
         state.service.receipt(&user, id).await?;
     }
-    let log = state.events.clone();
+    let service = state.service.clone();
     if q.after.is_some() || wants_json(&headers) {
-        return page(&log, &user, &q).await;
+        return page(&service, &user, &q).await;
     }
     let last = headers
         .get("last-event-id")
@@ -96,14 +97,11 @@ pub async fn events(
         .transpose()?;
     let after = match last {
         Some(n) => n,
-        None => log
-            .latest(&user)
-            .await
-            .map_err(shared::flow::service::ServiceError::from)?,
+        None => service.latest_event(&user).await?,
     };
     let cfg = &state.config;
     let stream = event_stream(Tail {
-        log,
+        service,
         user,
         receipt,
         after,
@@ -144,13 +142,16 @@ pub(crate) struct EventsQuery {
 }
 
 /// One page of events after `after` (JSON), for a client that polls.
-async fn page(log: &EventLog, user: &UserId, q: &EventsQuery) -> Result<Response, ApiError> {
+async fn page(
+    service: &ReceiptService,
+    user: &UserId,
+    q: &EventsQuery,
+) -> Result<Response, ApiError> {
     let after = q.after.unwrap_or(0);
     let limit = bounded("limit", q.limit, PAGE_DEFAULT, PAGE_MAX)?;
-    let mut events = log
-        .after(user, after, q.receipt_id, limit + 1)
-        .await
-        .map_err(shared::flow::service::ServiceError::from)?;
+    let mut events = service
+        .events_after(user, after, q.receipt_id, limit + 1)
+        .await?;
     let has_more = events.len() > limit as usize;
     events.truncate(limit as usize);
     let next_after = events.last().map_or(after, |e| e.id);
@@ -164,7 +165,7 @@ async fn page(log: &EventLog, user: &UserId, q: &EventsQuery) -> Result<Response
 
 /// Where an open stream is.
 struct Tail {
-    log: EventLog,
+    service: ReceiptService,
     user: UserId,
     receipt: Option<ReceiptId>,
     after: i64,
@@ -200,7 +201,11 @@ fn event_stream(tail: Tail) -> impl Stream<Item = Result<Event, Infallible>> {
             if Instant::now() >= t.until {
                 return None;
             }
-            match t.log.after(&t.user, t.after, t.receipt, PAGE_MAX).await {
+            match t
+                .service
+                .events_after(&t.user, t.after, t.receipt, PAGE_MAX)
+                .await
+            {
                 Ok(events) if !events.is_empty() => t.buffered.extend(events),
                 Ok(_) => {
                     tokio::time::sleep_until((Instant::now() + t.poll).min(t.until)).await;

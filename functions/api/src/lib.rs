@@ -35,7 +35,6 @@ pub use routes::{generate_openapi, router};
 pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub service: ReceiptService,
-    pub events: EventLog,
     pub webhooks: WebhookStore,
     /// Checks webhook URLs at registration.
     pub webhook_policy: WebhookUrlPolicy,
@@ -55,7 +54,6 @@ impl AppState {
             sqs,
             credentials,
         } = clients;
-        let events = EventLog::new(pool.clone());
         let webhooks = WebhookStore::new(pool.clone());
         let relay = config
             .common
@@ -79,6 +77,7 @@ impl AppState {
                 &config.common.queues.ocr_dlq,
             ),
             limits: Limits::new(pool.clone(), config.api.limits),
+            events: EventLog::new(pool.clone()),
             upload_prefix: config.common.storage.upload_prefix.clone(),
             max_upload_bytes: config.common.storage.max_upload_bytes,
             max_direct_upload_bytes: config.common.storage.max_direct_upload_bytes,
@@ -88,7 +87,6 @@ impl AppState {
             page_csp: page::content_security_policy(&config),
             config: Arc::new(config),
             service,
-            events,
             webhooks,
             webhook_policy,
             relay,

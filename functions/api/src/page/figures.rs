@@ -114,10 +114,8 @@ struct Ops {
     ),
 )]
 pub(crate) async fn ops(State(state): State<AppState>, _: AdminUser) -> Result<Response, ApiError> {
-    let svc = &state.service;
-    let (queue, dlq, s) = tokio::join!(
-        svc.ocr_queues.depths(),
-        svc.ocr_dlqs.depths(),
+    let ((queue, dlq), s) = tokio::join!(
+        state.service.queue_depths(),
         figures(&state, StatsScope::AllUsers)
     );
     // SQS unreachable: the view still shows the figures from Postgres.

@@ -115,12 +115,7 @@ async fn detail(state: &AppState, user: &UserId, id: IdPath) -> Result<ReceiptDe
 
 /// A short-lived link to the receipt's image, if one can be signed.
 async fn image_link(state: &AppState, r: &shared::db::Receipt) -> Option<String> {
-    match state
-        .service
-        .storage
-        .presign_get(&r.bucket, &r.object_key, IMAGE_URL_TTL)
-        .await
-    {
+    match state.service.image_link(r, IMAGE_URL_TTL).await {
         Ok(url) => Some(url),
         Err(e) => {
             tracing::warn!(receipt_id = r.id.get(), error = %e, "no image link for the receipt page");

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::aws::s3::{S3Storage, StorageError};
 use crate::aws::sqs::{PriorityDepths, PriorityQueues, QueueDepth, QueueError};
+use crate::db::events::EventLog;
 use crate::db::limits::{LimitError, Limited, Limits};
 use crate::db::{QueuedReceipt, Receipt, ReceiptRepository, RepoError, StatusCounts};
 use crate::domain::message::OcrMessage;
@@ -183,6 +184,8 @@ pub struct ReceiptService {
     /// Their dead-letter queues.
     pub ocr_dlqs: PriorityQueues,
     pub limits: Limits,
+    /// The outbox's events, read back per user.
+    pub events: EventLog,
     pub upload_prefix: String,
     pub max_upload_bytes: u64,
     pub max_direct_upload_bytes: u64,

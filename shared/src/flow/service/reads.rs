@@ -2,6 +2,10 @@
 //! settings. Each is the caller's own; another user's receipt is as absent
 //! as one that never was.
 
+use std::time::Duration;
+
+use crate::aws::sqs::{PriorityDepths, QueueError};
+use crate::db::events::ReceiptEvent;
 use crate::db::settings::{self, UserSettings};
 use crate::db::stats::{self, OcrStats, StatsScope};
 use crate::db::{Receipt, ReceiptDetail};
@@ -53,5 +57,42 @@ impl ReceiptService {
     /// Saves the caller's settings.
     pub async fn save_settings(&self, user: &UserId, s: &UserSettings) -> Result<(), ServiceError> {
         Ok(settings::put(self.repo.pool(), user, s).await?)
+    }
+
+    /// The caller's events after the event `after` (of one receipt, if
+    /// given), oldest first, at most `limit`.
+    pub async fn events_after(
+        &self,
+        user: &UserId,
+        after: i64,
+        receipt: Option<ReceiptId>,
+        limit: u32,
+    ) -> Result<Vec<ReceiptEvent>, ServiceError> {
+        Ok(self.events.after(user, after, receipt, limit).await?)
+    }
+
+    /// The id of the caller's newest event (0: none yet): a new stream
+    /// starts after it.
+    pub async fn latest_event(&self, user: &UserId) -> Result<i64, ServiceError> {
+        Ok(self.events.latest(user).await?)
+    }
+
+    /// A link to the receipt's image that works for `ttl`.
+    pub async fn image_link(&self, r: &Receipt, ttl: Duration) -> Result<String, ServiceError> {
+        Ok(self
+            .storage
+            .presign_get(&r.bucket, &r.object_key, ttl)
+            .await?)
+    }
+
+    /// How many messages wait in the OCR queues and in their DLQs, each
+    /// by priority (each may be unknown when SQS does not answer).
+    pub async fn queue_depths(
+        &self,
+    ) -> (
+        Result<PriorityDepths, QueueError>,
+        Result<PriorityDepths, QueueError>,
+    ) {
+        tokio::join!(self.ocr_queues.depths(), self.ocr_dlqs.depths())
     }
 }
