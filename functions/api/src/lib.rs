@@ -2,18 +2,13 @@
 //! and by `axum::serve` locally. Handlers are thin: they parse, call the
 //! shared `ReceiptService`, and shape the answer.
 
-pub mod auth;
 pub mod error;
-mod events;
 mod extract;
-mod ocr;
+mod handlers;
 pub mod openapi;
 mod page;
-mod receipts;
 mod routes;
-mod settings;
 mod webhook_doc;
-mod webhooks;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::AppState;
 use crate::error::ApiError;
 
-use crate::webhooks;
+use crate::handlers::webhooks;
 
 /// Every route of the API and its page, as the handlers at each path, each routed by its
 /// OpenAPI annotation (path and methods). [`documented_router`] builds the
@@ -17,21 +17,21 @@ use crate::webhooks;
 /// document, and building it was 40% of the api's init.
 macro_rules! api_routes {
     ($add:ident, $r:ident) => {
-        $add!($r: crate::receipts::health);
+        $add!($r: crate::handlers::receipts::health);
         $add!($r: crate::openapi::document);
-        $add!($r: crate::receipts::upload, crate::receipts::list);
-        $add!($r: crate::receipts::upload_url);
-        $add!($r: crate::ocr::process_all);
-        $add!($r: crate::ocr::queue_status);
-        $add!($r: crate::ocr::redrive);
-        $add!($r: crate::ocr::retry_failed);
-        $add!($r: crate::ocr::cancel_all);
-        $add!($r: crate::ocr::stats);
-        $add!($r: crate::events::events);
-        $add!($r: crate::receipts::get_receipt);
-        $add!($r: crate::ocr::retry);
-        $add!($r: crate::ocr::cancel);
-        $add!($r: crate::settings::get_settings, crate::settings::put_settings);
+        $add!($r: crate::handlers::receipts::upload, crate::handlers::receipts::list);
+        $add!($r: crate::handlers::receipts::upload_url);
+        $add!($r: crate::handlers::ocr::process_all);
+        $add!($r: crate::handlers::ocr::queue_status);
+        $add!($r: crate::handlers::ocr::redrive);
+        $add!($r: crate::handlers::ocr::retry_failed);
+        $add!($r: crate::handlers::ocr::cancel_all);
+        $add!($r: crate::handlers::ocr::stats);
+        $add!($r: crate::handlers::stream::events);
+        $add!($r: crate::handlers::receipts::get_receipt);
+        $add!($r: crate::handlers::ocr::retry);
+        $add!($r: crate::handlers::ocr::cancel);
+        $add!($r: crate::handlers::settings::get_settings, crate::handlers::settings::put_settings);
         $add!($r: webhooks::create, webhooks::list);
         $add!($r: webhooks::delete);
         $add!($r: webhooks::test);
@@ -98,7 +98,8 @@ pub(crate) fn documented_router() -> OpenApiRouter<AppState> {
 /// The API's Router: every route of [`api_routes`], without the document.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(
-        state.config.common.storage.max_upload_bytes + crate::receipts::MULTIPART_OVERHEAD,
+        state.config.common.storage.max_upload_bytes
+            + crate::handlers::receipts::MULTIPART_OVERHEAD,
     )
     .unwrap_or(usize::MAX);
     let mut r = Router::new();
@@ -113,7 +114,7 @@ pub fn router(state: AppState) -> Router {
 /// The event stream's route alone, for the streaming function.
 pub fn events_router(state: AppState) -> Router {
     Router::new()
-        .route("/receipts/events", get(crate::events::events))
+        .route("/receipts/events", get(crate::handlers::stream::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())

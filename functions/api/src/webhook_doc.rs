@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use crate::webhooks::EventType;
+use crate::handlers::webhooks::EventType;
 
 /// The body of every receipt event's delivery (POSTed, signed by the
 /// Standard Webhooks headers `webhook-id`, `webhook-timestamp`,

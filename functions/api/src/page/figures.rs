@@ -9,9 +9,9 @@ use shared::db::stats::{self, OcrStats, StatsScope};
 
 use super::{DASH, page_fragment};
 use crate::AppState;
-use crate::auth::{AdminUser, CurrentUser};
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::{AdminUser, CurrentUser};
 
 // ---- figures -------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ use utoipa::IntoParams;
 
 use super::{money, or_dash, page_fragment};
 use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::CurrentUser;
 use crate::extract::{Query, param};
 
 /// Receipts per page of the list.

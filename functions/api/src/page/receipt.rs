@@ -11,10 +11,10 @@ use shared::domain::{OcrStatus, UserId};
 
 use super::{DASH, IMAGE_URL_TTL, money, or_dash, page_fragment};
 use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
 use crate::extract::IdPath;
+use crate::extract::auth::CurrentUser;
 
 struct ItemRow {
     name: String,

@@ -14,9 +14,9 @@ use shared::domain::{InvalidInput, UserId};
 
 use super::page;
 use crate::AppState;
-use crate::auth::{CurrentUser, is_admin};
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::{CurrentUser, is_admin};
 
 /// How long a development sign-in's token lasts.
 const DEV_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);

@@ -13,9 +13,9 @@ use shared::flow::service::{QueueStatus, ReceiptStatus};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::{AdminUser, CurrentUser, require_admin};
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::{AdminUser, CurrentUser, require_admin};
 use shared::flow::webhooks::Relay;
 
 use crate::extract::{IdPath, Query, bounded, param};
@@ -313,9 +313,16 @@ pub async fn stats(
 )]
 pub async fn redrive(
     State(state): State<AppState>,
-    _: AdminUser,
+    AdminUser(admin): AdminUser,
 ) -> Result<impl IntoResponse, ApiError> {
     let r = state.service.redrive().await?;
+    // An operator's action on every user's receipts: who asked is logged.
+    tracing::info!(
+        operator = %admin,
+        requeued = r.receipt_ids.len(),
+        dlq_messages = r.dlq_messages,
+        "redrive"
+    );
     Relay::kick(state.relay.as_ref()).await;
     Ok((
         StatusCode::ACCEPTED,

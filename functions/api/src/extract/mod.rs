@@ -2,6 +2,8 @@
 //! typed query parameters, JSON bodies and headers. Every rejection is the
 //! JSON error.
 
+pub(crate) mod auth;
+
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path};

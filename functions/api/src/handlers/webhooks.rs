@@ -14,9 +14,9 @@ use shared::flow::webhooks::{CreatedEndpoint, Delivery, Endpoint, Relay, parse_e
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::CurrentUser;
 use crate::extract::{IdPath, Query, bounded, json_body, param};
 
 /// Longest webhook URL accepted.

@@ -10,9 +10,9 @@ use shared::domain::Locale;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::CurrentUser;
 
 /// The settings as sent: every field is checked and named when refused.
 #[derive(Deserialize, ToSchema)]

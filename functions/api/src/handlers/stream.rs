@@ -30,9 +30,9 @@ use tokio::time::Instant;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::CurrentUser;
 use crate::extract::{Query, bounded, param, parse_cursor};
 
 /// Events per JSON page, and per read of a stream.

@@ -17,9 +17,9 @@ use shared::flow::service::{Upload, Uploaded};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::error::doc;
+use crate::extract::auth::CurrentUser;
 use shared::flow::webhooks::Relay;
 
 use crate::extract::{IdPath, Query, idempotency_key, json_body, param};
