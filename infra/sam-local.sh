@@ -9,6 +9,8 @@
 #   ./infra/sam-local.sh invoke FUNCTION [EVENT] sam local invoke (e.g. WorkerFunction
 #                                               fixtures/lambda-events/sqs-ocr.json)
 #   ./infra/sam-local.sh start-api [PORT]       sam local start-api (default port 3001)
+#   ./infra/sam-local.sh agent-image            build functions/agent/Dockerfile from local bases, run it,
+#                                               and read a receipt with it over HTTP
 #   ./infra/sam-local.sh env                    print the exports that point sam at podman
 #   ./infra/sam-local.sh stop                   stop the podman service
 #
@@ -121,6 +123,68 @@ base_image() {
         || { tail -n 20 "$PODMAN_DIR/import.log" >&2; die "podman import failed"; }
 }
 
+# Local stand-ins for the two bases functions/agent/Dockerfile names, which
+# no reachable registry serves: debian:bookworm-slim (Debian minbase) and
+# rust:1-bookworm (Debian with a C toolchain and this machine's own Rust
+# toolchain copied in). The build itself fetches from Debian, PyPI and
+# crates.io, which containers reach.
+agent_bases() {
+    local slim="docker.io/library/debian:bookworm-slim" rust="docker.io/library/rust:1-bookworm"
+    local cache="${XDG_CACHE_HOME:-$HOME/.cache}/receipt-ocr"
+    # The certificate authorities this machine adds to Debian's (a proxy's,
+    # say), so that the build trusts what the host trusts.
+    local copy_cas='mkdir -p "$1/usr/local/share/ca-certificates"; for c in /usr/local/share/ca-certificates/*.crt; do [ -e "$c" ] && cp "$c" "$1/usr/local/share/ca-certificates/"; done; true'
+    if ! podman image exists "$slim"; then
+        log "building the stand-in for $slim (mmdebstrap, bookworm minbase)"
+        mmdebstrap --variant=minbase --format=tar --customize-hook="$copy_cas" \
+            bookworm "$cache/bookworm-slim.tar" \
+            >"$PODMAN_DIR/mmdebstrap-slim.log" 2>&1 || die "mmdebstrap failed (see $PODMAN_DIR/mmdebstrap-slim.log)"
+        podman import --change 'CMD ["bash"]' "$cache/bookworm-slim.tar" "$slim" >/dev/null 2>&1
+        rm -f "$cache/bookworm-slim.tar"
+    fi
+    if ! podman image exists "$rust"; then
+        local sysroot
+        sysroot="$(rustc --print sysroot)"
+        log "building the stand-in for $rust (bookworm, gcc, and the Rust toolchain at $sysroot)"
+        mmdebstrap --variant=minbase --format=tar \
+            --include=ca-certificates,gcc,libc6-dev,make,pkg-config,git,curl \
+            --customize-hook="cp -a '$sysroot/bin' '$sysroot/lib' \"\$1/usr/local/\"" \
+            --customize-hook="$copy_cas" --customize-hook='chroot "$1" update-ca-certificates' \
+            bookworm "$cache/rust-bookworm.tar" >"$PODMAN_DIR/mmdebstrap-rust.log" 2>&1 \
+            || die "mmdebstrap failed (see $PODMAN_DIR/mmdebstrap-rust.log)"
+        podman import --change 'ENV CARGO_HOME=/usr/local/cargo' \
+            --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
+            --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/bin:/usr/bin:/bin' \
+            --change 'CMD ["bash"]' "$cache/rust-bookworm.tar" "$rust" >/dev/null 2>&1
+        rm -f "$cache/rust-bookworm.tar"
+    fi
+}
+
+# The agent's image from functions/agent/Dockerfile, run, and a receipt
+# read by it over HTTP.
+agent_image() {
+    start_service
+    agent_bases
+    log "podman build -f functions/agent/Dockerfile (the agent's release build inside: minutes)"
+    podman build --network host -f functions/agent/Dockerfile -t receipt-ocr-agent:local . \
+        >"$PODMAN_DIR/agent-build.log" 2>&1 || { tail -n 30 "$PODMAN_DIR/agent-build.log" >&2; die "the agent's image did not build"; }
+    podman rm -f receipt-ocr-agent >/dev/null 2>&1 || true
+    podman run -d --name receipt-ocr-agent -p 127.0.0.1:8012:8002 receipt-ocr-agent:local >/dev/null
+    trap 'podman rm -f receipt-ocr-agent >/dev/null 2>&1 || true' EXIT
+    for _ in $(seq 1 60); do
+        curl -fsS http://127.0.0.1:8012/health >/dev/null 2>&1 && break
+        sleep 1
+    done
+    cargo run -q --locked -p testkit --bin render-receipt -- docs/examples/aldi.txt "$SAM_DIR/agent-receipt.png"
+    local answer
+    answer="$(curl -fsS -H 'Content-Type: image/png' -H 'Content-Language: de-DE' \
+        --data-binary @"$SAM_DIR/agent-receipt.png" http://127.0.0.1:8012/v1/extract)" \
+        || die "the agent's container did not read the receipt"
+    echo "$answer" | python3 -c 'import json,sys; a=json.load(sys.stdin); m=a.get("metadata", a); print("merchant", (a.get("merchant") or {}).get("name"), "total", a.get("total"), "items", len(a.get("items") or []))' >&2
+    echo "$answer" | grep -q '"total":"7.65"' || die "the agent's container read the receipt wrong: $answer"
+    log "the agent's image (functions/agent/Dockerfile, local bases) reads a receipt over HTTP"
+}
+
 # The functions, built by cargo lambda for x86_64 (as ./infra/build-lambdas.sh
 # builds them) unless every bootstrap is newer than the sources.
 build_functions() {
@@ -197,6 +261,10 @@ case "$cmd" in
         mapfile -t flags < <(sam_flags)
         sam local start-api "${flags[@]}" --port "${1:-3001}"
         ;;
+    agent-image)
+        mkdir -p "$SAM_DIR"
+        agent_image
+        ;;
     check)
         "$REPO_ROOT/infra/up.sh"
         "$REPO_ROOT/infra/fetch-models.sh"
@@ -205,5 +273,5 @@ case "$cmd" in
         set -a && source "$STATE_DIR/env" && set +a
         python "$REPO_ROOT/infra/sam_local_check.py" "${flags[@]}"
         ;;
-    *) die "unknown command $cmd (check, invoke, start-api, env, stop)" ;;
+    *) die "unknown command $cmd (check, invoke, start-api, agent-image, env, stop)" ;;
 esac
