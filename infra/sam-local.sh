@@ -5,7 +5,8 @@
 # raised rlimits) in a containers.conf the script writes.
 #
 #   ./infra/sam-local.sh check                  invoke the API, ingest and the worker against the
-#                                               local stack and check their effects in Postgres
+#                                               local stack and check their effects in Postgres,
+#                                               serve start-api, and build and try the agent's image
 #   ./infra/sam-local.sh invoke FUNCTION [EVENT] sam local invoke (e.g. WorkerFunction
 #                                               fixtures/lambda-events/sqs-ocr.json)
 #   ./infra/sam-local.sh start-api [PORT]       sam local start-api (default port 3001)
@@ -272,6 +273,7 @@ case "$cmd" in
         mapfile -t flags < <(sam_flags)
         set -a && source "$STATE_DIR/env" && set +a
         python "$REPO_ROOT/infra/sam_local_check.py" "${flags[@]}"
+        agent_image
         ;;
     *) die "unknown command $cmd (check, invoke, start-api, agent-image, env, stop)" ;;
 esac
