@@ -12,7 +12,7 @@
 #   ./infra/sam-local.sh start-api [PORT]       sam local start-api (default port 3001)
 #   ./infra/sam-local.sh agent-image            build functions/agent/Dockerfile from local bases, run it,
 #                                               and read a receipt with it over HTTP
-#   ./infra/sam-local.sh env                    print the exports that point sam at podman
+#   ./infra/sam-local.sh env                    start podman's API; print the exports that point sam at it
 #   ./infra/sam-local.sh stop                   stop the podman service
 #
 # The local stack must be up (./infra/up.sh). The functions are built with
@@ -244,6 +244,7 @@ cmd="${1:-check}"
 shift || true
 case "$cmd" in
     env)
+        start_service
         echo "export CONTAINERS_CONF=$CONTAINERS_CONF DOCKER_HOST=$DOCKER_HOST SAM_CLI_TELEMETRY=0"
         ;;
     stop)

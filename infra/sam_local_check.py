@@ -16,6 +16,7 @@ environment and an OCR agent at AGENT_URL (started here if none answers).
 """
 
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -88,7 +89,9 @@ def receipt_png() -> bytes:
     return out.read_bytes()
 
 
+@functools.cache
 def token() -> str:
+    """A token for the test's user, minted once."""
     out = subprocess.run(
         ["cargo", "run", "-q", "--locked", "-p", "api", "--", "mint-token", USER, "3600"],
         capture_output=True,
