@@ -10,6 +10,7 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
 use shared::domain::{InvalidInput, ReceiptId};
 use shared::flow::service::parse_idempotency_key;
 
@@ -32,8 +33,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
 
 /// The query string as a typed struct (`T` derives `Deserialize`, and
 /// `IntoParams` for the document). A repeated name: the last one wins.
-/// Names `T` does not know are ignored. A value `T` refuses is the JSON
-/// error naming the parameter.
+/// Names `T` does not know are ignored. Values reach `T` as strings: its
+/// fields read them with [`param`] (or are unit enums). A value `T` refuses
+/// is the JSON error naming the parameter.
 pub(crate) struct Query<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
@@ -46,11 +48,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             pairs.retain(|(n, _)| *n != name);
             pairs.push((name, value));
         }
-        let last_wins = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&pairs)
-            .finish();
-        let reader =
-            serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(last_wins.as_bytes()));
+        let reader = MapDeserializer::<_, serde::de::value::Error>::new(pairs.into_iter());
         serde_path_to_error::deserialize(reader)
             .map(Query)
             .map_err(|e| {
