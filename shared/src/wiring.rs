@@ -96,6 +96,7 @@ pub fn ingest(cfg: &Common, c: &Clients) -> Ingest {
     let storage = &cfg.storage;
     Ingest {
         repo: ReceiptRepository::new(c.pool.clone()),
+        storage: S3Storage::new(c.s3.clone(), storage.bucket.clone()),
         ocr_queues: ocr_queues(cfg, c),
         bucket: storage.bucket.clone(),
         upload_prefix: storage.upload_prefix.clone(),
@@ -117,6 +118,11 @@ pub fn reconciler(cfg: &Common, c: &Clients) -> Reconciler {
         events: EventLog::new(c.pool.clone()),
         event_retention: cfg.processing.event_retention,
         relay: relay(cfg, c),
+        eraser: crate::flow::erase::Eraser::new(
+            ReceiptRepository::new(c.pool.clone()),
+            S3Storage::new(c.s3.clone(), cfg.storage.bucket.clone()),
+        ),
+        retention_days: cfg.processing.receipt_retention_days,
     }
 }
 

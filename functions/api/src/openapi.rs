@@ -49,6 +49,7 @@ impl Modify for BearerAuth {
         (name = "ocr", description = "Queueing, priority, cancel, retries and progress"),
         (name = "events", description = "Every status change, as a stream or in pages"),
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks)"),
+        (name = "deletion", description = "Deleting receipts, or everything of a user, and following an erasure"),
         (name = "settings", description = "The caller's own settings: the locale hint for their receipts"),
         (name = "page", description = "The web page: its shell, assets and HTML fragments"),
         (name = "meta", description = "Liveness and this document"),

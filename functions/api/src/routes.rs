@@ -19,7 +19,7 @@ macro_rules! api_routes {
     ($add:ident, $r:ident) => {
         $add!($r: crate::handlers::receipts::health);
         $add!($r: crate::openapi::document);
-        $add!($r: crate::handlers::receipts::upload, crate::handlers::receipts::list);
+        $add!($r: crate::handlers::receipts::upload, crate::handlers::receipts::list, crate::handlers::deletion::delete_before);
         $add!($r: crate::handlers::receipts::upload_url);
         $add!($r: crate::handlers::ocr::process_all);
         $add!($r: crate::handlers::ocr::queue_status);
@@ -28,10 +28,13 @@ macro_rules! api_routes {
         $add!($r: crate::handlers::ocr::cancel_all);
         $add!($r: crate::handlers::ocr::stats);
         $add!($r: crate::handlers::stream::events);
-        $add!($r: crate::handlers::receipts::get_receipt);
+        $add!($r: crate::handlers::receipts::get_receipt, crate::handlers::deletion::delete_receipt);
         $add!($r: crate::handlers::ocr::retry);
         $add!($r: crate::handlers::ocr::cancel);
         $add!($r: crate::handlers::settings::get_settings, crate::handlers::settings::put_settings);
+        $add!($r: crate::handlers::deletion::delete_me);
+        $add!($r: crate::handlers::deletion::delete_user);
+        $add!($r: crate::handlers::deletion::get_erasure);
         $add!($r: webhooks::create, webhooks::list);
         $add!($r: webhooks::delete);
         $add!($r: webhooks::test);

@@ -58,6 +58,7 @@ pub fn worker(app: &TestApp, agent: &FakeAgent) -> Worker<HttpAgent> {
 pub fn ingest(app: &TestApp) -> Ingest {
     Ingest {
         repo: ReceiptRepository::new(app.pool.clone()),
+        storage: app.state.service.storage.clone(),
         ocr_queues: PriorityQueues::new(
             &app.sqs,
             &app.config.common.queues.ocr_high,
@@ -85,6 +86,11 @@ pub fn reconciler(app: &TestApp, queued_after: Duration) -> Reconciler {
         events: shared::db::events::EventLog::new(app.pool.clone()),
         event_retention: app.config.common.processing.event_retention,
         relay: app.state.relay.clone(),
+        eraser: shared::flow::erase::Eraser::new(
+            ReceiptRepository::new(app.pool.clone()),
+            app.state.service.storage.clone(),
+        ),
+        retention_days: app.config.common.processing.receipt_retention_days,
     }
 }
 

@@ -57,6 +57,14 @@ impl TestApp {
         self.send(b.body(Body::empty()).unwrap()).await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut b = Request::delete(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
     pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         let mut b = Request::post(path).header("content-type", "application/json");
         if let Some(t) = token {

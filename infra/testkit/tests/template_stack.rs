@@ -288,3 +288,37 @@ fn operators_get_a_dashboard_and_alarms_on_what_the_functions_emit() {
         assert_eq!(env["POWERTOOLS_METRICS_NAMESPACE"], "ReceiptOcr", "{f}");
     }
 }
+
+/// LocalStack's CloudFormation does not apply a bucket's lifecycle rules,
+/// so they are checked in the translated template.
+#[test]
+fn uploads_no_receipt_was_made_of_expire_and_nothing_else_does() {
+    let t = testkit::stack::translate();
+    let bucket = &t["Resources"]["ReceiptsBucket"]["Properties"];
+    let rules = bucket["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap();
+    let expiring: Vec<&serde_json::Value> = rules
+        .iter()
+        .filter(|r| r.get("ExpirationInDays").is_some())
+        .collect();
+    assert_eq!(expiring.len(), 1, "{rules:#?}");
+    let rule = expiring[0];
+    assert_eq!(rule["Status"], "Enabled");
+    assert_eq!(rule["Prefix"], "uploads/");
+    let (key, value) = shared::aws::s3::UNREGISTERED_TAG;
+    assert_eq!(rule["TagFilters"], json!([{"Key": key, "Value": value}]));
+    assert_eq!(
+        rule["ExpirationInDays"],
+        json!({"Ref": "UnregisteredUploadDays"})
+    );
+    // The roles: the API may tag what it presigns, ingest may clear the tag,
+    // the reconciler may delete images.
+    let actions = |role: &str| {
+        let doc = &t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"];
+        doc["Statement"].to_string()
+    };
+    assert!(actions("ApiRole").contains("s3:PutObjectTagging"));
+    assert!(actions("IngestRole").contains("s3:DeleteObjectTagging"));
+    assert!(actions("ReconcilerRole").contains("s3:DeleteObject"));
+}

@@ -28,6 +28,16 @@ pub struct PresignedPost {
     pub fields: BTreeMap<String, String>,
 }
 
+/// The tag a presigned upload is stored with until ingest has registered
+/// its receipt: the bucket's lifecycle rule expires objects still carrying
+/// it (an upload no receipt was made of) after some days.
+pub const UNREGISTERED_TAG: (&str, &str) = ("receipt", "unregistered");
+
+fn unregistered_tagging() -> String {
+    let (k, v) = UNREGISTERED_TAG;
+    format!("<Tagging><TagSet><Tag><Key>{k}</Key><Value>{v}</Value></Tag></TagSet></Tagging>")
+}
+
 /// The policy of a presigned POST (SigV4), as S3 documents it in
 /// "Creating a POST policy".
 struct PostPolicy<'a> {
@@ -61,6 +71,7 @@ impl PostPolicy<'_> {
             ("x-amz-algorithm".to_owned(), "AWS4-HMAC-SHA256".to_owned()),
             ("x-amz-credential".to_owned(), credential.clone()),
             ("x-amz-date".to_owned(), amz_date.clone()),
+            ("tagging".to_owned(), unregistered_tagging()),
         ]);
         let mut conditions = vec![
             serde_json::json!({"bucket": self.bucket}),
@@ -70,6 +81,7 @@ impl PostPolicy<'_> {
             serde_json::json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
             serde_json::json!({"x-amz-credential": credential}),
             serde_json::json!({"x-amz-date": amz_date}),
+            serde_json::json!({"tagging": unregistered_tagging()}),
         ];
         if let Some(token) = self.session_token {
             fields.insert("x-amz-security-token".into(), token.to_owned());
@@ -152,6 +164,78 @@ impl S3Storage {
                 reason: describe_sdk_error(&e),
             })?;
         Ok(())
+    }
+
+    /// Removes an object's tags (the unregistered mark of a presigned
+    /// upload, once its receipt exists). `Ok(false)`: no such object.
+    pub async fn clear_tags(&self, bucket: &str, key: &str) -> Result<bool, StorageError> {
+        match self
+            .client
+            .delete_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(StorageError::S3 {
+                operation: "DeleteObjectTagging",
+                reason: describe_sdk_error(&e),
+            }),
+        }
+    }
+
+    /// Deletes objects of `bucket`, up to 1,000 per call (DeleteObjects).
+    /// Returns the keys S3 did not delete, each with its reason; a key
+    /// that does not exist counts as deleted.
+    pub async fn delete_many(
+        &self,
+        bucket: &str,
+        keys: &[&str],
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let mut refused = Vec::new();
+        for chunk in keys.chunks(1000) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(*k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StorageError::S3 {
+                    operation: "DeleteObjects",
+                    reason: e.to_string(),
+                })?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StorageError::S3 {
+                    operation: "DeleteObjects",
+                    reason: e.to_string(),
+                })?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| StorageError::S3 {
+                    operation: "DeleteObjects",
+                    reason: describe_sdk_error(&e),
+                })?;
+            refused.extend(out.errors().iter().map(|e| {
+                (
+                    e.key().unwrap_or_default().to_owned(),
+                    format!(
+                        "{}: {}",
+                        e.code().unwrap_or("error"),
+                        e.message().unwrap_or_default()
+                    ),
+                )
+            }));
+        }
+        Ok(refused)
     }
 
     /// A presigned POST (S3's browser upload form) of `key`: its policy,

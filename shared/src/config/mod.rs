@@ -121,6 +121,9 @@ pub struct Processing {
     /// Events and webhook deliveries older than this are pruned by the
     /// reconciler (`EVENT_RETENTION_HOURS`, default 7 days).
     pub event_retention: Duration,
+    /// Receipts uploaded more than this many days ago are deleted by the
+    /// reconciler, images included (`RECEIPT_RETENTION_DAYS`; default off).
+    pub receipt_retention_days: Option<u32>,
 }
 
 /// Webhook delivery.

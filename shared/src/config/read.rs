@@ -275,6 +275,13 @@ impl Reader<'_> {
             event_retention: Duration::from_secs(
                 3600 * self.parsed("EVENT_RETENTION_HOURS", 7 * 24, positive_int(1, 24 * 365)),
             ),
+            // 0 (the template's default) keeps receipts, as unset does.
+            receipt_retention_days: Some(self.parsed(
+                "RECEIPT_RETENTION_DAYS",
+                0,
+                positive_int::<u32>(0, 36_500),
+            ))
+            .filter(|&days| days > 0),
         }
     }
 

@@ -58,6 +58,22 @@ fn defaults_follow_the_design() {
     );
     assert!(!cfg.common.webhooks.allow_http_loopback);
     assert_eq!(cfg.api.stream.keepalive, Duration::from_secs(15));
+    assert_eq!(cfg.common.processing.receipt_retention_days, None, "kept");
+}
+
+#[test]
+fn the_receipt_retention_is_off_at_zero_and_a_number_of_days_else() {
+    let days = |v: &str| {
+        let mut env = base();
+        env.insert("RECEIPT_RETENTION_DAYS", v.to_owned());
+        load(&env).map(|c| c.common.processing.receipt_retention_days)
+    };
+    assert_eq!(days("0").unwrap(), None);
+    assert_eq!(days("90").unwrap(), Some(90));
+    for bad in ["-1", "ninety", "36501"] {
+        let err = days(bad).unwrap_err().to_string();
+        assert!(err.contains("RECEIPT_RETENTION_DAYS"), "{bad}: {err}");
+    }
 }
 
 #[test]

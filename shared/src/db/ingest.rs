@@ -13,22 +13,33 @@ impl ReceiptRepository {
     /// upload through the API, whose row is committed before its object is
     /// stored), and with `queue` moved `pending` → `queued` (AUTO_OCR).
     /// The same event twice gives one receipt and one job. `None`: another
-    /// delivery of the event created it concurrently (and queues it).
+    /// delivery of the event created it concurrently (and queues it), or
+    /// the object's receipt was deleted (a late copy of its event).
     pub async fn register_upload(
         &self,
         new: NewReceipt<'_>,
         queue: bool,
     ) -> Result<Option<Registered>, RepoError> {
+        // A deletion of this object's receipt that is committing now is
+        // waited for first, so that the statement below (a new snapshot)
+        // sees its tombstone and does not make the receipt again.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM receipts WHERE bucket = $1 AND object_key = $2 FOR UPDATE")
+            .bind(new.bucket)
+            .bind(new.object_key)
+            .fetch_optional(&mut *tx)
+            .await?;
         let row: Option<(i64, String, String, String, String, bool, bool)> = sqlx::query_as(
             &with_outbox(
                 "created AS ( \
                      INSERT INTO receipts (user_id, bucket, object_key, file_name, content_type, size_bytes, \
                                            ocr_status, queued_at, priority, locale) \
-                     VALUES ($1, $2, $3, $4, $5, $6, \
+                     SELECT $1, $2, $3, $4, $5, $6, \
                              CASE WHEN $7 THEN 'queued' ELSE 'pending' END, CASE WHEN $7 THEN now() END, \
                              coalesce((SELECT priority FROM upload_intents WHERE bucket = $2 AND object_key = $3), \
                                  $8), \
-                             (SELECT locale FROM upload_intents WHERE bucket = $2 AND object_key = $3)) \
+                             (SELECT locale FROM upload_intents WHERE bucket = $2 AND object_key = $3) \
+                     WHERE NOT EXISTS (SELECT 1 FROM storage_deletions WHERE bucket = $2 AND object_key = $3) \
                      ON CONFLICT (bucket, object_key) DO NOTHING \
                      RETURNING id, user_id, bucket, object_key, priority, ocr_status, attempts, last_error), \
                  found AS ( \
@@ -59,8 +70,9 @@ impl ReceiptRepository {
         .bind(new.size_bytes)
         .bind(queue)
         .bind(new.priority.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(row.map(
             |(id, user_id, bucket, object_key, priority, created, queued)| Registered {
                 receipt: QueuedReceipt {

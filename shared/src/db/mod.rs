@@ -3,6 +3,7 @@
 //! ocr_status IN (…)`, so a duplicate or late caller cannot move a receipt
 //! backwards or write twice.
 
+pub mod erase;
 pub mod events;
 mod ingest;
 pub mod limits;

@@ -74,8 +74,20 @@ pub fn parse_body(body: &str) -> Result<IngestBody, String> {
     Ok(IngestBody::Uploads(uploads))
 }
 
+/// Why an upload could not be registered now (its message comes back).
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Storage(#[from] crate::aws::s3::StorageError),
+}
+
 pub struct Ingest {
     pub repo: ReceiptRepository,
+    /// Clears a presigned upload's unregistered tag (in the bucket its
+    /// event names).
+    pub storage: crate::aws::s3::S3Storage,
     pub ocr_queues: PriorityQueues,
     pub bucket: String,
     pub upload_prefix: String,
@@ -186,7 +198,7 @@ impl Ingest {
 
     /// Registers one upload. `Ok(None)`: not ours, skipped. `Ok(Some(job))`:
     /// registered; `job` is the OCR message to send, if it was just queued.
-    async fn register(&self, upload: &Upload) -> Result<Option<Option<OcrMessage>>, RepoError> {
+    async fn register(&self, upload: &Upload) -> Result<Option<Option<OcrMessage>>, RegisterError> {
         if upload.bucket != self.bucket {
             tracing::info!(
                 bucket = upload.bucket,
@@ -211,6 +223,15 @@ impl Ingest {
             );
             self.metrics
                 .emit(&[("IngestRefused", 1.0, Unit::Count)], &[]);
+            return Ok(None);
+        }
+        // The unregistered tag goes first: were the receipt made first and
+        // the tag left, the bucket's lifecycle rule would expire its image.
+        if !self.storage.clear_tags(&upload.bucket, &upload.key).await? {
+            tracing::info!(
+                key = upload.key,
+                "skipping an upload that is gone (deleted)"
+            );
             return Ok(None);
         }
         let file_name = clean_file_name(Some(&upload.key), kind);

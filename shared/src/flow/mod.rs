@@ -3,6 +3,7 @@
 //! relay and delivery. They speak to Postgres through `db`, to AWS through
 //! `aws` and to the agent through `outbound`.
 
+pub mod erase;
 pub mod ingest;
 pub mod reconcile;
 pub mod service;

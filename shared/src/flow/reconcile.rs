@@ -14,6 +14,7 @@
 use std::time::Duration;
 
 use crate::aws::sqs::PriorityQueues;
+use crate::db::erase::StorageDeletions;
 use crate::db::{ReceiptRepository, RepoError};
 use crate::domain::message::OcrMessage;
 
@@ -34,6 +35,9 @@ pub struct ReconcileReport {
     /// Presigned uploads handed out before the retention, forgotten (their
     /// Idempotency-Keys with them).
     pub upload_intents_pruned: u64,
+    /// Erasures carried on, receipts past their retention deleted, and S3
+    /// deletions tried again.
+    pub erase: crate::flow::erase::EraseReport,
 }
 
 /// At most how many messages can be lost: receipts in flight that the
@@ -53,6 +57,12 @@ pub struct Reconciler {
     pub event_retention: Duration,
     /// Hands lost webhook deliveries to the webhook queue again.
     pub relay: Option<crate::flow::webhooks::Relay>,
+    /// Carries on erasures, applies the retention, and deletes the S3
+    /// objects whose deletion failed before.
+    pub eraser: crate::flow::erase::Eraser,
+    /// Receipts uploaded more than this many days ago are deleted
+    /// (`RECEIPT_RETENTION_DAYS`; `None`: kept).
+    pub retention_days: Option<u32>,
 }
 
 impl Reconciler {
@@ -97,6 +107,7 @@ impl Reconciler {
             }
         }
         self.webhooks_and_events(&mut report).await?;
+        self.deletions(&mut report).await?;
         if !report.requeued.is_empty() || report.not_sent > 0 {
             tracing::warn!(
                 requeued = report.requeued.len(),
@@ -130,6 +141,33 @@ impl Reconciler {
                 events_pruned = report.events_pruned,
                 upload_intents_pruned = report.upload_intents_pruned,
                 "reconciler: webhook deliveries and events"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Reconciler {
+    /// Running erasures carried on, the retention applied, failed S3
+    /// deletions tried again: each in bounded batches, within one budget.
+    pub async fn deletions(&self, report: &mut ReconcileReport) -> Result<(), RepoError> {
+        let deadline = std::time::Instant::now() + crate::flow::erase::PASS_BUDGET;
+        let r = &mut report.erase;
+        self.eraser.run_all(deadline, r).await?;
+        if let Some(days) = self.retention_days {
+            self.eraser.expire(days, deadline, r).await?;
+        }
+        self.eraser.retry_objects(deadline, r).await?;
+        StorageDeletions(self.repo.pool())
+            .prune(self.event_retention, 10_000)
+            .await?;
+        if r.receipts_deleted > 0 || r.objects_deleted > 0 || r.objects_left > 0 {
+            tracing::info!(
+                receipts_deleted = r.receipts_deleted,
+                erasures_finished = r.erasures_finished,
+                objects_deleted = r.objects_deleted,
+                objects_left = r.objects_left,
+                "reconciler: deletions"
             );
         }
         Ok(())

@@ -154,6 +154,9 @@ fn receive_count(msg: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// Why a message whose receipt was deleted while it was read is dropped.
+const DELETED: &str = "receipt was deleted while it was read";
+
 impl<A: Agent> Worker<A> {
     /// Handles a batch; the response names the messages SQS must keep.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -354,6 +357,7 @@ impl<A: Agent> Worker<A> {
         match result {
             Ok(extraction) => match self.repo.complete(&claim, &extraction).await {
                 Ok(true) => Outcome::Completed,
+                Ok(false) if self.deleted(&claim).await => Outcome::Skipped(DELETED),
                 Ok(false) => Outcome::Skipped("claim lost to a newer attempt"),
                 Err(e) => {
                     self.transient(&claim, msg, rc, format!("database: {e}"))
@@ -363,6 +367,7 @@ impl<A: Agent> Worker<A> {
             Err(e @ AgentError::Rejected { .. }) => {
                 let reason = e.to_string();
                 match self.repo.fail(&claim, &reason, false).await {
+                    Ok(false) if self.deleted(&claim).await => Outcome::Skipped(DELETED),
                     Ok(_) => Outcome::Failed(reason),
                     Err(db) => {
                         self.transient(&claim, msg, rc, format!("database: {db}"))
@@ -383,6 +388,10 @@ impl<A: Agent> Worker<A> {
         rc: u32,
         reason: String,
     ) -> Outcome {
+        if self.deleted(claim).await {
+            // Its image went with it: nothing to retry, nothing to keep.
+            return Outcome::Skipped(DELETED);
+        }
         if rc >= self.settings.max_receive_count {
             let why = format!("{reason} (gave up after {rc} attempts)");
             let in_dlq = self.to_dlq(msg, &why).await;
@@ -402,6 +411,12 @@ impl<A: Agent> Worker<A> {
         }
         self.delay(msg, self.settings.backoff(rc)).await;
         Outcome::Retry(reason)
+    }
+
+    /// Whether the claimed receipt was deleted meanwhile (a database
+    /// error counts as not: the usual path handles it).
+    async fn deleted(&self, claim: &crate::db::Claim) -> bool {
+        matches!(self.repo.exists(claim.receipt_id).await, Ok(false))
     }
 
     /// A dead message: into the DLQ now, or, if the DLQ cannot be reached,

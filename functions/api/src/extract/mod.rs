@@ -154,6 +154,13 @@ pub(crate) mod param {
         parsed(d, |s| parse_positive("value", s)).map(Some)
     }
 
+    /// A day, as YYYY-MM-DD.
+    pub(crate) fn date<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<chrono::NaiveDate>, D::Error> {
+        parsed(d, shared::domain::parse_purchase_date).map(Some)
+    }
+
     /// An event id: an integer, 0 or more.
     pub(crate) fn cursor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         parsed(d, |s| super::parse_cursor("after", s)).map(Some)

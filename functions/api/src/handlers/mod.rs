@@ -2,6 +2,7 @@
 //! `crate::extract`), calls one use case of `shared::flow` and shapes the
 //! answer; errors are `ApiError`.
 
+pub(crate) mod deletion;
 pub(crate) mod ocr;
 pub(crate) mod receipts;
 pub(crate) mod settings;

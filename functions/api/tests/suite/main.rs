@@ -4,6 +4,7 @@
 mod api;
 mod coldstart;
 mod control;
+mod deletion;
 mod events;
 mod formats;
 mod lambda;

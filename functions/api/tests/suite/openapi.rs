@@ -47,6 +47,11 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/ui/fragments/receipts/{id}/text"),
     ("get", "/ui/fragments/stats"),
     ("get", "/ui/fragments/ops"),
+    ("delete", "/receipts/{id}"),
+    ("delete", "/receipts"),
+    ("delete", "/users/me"),
+    ("delete", "/users/{user_id}"),
+    ("get", "/erasures/{id}"),
 ];
 
 /// Operations a caller without a token may use.
@@ -641,6 +646,8 @@ async fn every_answer_of_a_tour_of_the_api_matches_its_schema() {
     )
     .await;
 
+    tour_deletion(&mut t, &app, &admin).await;
+
     // The page.
     t.get("/", "/", None).await;
     t.get("/ui/assets/{name}", "/ui/assets/app.js", None).await;
@@ -711,4 +718,53 @@ async fn every_answer_of_a_tour_of_the_api_matches_its_schema() {
     let missed: Vec<_> = expected.difference(&t.seen).collect();
     assert!(missed.is_empty(), "the tour did not call {missed:?}");
     eprintln!("{} answers checked against the document", t.answers);
+}
+
+/// The deletion routes, as another user (frank) so the rest of the tour
+/// keeps alice's receipts.
+async fn tour_deletion(t: &mut Tour<'_>, app: &TestApp, admin: &str) {
+    let frank = app.token("frank");
+    let f = Some(frank.as_str());
+    let ids = app.seed_uploaded("frank", 2).await;
+    let del = |p: &str, token: Option<&str>| request(Method::DELETE, p, token, None);
+    let one = format!("/receipts/{}", ids[0]);
+    assert_eq!(
+        t.call("/receipts/{id}", del(&one, f)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.call("/receipts/{id}", del(&one, f)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.call("/receipts/{id}", del("/receipts/x", f)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        t.call("/receipts", del("/receipts", f)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (st, erasure) = t
+        .call("/receipts", del("/receipts?before=2000-01-01", f))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let path = format!("/erasures/{}", erasure["id"]);
+    assert_eq!(t.get("/erasures/{id}", &path, f).await.0, StatusCode::OK);
+    assert_eq!(
+        t.get("/erasures/{id}", "/erasures/999999", f).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (st, _) = t.call("/users/{user_id}", del("/users/frank", f)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _) = t
+        .call("/users/{user_id}", del("/users/a%20b", Some(admin)))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = t
+        .call("/users/{user_id}", del("/users/gina", Some(admin)))
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    let (st, done) = t.call("/users/me", del("/users/me", f)).await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    assert_eq!(done["receipts_deleted"], 1);
 }

@@ -1,6 +1,7 @@
 //! The use cases behind the API: upload a receipt, queue OCR for many or
 //! one, report progress. HTTP-free; the API maps `ServiceError` to answers.
 
+mod delete;
 mod queueing;
 mod reads;
 mod redrive;
