@@ -583,4 +583,7 @@
   } else {
     showSignIn();
   }
+
+  // What the page's other scripts (delete.js) use.
+  window.receiptsPage = { api: api, toast: toast, signOut: signOut, loadStats: loadStats };
 })();

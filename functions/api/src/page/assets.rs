@@ -32,6 +32,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../../assets/app.js"),
     },
     Asset {
+        name: "delete.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/delete.js"),
+    },
+    Asset {
         name: "app.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../assets/app.css"),

@@ -13,5 +13,6 @@ mod repo;
 mod sizes;
 mod stats;
 mod ui;
+mod ui_delete;
 mod ui_photos;
 mod ui_reading;

@@ -427,7 +427,7 @@ async fn the_shell_and_its_assets_are_public_strict_and_hold_no_user_data() {
         .split(['"', '\''])
         .filter(|s| s.starts_with("ui/assets/"))
         .collect();
-    assert_eq!(srcs.len(), 3, "{srcs:?}");
+    assert_eq!(srcs.len(), 4, "{srcs:?}");
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "no external asset"
