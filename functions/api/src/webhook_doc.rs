@@ -35,8 +35,9 @@ pub struct WebhookEventData {
     /// The receipt's status after the transition (`deleted` for
     /// `receipt.deleted`).
     pub status: String,
-    /// OCR attempts so far.
-    pub attempts: i32,
+    /// OCR attempts so far (`null` for `receipt.deleted`, which carries
+    /// nothing of the receipt but its id).
+    pub attempts: Option<i32>,
     /// Why the last attempt failed, if it did.
     pub error: Option<String>,
     /// `receipt.completed` only: what was read, so that a receiver need not
@@ -81,7 +82,9 @@ fn meaning(event_type: &str) -> &'static str {
         }
         "receipt.unqueued" => "The receipt's message could not be sent; it is pending again.",
         "receipt.cancelled" => "Its owner cancelled the queued OCR; it is pending again.",
-        "receipt.deleted" => "An upload whose image could not be stored was removed.",
+        "receipt.deleted" => {
+            "The receipt was deleted (by its owner, an erasure or the retention), or an upload whose image could not be stored was removed. `data` holds its id and nothing else of it; the deliveries of its earlier events are deleted with it."
+        }
         _ => "A receipt event.",
     }
 }

@@ -48,6 +48,15 @@ fn delete_sql(picked: &str, main: &str) -> String {
     )
 }
 
+/// What one batch of an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedBatch {
+    /// The objects of the receipts it deleted.
+    pub objects: Vec<StoredObject>,
+    /// The erasure is done (by this batch or before it).
+    pub finished: bool,
+}
+
 /// An erasure: what was asked, by whom, and how far it got.
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -144,27 +153,46 @@ impl ReceiptRepository {
         .await?)
     }
 
-    /// One batch of an erasure: up to `limit` of its receipts deleted, and
-    /// counted on the erasure, in one transaction. Returns their objects;
-    /// fewer than `limit` means none is left.
+    /// One batch of an erasure, in one transaction: up to `limit` of its
+    /// receipts deleted and counted on the erasure; when fewer were left,
+    /// the erasure ends in the same transaction. Erasing everything of a
+    /// user deletes, first, their webhook endpoints (so that the deletions
+    /// are not sent to them one by one) and, at the end, the rest of the
+    /// account: events, deliveries, settings, rate-limit state, presigned
+    /// uploads handed out. The erasure's row is locked first, so two runs
+    /// of one erasure (the request's and the reconciler's) take turns, and
+    /// its end cannot pass a batch still in flight.
     pub async fn erase_batch(
         &self,
         erasure: &Erasure,
         limit: u32,
-    ) -> Result<Vec<StoredObject>, RepoError> {
+    ) -> Result<ErasedBatch, RepoError> {
         let mut tx = self.pool.begin().await?;
-        if erasure.before.is_none() {
-            // Everything of the user: their webhooks go first, so that the
-            // deletions are not sent to them one by one.
+        let running: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM erasures WHERE id = $1 AND state = 'running' FOR UPDATE",
+        )
+        .bind(erasure.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if running.is_none() {
+            return Ok(ErasedBatch {
+                objects: Vec::new(),
+                finished: true,
+            });
+        }
+        let everything = erasure.before.is_none();
+        if everything {
             sqlx::query("DELETE FROM webhook_endpoints WHERE user_id = $1")
                 .bind(&erasure.user_id)
                 .execute(&mut *tx)
                 .await?;
         }
+        // Locked receipts (a worker writing one) are waited for, not
+        // skipped: the end of the erasure must not pass one.
         let objects: Vec<StoredObject> = sqlx::query_as(&delete_sql(
             "SELECT id FROM receipts WHERE user_id = $1 \
                  AND ($2::date IS NULL OR created_at < $2::date::timestamp AT TIME ZONE 'UTC') \
-                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+                 ORDER BY id LIMIT $3 FOR UPDATE",
             "SELECT bucket, object_key FROM gone",
         ))
         .bind(&erasure.user_id)
@@ -172,25 +200,8 @@ impl ReceiptRepository {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE erasures SET receipts_deleted = receipts_deleted + $2 \
-             WHERE id = $1 AND state = 'running'",
-        )
-        .bind(erasure.id)
-        .bind(objects.len() as i64)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(objects)
-    }
-
-    /// Ends an erasure whose receipts are all deleted. Erasing everything
-    /// of a user also deletes the rest of the account in the same
-    /// transaction: webhook endpoints and their deliveries, events,
-    /// settings, rate-limit state, presigned uploads handed out.
-    pub async fn finish_erasure(&self, erasure: &Erasure) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
-        if erasure.before.is_none() {
+        let finished = objects.len() < limit as usize;
+        if finished && everything {
             for table in ACCOUNT_TABLES {
                 sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                     .bind(&erasure.user_id)
@@ -199,14 +210,18 @@ impl ReceiptRepository {
             }
         }
         sqlx::query(
-            "UPDATE erasures SET state = 'done', finished_at = now() \
-             WHERE id = $1 AND state = 'running'",
+            "UPDATE erasures SET receipts_deleted = receipts_deleted + $2, \
+                 state = CASE WHEN $3 THEN 'done' ELSE state END, \
+                 finished_at = CASE WHEN $3 THEN now() END \
+             WHERE id = $1",
         )
         .bind(erasure.id)
+        .bind(objects.len() as i64)
+        .bind(finished)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(ErasedBatch { objects, finished })
     }
 
     /// Deletes up to `limit` receipts, of any user, uploaded more than
@@ -228,7 +243,8 @@ impl ReceiptRepository {
     }
 }
 
-/// What an account holds beyond its receipts, in the order it is deleted.
+/// What an account holds beyond its receipts and webhook endpoints, in the
+/// order it is deleted.
 const ACCOUNT_TABLES: [&str; 7] = [
     "webhook_deliveries",
     "webhook_endpoints",

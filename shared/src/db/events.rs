@@ -40,7 +40,8 @@ pub struct ReceiptEvent {
     /// The receipt's status after the transition.
     pub status: String,
     /// `{receipt_id, status, attempts, error}`, and for `receipt.completed`
-    /// the receipt's `summary` (as the webhook payload's).
+    /// the receipt's `summary` (as the webhook payload's). Once the receipt
+    /// is deleted, its events keep only `{receipt_id, status}`.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: serde_json::Value,
     pub created_at: DateTime<Utc>,

@@ -108,11 +108,10 @@ impl Eraser {
         report: &mut EraseReport,
     ) -> Result<Erasure, RepoError> {
         loop {
-            let objects = self.repo.erase_batch(erasure, self.batch).await?;
-            report.receipts_deleted += objects.len() as u64;
-            self.remove_objects(&objects, report).await?;
-            if objects.len() < self.batch as usize {
-                self.repo.finish_erasure(erasure).await?;
+            let batch = self.repo.erase_batch(erasure, self.batch).await?;
+            report.receipts_deleted += batch.objects.len() as u64;
+            self.remove_objects(&batch.objects, report).await?;
+            if batch.finished {
                 report.erasures_finished += 1;
                 tracing::info!(
                     erasure_id = erasure.id,

@@ -422,7 +422,7 @@ async fn an_erasure_cut_short_midway_ends_with_nothing_left_when_run_again() {
 
     // A first batch commits, then the process dies before S3 is told.
     let first = repo.erase_batch(&erasure, 3).await.unwrap();
-    assert_eq!(first.len(), 3);
+    assert_eq!((first.objects.len(), first.finished), (3, false));
     let midway = repo.erasure(erasure.id).await.unwrap().unwrap();
     assert_eq!(
         (midway.state.as_str(), midway.receipts_deleted),
@@ -535,4 +535,41 @@ async fn an_s3_event_racing_the_delete_of_its_receipt_does_not_bring_it_back() {
     let registered = registering.await.unwrap();
     assert!(registered.is_none(), "{registered:?}");
     assert!(ids_of(&app, "hana").await.is_empty());
+}
+
+#[tokio::test]
+async fn two_runs_of_one_erasure_at_once_take_turns_and_leave_nothing() {
+    let app = TestApp::spawn().await;
+    app.seed_pending("kim", 240).await;
+    let repo = ReceiptRepository::new(app.pool.clone());
+    let kim = UserId::parse("kim").unwrap();
+    let erasure = repo.request_erasure(&kim, None, "kim").await.unwrap();
+    // The request's run and the reconciler's, at once, in batches of 20.
+    let runs = (0..2).map(|_| {
+        let mut eraser = Eraser::new(repo.clone(), app.state.service.storage.clone());
+        eraser.batch = 20;
+        let erasure = erasure.clone();
+        tokio::spawn(async move {
+            let deadline = std::time::Instant::now() + SOON;
+            let mut report = EraseReport::default();
+            eraser.run(&erasure, deadline, &mut report).await.unwrap();
+            report.receipts_deleted
+        })
+    });
+    let mut deleted = 0;
+    for run in runs.collect::<Vec<_>>() {
+        deleted += run.await.unwrap();
+    }
+    assert_eq!(deleted, 240, "each receipt deleted once");
+    let done = repo.erasure(erasure.id).await.unwrap().unwrap();
+    assert_eq!((done.state.as_str(), done.receipts_deleted), ("done", 240));
+    for table in ["receipts", "receipt_events", "receipt_event_seq"] {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE user_id = 'kim'"
+        ))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(n, 0, "{table}: the end came after the last batch");
+    }
 }
