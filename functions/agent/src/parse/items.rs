@@ -212,6 +212,16 @@ fn trailing_count(name: &str, unit: Option<Decimal>, amount: Decimal) -> Option<
     ((count * unit - amount).abs() <= Decimal::new(1, 2)).then(|| (count, c[1].to_owned()))
 }
 
+/// A count the line does not print (`1938 2 6.89 13.78`, where the `2`
+/// reads as part of a code): the amount is a whole number of times the
+/// unit price, to the cent, from 2 to 99 times.
+fn whole_times(unit: Option<Decimal>, amount: Decimal) -> Option<Decimal> {
+    let unit = unit.filter(|u| *u > Decimal::ZERO && *u < amount)?;
+    let n = (amount / unit).round();
+    let exact = (n * unit - amount).abs() < Decimal::new(5, 3);
+    (exact && n >= Decimal::TWO && n <= Decimal::from(99)).then_some(n)
+}
+
 /// The last price with three or four decimals (`2.6500`, `9.000`) in
 /// `s`, and where it starts.
 fn precise_price(s: &str) -> Option<(Decimal, usize)> {
@@ -289,6 +299,7 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         Some((q, n)) if quantity.is_none() => (Some(q), n),
         _ => (quantity, name),
     };
+    let quantity = quantity.or_else(|| whole_times(nonzero_unit, amount));
     if has_any(k, &ADJUSTMENTS) && amount > Decimal::ZERO {
         amount = -amount;
     }

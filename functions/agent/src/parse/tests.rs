@@ -496,3 +496,21 @@ fn the_first_code_line_names_numbers_that_have_no_name() {
     let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
     assert_eq!(names, vec!["CHOPPING BOARD 35CM", "WD40 277ml"]);
 }
+
+#[test]
+fn an_amount_that_is_a_whole_number_of_unit_prices_gives_the_count() {
+    // Item, quantity, unit price, amount, with the count read as part of
+    // the item's number (a hardware store's invoice).
+    let text = "HARDWARE SDN BHD\nItem Qty S/Price Amount Tax\n1938 2 6.89 13.78 SR\n\
+                ROLLER SET\n2225 1 4.77 4.77 SR\nPLASTIC TRAP\nTotal 18.55";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("ROLLER SET", None, "2", "13.78"),
+            it("PLASTIC TRAP", None, "1", "4.77")
+        ]
+    );
+    // Not a count: the unit price does not go into the amount whole.
+    let text = "CAFE\nKOPI O 1.60 3.50\nTotal 3.50";
+    assert_eq!(items_of(text)[0].2, "1");
+}
