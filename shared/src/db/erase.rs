@@ -167,6 +167,20 @@ impl ReceiptRepository {
         erasure: &Erasure,
         limit: u32,
     ) -> Result<ErasedBatch, RepoError> {
+        let everything = erasure.before.is_none();
+        if everything {
+            // On its own, before the batch's locks: a worker writing a
+            // delivery for an endpoint while the batch waits for that
+            // worker's receipt would otherwise deadlock with it.
+            sqlx::query(
+                "DELETE FROM webhook_endpoints WHERE user_id = $1 \
+                 AND EXISTS (SELECT 1 FROM erasures WHERE id = $2 AND state = 'running')",
+            )
+            .bind(&erasure.user_id)
+            .bind(erasure.id)
+            .execute(&self.pool)
+            .await?;
+        }
         let mut tx = self.pool.begin().await?;
         let running: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM erasures WHERE id = $1 AND state = 'running' FOR UPDATE",
@@ -179,13 +193,6 @@ impl ReceiptRepository {
                 objects: Vec::new(),
                 finished: true,
             });
-        }
-        let everything = erasure.before.is_none();
-        if everything {
-            sqlx::query("DELETE FROM webhook_endpoints WHERE user_id = $1")
-                .bind(&erasure.user_id)
-                .execute(&mut *tx)
-                .await?;
         }
         // Locked receipts (a worker writing one) are waited for, not
         // skipped: the end of the erasure must not pass one.
