@@ -44,55 +44,51 @@ impl Eraser {
         }
     }
 
-    /// Deletes the objects of deleted receipts, and drops them from
-    /// `storage_deletions` once S3 confirms; the others wait for a later
-    /// try. Returns how many went.
+    /// Deletes the objects of deleted receipts from S3 and marks them
+    /// deleted in `storage_deletions`; those S3 refuses (or all of a
+    /// bucket, when S3 cannot be reached) wait there for a later try.
     pub async fn remove_objects(
         &self,
         objects: &[StoredObject],
         report: &mut EraseReport,
     ) -> Result<(), RepoError> {
         let listed = StorageDeletions(self.repo.pool());
-        let mut by_bucket: BTreeMap<&str, Vec<&StoredObject>> = BTreeMap::new();
+        let mut by_bucket: BTreeMap<&str, Vec<StoredObject>> = BTreeMap::new();
         for o in objects {
-            by_bucket.entry(&o.bucket).or_default().push(o);
+            by_bucket.entry(&o.bucket).or_default().push(o.clone());
         }
         for (bucket, objs) in by_bucket {
             let keys: Vec<&str> = objs.iter().map(|o| o.key.as_str()).collect();
-            let (gone, left): (Vec<StoredObject>, Vec<(StoredObject, String)>) =
+            // Why each object is not gone: S3's word per key, or the call's.
+            let refused: BTreeMap<String, String> =
                 match self.storage.delete_many(bucket, &keys).await {
-                    Ok(refused) => {
-                        let refused: BTreeMap<String, String> = refused.into_iter().collect();
-                        let (left, gone): (Vec<_>, Vec<_>) = objs
-                            .into_iter()
-                            .map(|o| (o.clone(), refused.get(&o.key).cloned()))
-                            .partition(|(_, why)| why.is_some());
-                        (
-                            gone.into_iter().map(|(o, _)| o).collect(),
-                            left.into_iter()
-                                .map(|(o, why)| (o, why.unwrap_or_default()))
-                                .collect(),
-                        )
-                    }
-                    Err(e) => {
-                        let why = e.to_string();
-                        (
-                            Vec::new(),
-                            objs.into_iter().map(|o| (o.clone(), why.clone())).collect(),
-                        )
-                    }
+                    Ok(refused) => refused.into_iter().collect(),
+                    Err(e) => keys
+                        .iter()
+                        .map(|k| ((*k).to_owned(), e.to_string()))
+                        .collect(),
                 };
+            let (left, gone): (Vec<StoredObject>, Vec<StoredObject>) =
+                objs.into_iter().partition(|o| refused.contains_key(&o.key));
             listed.done(&gone).await?;
             report.objects_deleted += gone.len() as u64;
             report.objects_left += left.len() as u64;
-            for (object, why) in &left {
+            // One statement per reason (all of them, when the call failed).
+            let mut by_reason: BTreeMap<&str, Vec<StoredObject>> = BTreeMap::new();
+            for object in left {
+                by_reason
+                    .entry(&refused[&object.key])
+                    .or_default()
+                    .push(object);
+            }
+            for (why, objs) in by_reason {
                 tracing::warn!(
                     bucket,
-                    key = object.key,
+                    objects = objs.len(),
                     error = why,
-                    "S3 object not deleted yet; tried again later"
+                    "S3 objects not deleted yet; tried again later"
                 );
-                listed.failed(std::slice::from_ref(object), why).await?;
+                listed.failed(&objs, why).await?;
             }
         }
         Ok(())
