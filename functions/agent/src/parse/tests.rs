@@ -514,3 +514,14 @@ fn an_amount_that_is_a_whole_number_of_unit_prices_gives_the_count() {
     let text = "CAFE\nKOPI O 1.60 3.50\nTotal 3.50";
     assert_eq!(items_of(text)[0].2, "1");
 }
+
+#[test]
+fn a_garbled_rounding_between_two_totals_is_their_difference() {
+    // The rounding's amount is unreadable; the total after it is paid.
+    let text = "KEDAI\nSub-total 88.97\nTotal Sales Incl GST 88.97\nRounding Adj -J.02\n\
+                Total After Adj Incl GST 88.95\nCASH 100.00\nCHANGE 11.05";
+    assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("88.95")));
+    // Two totals a long way apart are not a rounding.
+    let text = "KEDAI\nSub-total 88.97\nTotal Sales 88.97\nRounding Adj X.XX\nTotal 70.00";
+    assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("88.97")));
+}

@@ -356,7 +356,10 @@ impl Evidence {
 /// was paid, subtotal plus tax), since OCR misreads digits one line at a
 /// time. A printed rounding or tip below the total chosen is added to it.
 pub(crate) fn find_total(lines: &[&str], keys: &[String]) -> Option<Decimal> {
-    let ev = evidence(lines, keys);
+    let mut ev = evidence(lines, keys);
+    if let Some(r) = unread_rounding(lines, keys, ev.rounding_at) {
+        ev.rounding = r;
+    }
     let cands = candidates(lines, keys, &ev);
     let best = cands
         .iter()
@@ -482,6 +485,22 @@ pub(crate) fn find_tax(
     candidates
         .into_iter()
         .rfind(|c| total.is_none_or(|t| *c * Decimal::from(2) < t || t.is_zero()))
+}
+
+/// A rounding line whose amount OCR garbled (`Rounding Adj -J.02`),
+/// between a total before it and a total after it: the rounding is their
+/// difference, when it is a few cents.
+fn unread_rounding(lines: &[&str], keys: &[String], at: Option<usize>) -> Option<Decimal> {
+    let at = at.filter(|_| find_rounding(lines, keys).is_none())?;
+    let total_at = |i: usize| {
+        (total_priority(&keys[i]) > 0)
+            .then(|| announced_amount(lines, i))
+            .flatten()
+    };
+    let before = (0..at).rev().find_map(total_at)?;
+    let after = (at + 1..keys.len()).find_map(total_at)?;
+    let d = after - before;
+    (!d.is_zero() && d.abs() <= Decimal::new(5, 2)).then_some(d)
 }
 
 pub(crate) fn find_rounding(lines: &[&str], keys: &[String]) -> Option<Decimal> {
