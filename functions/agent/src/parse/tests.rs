@@ -525,3 +525,13 @@ fn a_garbled_rounding_between_two_totals_is_their_difference() {
     let text = "KEDAI\nSub-total 88.97\nTotal Sales 88.97\nRounding Adj X.XX\nTotal 70.00";
     assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("88.97")));
 }
+
+#[test]
+fn an_l_read_for_a_capital_i_does_not_hide_a_keyword() {
+    let text = "KEDAI\nTotal GST 3.45\nTotal Sales (lnclusive of GST) 60.95\nCASH 60.95";
+    assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("60.95")));
+    assert_eq!(
+        super::text::keyword_form("(lncl. GST) LNX"),
+        "(INCL. GST) LNX"
+    );
+}

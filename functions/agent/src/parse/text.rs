@@ -23,6 +23,21 @@ pub(crate) fn keyword_form(line: &str) -> String {
         } else {
             w.to_owned()
         };
+        // A lower-case l read for a capital I where no word begins `LN`
+        // (`lnclusive`, `lnvoice`, `(lncl.`).
+        let mended = match mended.find("LN") {
+            Some(i)
+                if !mended[..i].chars().any(|c| c.is_ascii_alphanumeric())
+                    && mended[i + 2..]
+                        .chars()
+                        .take_while(char::is_ascii_alphabetic)
+                        .count()
+                        >= 2 =>
+            {
+                format!("{}I{}", &mended[..i], &mended[i + 1..])
+            }
+            _ => mended,
+        };
         words.push(mended);
     }
     words.join(" ")
