@@ -535,3 +535,10 @@ fn an_l_read_for_a_capital_i_does_not_hide_a_keyword() {
         "(INCL. GST) LNX"
     );
 }
+
+#[test]
+fn a_line_that_begins_with_due_announces_what_is_owed() {
+    let text = "BAKERY\nKAYA PUFF 4 1.60 6.40\nQty 8 25.15\nRounding Adj 0.00\nDue 25.15\n\
+                Pay 25.15\nChange 0.00\n(Total Included GST @ 6% : 1.42)";
+    assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("25.15")));
+}

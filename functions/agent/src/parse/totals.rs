@@ -168,7 +168,8 @@ pub(crate) fn total_priority(k: &str) -> u8 {
     {
         return 4;
     }
-    if total {
+    // `Due 25.15` alone on its line: what is owed.
+    if total || k.split_whitespace().next() == Some("DUE") {
         return 3;
     }
     if has_word(k, "NETT") || k.starts_with("NET ") || k.contains("AMOUNT TO PAY") {
