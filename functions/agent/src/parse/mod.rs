@@ -10,6 +10,7 @@ mod items;
 mod locale;
 mod merchant;
 mod money;
+mod spelling;
 mod text;
 mod totals;
 
@@ -121,7 +122,7 @@ pub fn parse_with(text: &str, today: NaiveDate, hint: Option<&str>) -> Parsed {
     let keys: Vec<String> = lines.iter().map(|l| keyword_form(l)).collect();
     let settled = locale::settle(text, hint);
     let (merchant_name, merchant_address) = find_merchant(&lines);
-    let merchant_name = brand::prefer_brand(merchant_name, &lines);
+    let merchant_name = brand::prefer_brand(merchant_name, &lines).map(|n| spelling::mend(&n));
     let (purchase_date, date_labelled) = find_date(&lines, &keys, today, settled.order);
     let total = find_total(&lines, &keys);
     let subtotal = find_subtotal(&lines, &keys);
