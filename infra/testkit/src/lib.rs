@@ -20,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 pub mod agent;
+pub mod bench;
 pub mod browser;
 pub mod coldstart;
 mod inspect;

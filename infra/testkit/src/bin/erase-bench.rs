@@ -11,7 +11,6 @@
 //!
 //!   cargo run --locked --release -p testkit --bin erase-bench -- [--receipts N]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,18 +18,6 @@ use shared::db::ReceiptRepository;
 use shared::domain::{ReceiptId, UserId};
 use shared::flow::erase::{EraseReport, Eraser};
 use testkit::TestApp;
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Counts every statement sqlx sends (its `sqlx::query` events).
-struct QueryCounter(Arc<AtomicU64>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Seeds `n` completed receipts of `user`, each with metadata, two items
 /// and three events whose data holds a summary.
@@ -71,7 +58,7 @@ async fn count(app: &TestApp, user: &str) -> i64 {
 }
 
 fn peak_rss_mib() -> f64 {
-    testkit::proc_status("self", "VmHWM").unwrap_or(0) as f64 / 1024.0
+    testkit::bench::peak_rss_kib() as f64 / 1024.0
 }
 
 async fn erase(app: &TestApp, n: i64, queries: &AtomicU64) -> f64 {
@@ -147,11 +134,7 @@ async fn main() {
             other => panic!("unknown argument {other}; usage: erase-bench [--receipts N]"),
         }
     }
-    let queries = Arc::new(AtomicU64::new(0));
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(QueryCounter(queries.clone())),
-    )
-    .unwrap();
+    let queries = testkit::bench::count_statements();
     let app = TestApp::spawn().await;
     let singles = (n / 100).max(10);
     let started = Instant::now();

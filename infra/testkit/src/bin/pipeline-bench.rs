@@ -23,24 +23,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use futures::stream::{self, StreamExt};
 use testkit::agent::{FakeAgent, Reply, sample_extraction};
+use testkit::bench::peak_rss_kib;
 use testkit::{Options, TestApp, pipeline, png_bytes};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Counts every statement sqlx sends (its `sqlx::query` events).
-struct QueryCounter(Arc<AtomicU64>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QueryCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-fn peak_rss_kib() -> u64 {
-    testkit::proc_status("self", "VmHWM").unwrap_or(0)
-}
 
 const CONCURRENCY: usize = 4;
 
@@ -373,11 +358,7 @@ async fn main() {
             ),
         }
     }
-    let queries = Arc::new(AtomicU64::new(0));
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(QueryCounter(queries.clone())),
-    )
-    .unwrap();
+    let queries = testkit::bench::count_statements();
 
     // The emulator's ceiling, in the same run, with the same clients.
     let ceiling = {
