@@ -21,6 +21,23 @@ async fn count(app: &TestApp, sql: &str, id: i64) -> i64 {
         .unwrap()
 }
 
+/// How many rows of `user` the table holds.
+async fn rows_of_user(app: &TestApp, table: &str, user: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE user_id = $1"))
+        .bind(user)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Objects S3 has not confirmed deleted yet.
+async fn open_deletions(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM storage_deletions WHERE deleted_at IS NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 async fn object_key(app: &TestApp, id: i64) -> String {
     sqlx::query_scalar("SELECT object_key FROM receipts WHERE id = $1")
         .bind(id)
@@ -79,8 +96,7 @@ async fn deleting_a_receipt_leaves_nothing_of_it_but_an_event_without_data() {
         assert_eq!(count(&app, &sql, id).await, 0, "{table}");
     }
     assert!(!app.object_keys().await.contains(&key), "the image is gone");
-    let open = "SELECT count(*) FROM storage_deletions WHERE deleted_at IS NULL AND $1 = $1";
-    assert_eq!(count(&app, open, 0).await, 0, "S3 confirmed it");
+    assert_eq!(open_deletions(&app).await, 0, "S3 confirmed it");
     assert_eq!(
         app.get(&format!("/receipts/{id}"), Some(&alice))
             .await
@@ -235,12 +251,7 @@ async fn an_object_s3_would_not_delete_is_tried_again_by_the_reconciler() {
         .await
         .unwrap();
     assert_eq!(left.key_count(), Some(0));
-    let listed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM storage_deletions WHERE deleted_at IS NULL")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(listed, 0);
+    assert_eq!(open_deletions(&app).await, 0);
     app.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }
 
@@ -355,13 +366,7 @@ async fn deleting_me_erases_the_whole_account_and_no_one_elses() {
         "rate_limit_buckets",
         "upload_intents",
     ] {
-        let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM {table} WHERE user_id = 'alice'"
-        ))
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-        assert_eq!(n, 0, "{table}");
+        assert_eq!(rows_of_user(&app, table, "alice").await, 0, "{table}");
     }
     let keys = app.object_keys().await;
     assert!(keys.iter().all(|k| !k.contains("/alice/")), "{keys:?}");
@@ -451,12 +456,7 @@ async fn an_erasure_cut_short_midway_ends_with_nothing_left_when_run_again() {
         "{:?}",
         app.object_keys().await
     );
-    let listed: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM storage_deletions WHERE deleted_at IS NULL")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(listed, 0);
+    assert_eq!(open_deletions(&app).await, 0);
 }
 
 #[tokio::test]
@@ -564,12 +564,7 @@ async fn two_runs_of_one_erasure_at_once_take_turns_and_leave_nothing() {
     let done = repo.erasure(erasure.id).await.unwrap().unwrap();
     assert_eq!((done.state.as_str(), done.receipts_deleted), ("done", 240));
     for table in ["receipts", "receipt_events", "receipt_event_seq"] {
-        let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM {table} WHERE user_id = 'kim'"
-        ))
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+        let n = rows_of_user(&app, table, "kim").await;
         assert_eq!(n, 0, "{table}: the end came after the last batch");
     }
 }
