@@ -152,20 +152,6 @@ impl S3Storage {
         Ok(())
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| StorageError::S3 {
-                operation: "DeleteObject",
-                reason: describe_sdk_error(&e),
-            })?;
-        Ok(())
-    }
-
     /// Removes an object's tags (the unregistered mark of a presigned
     /// upload, once its receipt exists). `Ok(false)`: no such object.
     pub async fn clear_tags(&self, bucket: &str, key: &str) -> Result<bool, StorageError> {

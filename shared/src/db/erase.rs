@@ -99,6 +99,20 @@ impl ReceiptRepository {
         .await?)
     }
 
+    /// Removes a receipt that never got its object (the API's S3 upload
+    /// failed), as any deletion does. Its key is listed for deletion all
+    /// the same: a PUT that failed on the way back may have stored it.
+    pub async fn delete_pending(&self, id: ReceiptId) -> Result<bool, RepoError> {
+        let deleted: i64 = sqlx::query_scalar(&delete_sql(
+            "SELECT id FROM receipts WHERE id = $1 AND ocr_status = 'pending'",
+            "SELECT count(*) FROM gone",
+        ))
+        .bind(id.get())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(deleted == 1)
+    }
+
     /// Asks for an erasure; one already running for the same user and
     /// scope is answered instead of a second.
     pub async fn request_erasure(

@@ -84,25 +84,6 @@ impl ReceiptRepository {
             .transpose()
     }
 
-    /// Removes a receipt that never got its object (the S3 upload failed).
-    /// Its key is listed for deletion all the same: a PUT that failed on
-    /// the way back may have stored the object.
-    pub async fn delete_pending(&self, id: ReceiptId) -> Result<bool, RepoError> {
-        let deleted: i64 = sqlx::query_scalar(&with_outbox(
-            "gone AS (DELETE FROM receipts WHERE id = $1 AND ocr_status = 'pending' \
-                 RETURNING id, user_id, attempts, last_error, bucket, object_key), \
-             objects AS (INSERT INTO storage_deletions (bucket, object_key) \
-                 SELECT bucket, object_key FROM gone ON CONFLICT DO NOTHING), \
-             moved AS (SELECT id, user_id, 'receipt.deleted' AS ev_type, 'deleted' AS ocr_status, \
-                 attempts, last_error, 0 AS ev_rank FROM gone)",
-            "SELECT count(*) FROM gone",
-        ))
-        .bind(id.get())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(deleted == 1)
-    }
-
     /// Whether the receipt exists (of any user).
     pub async fn exists(&self, id: ReceiptId) -> Result<bool, RepoError> {
         Ok(

@@ -568,3 +568,37 @@ async fn two_runs_of_one_erasure_at_once_take_turns_and_leave_nothing() {
         assert_eq!(n, 0, "{table}: the end came after the last batch");
     }
 }
+
+#[tokio::test]
+async fn an_upload_whose_image_cannot_be_stored_leaves_no_receipt_and_lists_its_key() {
+    let app = TestApp::spawn().await;
+    // S3 refuses the PUT: the bucket is gone.
+    app.s3
+        .delete_bucket()
+        .bucket(&app.bucket)
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .upload_parts(
+            Some(&app.token("lena")),
+            &[testkit::Part::File {
+                name: "file",
+                file_name: "r.png",
+                content_type: "image/png",
+                bytes: &png_bytes(),
+            }],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json);
+    assert!(ids_of(&app, "lena").await.is_empty(), "no receipt stays");
+    // The key waits for deletion, in case the PUT stored it after all.
+    assert_eq!(open_deletions(&app).await, 1);
+    let last: String = sqlx::query_scalar(
+        "SELECT type FROM receipt_events WHERE user_id = 'lena' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(last, "receipt.deleted");
+}
