@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::de::value::MapDeserializer;
-use shared::domain::{InvalidInput, ReceiptId};
+use shared::domain::{InvalidInput, ReceiptId, UserId};
 use shared::flow::service::parse_idempotency_key;
 
 use crate::error::ApiError;
@@ -28,6 +28,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .await
             .map_err(|_| InvalidInput::new("id", "must be a positive integer"))?;
         Ok(IdPath(ReceiptId::parse(&raw, "id")?))
+    }
+}
+
+/// The user id of the path.
+pub(crate) struct UserPath(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| InvalidInput::new("user_id", "must be a user id"))?;
+        Ok(UserPath(UserId::parse(&raw)?))
     }
 }
 

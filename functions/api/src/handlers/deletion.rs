@@ -3,20 +3,19 @@
 //! erasure (202) whose progress `GET /erasures/{id}` shows.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use shared::db::erase::Erasure;
-use shared::domain::{InvalidInput, UserId};
+use shared::domain::InvalidInput;
 use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::error::doc;
 use crate::extract::auth::{AdminUser, CurrentUser, is_admin};
-use crate::extract::{IdPath, Query, param};
+use crate::extract::{IdPath, Query, UserPath, param};
 
 /// `DELETE /receipts/{id}`: the receipt, what was read from it, its image
 /// and the data of its events, whatever its status. A worker reading it
@@ -99,20 +98,6 @@ pub async fn delete_me(
 ) -> Result<impl IntoResponse, ApiError> {
     let erasure = state.service.erase(&user, None, &user).await?;
     Ok(accepted(erasure))
-}
-
-/// The user id of the path.
-pub(crate) struct UserPath(UserId);
-
-impl<S: Send + Sync> FromRequestParts<S> for UserPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| InvalidInput::new("user_id", "must be a user id"))?;
-        Ok(UserPath(UserId::parse(&raw)?))
-    }
 }
 
 /// `DELETE /users/{user_id}` (operators): everything of that user, as
