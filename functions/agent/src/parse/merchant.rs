@@ -37,13 +37,12 @@ const BUSINESS_MARKS: [&str; 24] = [
 ];
 
 /// Lines that are about the document, not who issued it.
-const NOT_A_NAME: [&str; 10] = [
+const NOT_A_NAME: [&str; 9] = [
     "INVOICE",
     "RECEIPT",
     "WELCOME",
     "CASH BILL",
     "COPY",
-    "TEL",
     "FAX",
     "GST",
     "DATE",
@@ -140,6 +139,7 @@ pub(crate) fn looks_like_name(line: &str) -> bool {
     l >= 3
         && l * 2 >= line.chars().filter(|c| !c.is_whitespace()).count()
         && !NOT_A_NAME.iter().any(|w| up.contains(w))
+        && !TELEPHONE.is_match(&up)
         && !NOT_A_NAME_WORDS.iter().any(|w| {
             up.chars()
                 .map(super::text::fold)
@@ -148,6 +148,11 @@ pub(crate) fn looks_like_name(line: &str) -> bool {
                 .any(|x| x == *w)
         })
 }
+
+/// A telephone line (`TEL:`, `Tel.`, `TELEFON`, `TELP`, `TEL0123`), but
+/// not a word that has those letters inside (`TANKSTELLE`, `HOTEL`).
+static TELEPHONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bTEL(?:EFON|EPHONE|P)?(?:\b|\d)").unwrap());
 
 /// Words of headings, opening hours and copies, never a shop's name.
 const NOT_A_NAME_WORDS: [&str; 14] = [
