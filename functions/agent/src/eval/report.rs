@@ -95,14 +95,12 @@ fn articles(e: &Extraction) -> usize {
         .sum()
 }
 
-/// The lines a reading lists with a positive amount.
+/// The lines a reading lists, as de-dev's author counted them: every
+/// line with an amount, a deduction (`LEERGUT -0,50`) included.
 fn lines(e: &Extraction) -> usize {
     e.items
         .iter()
-        .filter(|i| {
-            i.amount
-                .is_some_and(|a| a.is_sign_positive() && !a.is_zero())
-        })
+        .filter(|i| i.amount.is_some_and(|a| !a.is_zero()))
         .count()
 }
 
@@ -270,5 +268,42 @@ fn print_misses(s: &Sample, fields: &Fields, sc: &[Option<bool>; 4]) {
             let want = [&l.total, &l.date, &l.company, &l.address][i];
             println!("miss {} {:<8} got {got} want {want:?}", s.id, FIELDS[i]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::domain::extraction::LineItem;
+
+    use super::*;
+
+    fn item(quantity: &str, amount: &str) -> LineItem {
+        LineItem {
+            name: "ARTIKEL".into(),
+            code: None,
+            quantity: Some(quantity.parse().unwrap()),
+            unit_price: None,
+            amount: Some(amount.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn articles_count_units_and_a_weighed_one_lines_count_deductions_too() {
+        let e = Extraction {
+            items: vec![
+                item("2", "2.58"),
+                item("0.532", "1.59"),
+                item("1", "0.25"),
+                item("1", "-0.50"),
+                item("1", "0.00"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            articles(&e),
+            4,
+            "2 yoghurts, the bananen weighed, a deposit"
+        );
+        assert_eq!(lines(&e), 4, "the empties given back are a line too");
     }
 }
