@@ -38,9 +38,14 @@ pub(crate) fn count_matches(items: &[LineItem], n: usize) -> bool {
         .iter()
         .filter(|i| i.amount.is_some_and(|a| a > Decimal::ZERO))
         .collect();
+    // A weighed article (`0,532 kg x 2,99 EUR/kg`) counts as one.
     let units: Decimal = bought
         .iter()
-        .map(|i| i.quantity.unwrap_or(Decimal::ONE))
+        .map(|i| {
+            i.quantity
+                .filter(|q| q.fract().is_zero())
+                .unwrap_or(Decimal::ONE)
+        })
         .sum();
     bought.len() == n || units == Decimal::from(n)
 }
