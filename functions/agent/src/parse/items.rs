@@ -434,15 +434,39 @@ fn shape(line: &str, k: &str) -> Shape {
     if has_name(&item.name) {
         Shape::Item(item)
     } else {
-        Shape::Numbers(item)
+        Shape::Numbers(numbers_code(item))
     }
+}
+
+/// Numbers whose name is on another line keep the article code printed
+/// before them (`NE3555 2 1.00 2.00`, `2623 2 2.12 4.24`).
+fn numbers_code(mut item: LineItem) -> LineItem {
+    if item.code.is_none()
+        && let Some(first) = item.name.split_whitespace().next()
+        && first.len() >= 4
+        && first.chars().any(|c| c.is_ascii_digit())
+        && first
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-/.".contains(c))
+    {
+        item.code = Some(first.to_owned());
+    }
+    item
 }
 
 /// Where the list of items ends: the first line of the totals.
 fn list_end(keys: &[String]) -> usize {
     keys.iter()
-        .position(|k| total_priority(k) > 0 || is_subtotal(k))
+        .position(|k| total_priority(k) > 0 || is_subtotal(k) || counts_the_list(k))
         .unwrap_or(keys.len())
+}
+
+/// `Total Qty: 6`, `TOTAL ITEMS 4`: a line after the list that counts it.
+fn counts_the_list(k: &str) -> bool {
+    k.split_whitespace()
+        .next()
+        .is_some_and(|w| w.trim_matches(|c: char| !c.is_ascii_alphabetic()) == "TOTAL")
+        && ["QTY", "QUANTITY", "ITEM"].iter().any(|w| k.contains(w))
 }
 
 pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
