@@ -49,3 +49,27 @@ pub(crate) fn count_matches(items: &[LineItem], n: usize) -> bool {
         .sum();
     bought.len() == n || units == Decimal::from(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(quantity: &str, amount: &str) -> LineItem {
+        LineItem {
+            name: "ARTIKEL".into(),
+            code: None,
+            quantity: Some(quantity.parse().unwrap()),
+            unit_price: None,
+            amount: Some(amount.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_weighed_article_counts_as_one_unit() {
+        // Two lines, three articles: two yoghurts and the bananas weighed.
+        let items = [item("2", "2.58"), item("0.532", "1.59")];
+        assert!(count_matches(&items, 3));
+        assert!(count_matches(&items, 2), "or as lines");
+        assert!(!count_matches(&items, 4));
+    }
+}
