@@ -22,7 +22,7 @@ use super::totals::{CASH_WORDS, is_subtotal, total_priority};
 /// price.
 static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2})(?:\s*(?:EUR|€)?\s*/\s*(?:KG|STK|L))?",
+        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2})(?:\s*(?:EUR|€|\$)?\s*/\s*(?:KG|STK|LB|L))?",
     )
     .unwrap()
 });
@@ -182,6 +182,18 @@ fn split_code(desc: &str) -> (Option<String>, String) {
     }
 }
 
+/// The article number printed after a name (`GREAT VALUE MILK 007874235`,
+/// `BANANAS 000000004011 KF`: a code of eight digits or more, and the
+/// shop's mark after it), and the name.
+fn code_after(name: &str) -> (Option<String>, String) {
+    static AFTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(.*[A-Za-z].*?)\s+(\d{8,14})(?:\s+[A-Z]{1,2})?$").unwrap());
+    match AFTER.captures(name.trim()) {
+        Some(c) => (Some(c[2].to_owned()), c[1].to_owned()),
+        None => (None, name.to_owned()),
+    }
+}
+
 /// A count at the start of a name (`2 Burger`, `1PC PEN`) or a count at
 /// its end (`PLASTIC 2`), as the quantity.
 fn count_in_name(name: &str) -> (Option<Decimal>, String) {
@@ -275,6 +287,10 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     static CURRENCY_END: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?i)\s+(?:RM|EUR|€|\$|USD|MYR|SGD)$").unwrap());
     let name = CURRENCY_END.replace(&name, "").into_owned();
+    let (code, name) = match code {
+        None => code_after(&name),
+        code => (code, name),
+    };
     let (quantity, unit_price) = match &qty {
         Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
             (decimal(&c[1]), decimal(&c[2]))
@@ -422,10 +438,10 @@ fn shape(line: &str, k: &str) -> Shape {
     if item.amount.is_some_and(|a| a.is_zero()) {
         return Shape::Other;
     }
-    // `2 x 1,29` alone: the quantity of the item beside it.
+    // `2 x 1,29` or `2.07 lb @ 0.60 /lb` alone: the quantity of the item
+    // beside it.
     if let Some(c) = QTY_X_PRICE.captures(line)
-        && found.len() == 1
-        && c.get(0).unwrap().end() >= found[0].2
+        && c.get(0).unwrap().end() >= found[found.len() - 1].2
         && !has_name(&item.name)
         && let (Some(q), Some(p)) = (decimal(&c[1]), decimal(&c[2]))
     {

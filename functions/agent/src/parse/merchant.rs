@@ -68,7 +68,7 @@ pub(crate) static DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// How to reach the shop: a telephone or fax number, an email, a web
 /// address. The merchant's name and address are printed above them.
-const CONTACT_PATTERN: &str = r"\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b";
+const CONTACT_PATTERN: &str = r"\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b|\(\d{3}\)\s?\d{3}[-.\s]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b";
 pub(crate) static CONTACT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("(?i){CONTACT_PATTERN}")).unwrap());
 /// A line past the address: the shop's contact, its registration, or the

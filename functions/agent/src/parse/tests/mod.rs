@@ -4,6 +4,8 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::parse::DateOrder;
 
+mod layouts;
+
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
 }
@@ -541,22 +543,4 @@ fn a_line_that_begins_with_due_announces_what_is_owed() {
     let text = "BAKERY\nKAYA PUFF 4 1.60 6.40\nQty 8 25.15\nRounding Adj 0.00\nDue 25.15\n\
                 Pay 25.15\nChange 0.00\n(Total Included GST @ 6% : 1.42)";
     assert_eq!(parse_receipt(text, d(2026, 1, 1)).total, Some(dec("25.15")));
-}
-
-#[test]
-fn a_shop_word_with_tel_inside_is_a_name_and_a_total_count_ends_the_list() {
-    let text = "ARAL Tankstelle\nMusterweg 4\n50667 Koeln\nTel. 0221 123456\nSumme EUR 82,66";
-    let p = parse_receipt(text, d(2026, 1, 1));
-    assert_eq!(p.merchant_name.as_deref(), Some("ARAL Tankstelle"));
-    // Numbers first; the count under the list, and the sum under it,
-    // are no numbers that want a name.
-    let text = "SHOP\nDate: 21/03/2018\nITEM QTY U/P AMOUNT\nNE3555 2 1.00 2.00\nSAFETY PIN\n\
-                SB/01-3 1 7.00 7.00\nSATIN BIAS TAPE\nTotal Qty. : 3\n9.00\nTOTAL 9.00";
-    assert_eq!(
-        items_of(text),
-        vec![
-            it("SAFETY PIN", Some("NE3555"), "2", "2.00"),
-            it("SATIN BIAS TAPE", Some("SB/01-3"), "1", "7.00"),
-        ]
-    );
 }

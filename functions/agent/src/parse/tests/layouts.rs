@@ -1,0 +1,48 @@
+//! Layouts of shops beyond the dev sets: a petrol station, a US
+//! supermarket and restaurant.
+
+use super::{d, it, items_of};
+use crate::parse::parse_receipt;
+
+#[test]
+fn a_shop_word_with_tel_inside_is_a_name_and_a_total_count_ends_the_list() {
+    let text = "ARAL Tankstelle\nMusterweg 4\n50667 Koeln\nTel. 0221 123456\nSumme EUR 82,66";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("ARAL Tankstelle"));
+    // Numbers first; the count under the list, and the sum under it,
+    // are no numbers that want a name.
+    let text = "SHOP\nDate: 21/03/2018\nITEM QTY U/P AMOUNT\nNE3555 2 1.00 2.00\nSAFETY PIN\n\
+                SB/01-3 1 7.00 7.00\nSATIN BIAS TAPE\nTotal Qty. : 3\n9.00\nTOTAL 9.00";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("SAFETY PIN", Some("NE3555"), "2", "2.00"),
+            it("SATIN BIAS TAPE", Some("SB/01-3"), "1", "7.00"),
+        ]
+    );
+}
+
+#[test]
+fn a_us_supermarket_prints_the_code_after_the_name_and_the_weight_below() {
+    let text = "WALMART\n(479) 273-4000\n702 SW 8TH ST\nBENTONVILLE AR 72716\n\
+                GREAT VALUE MILK 007874235 2.98 F\nBANANAS 000000004011 KF 1.24 N\n\
+                2.07 lb @ 0.60 /lb\nSUBTOTAL 4.22\nTOTAL 4.22";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("GREAT VALUE MILK", Some("007874235"), "1", "2.98"),
+            it("BANANAS", Some("000000004011"), "2.07", "1.24"),
+        ]
+    );
+}
+
+#[test]
+fn a_us_telephone_ends_the_address() {
+    let text = "THE OLIVE BISTRO\n45 Elm Street\nBoston, MA 02108\n(617) 555-2200\n\
+                Server: Jenny\n11/04/2018 8:15 PM\nCaesar Salad $9.50\nTotal $9.50";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("45 Elm Street Boston, MA 02108")
+    );
+}
