@@ -140,6 +140,7 @@ pub(crate) fn looks_like_name(line: &str) -> bool {
         && l * 2 >= line.chars().filter(|c| !c.is_whitespace()).count()
         && !NOT_A_NAME.iter().any(|w| up.contains(w))
         && !TELEPHONE.is_match(&up)
+        && !CURRENCY_HEADING.is_match(line.trim())
         && !NOT_A_NAME_WORDS.iter().any(|w| {
             up.chars()
                 .map(super::text::fold)
@@ -148,6 +149,11 @@ pub(crate) fn looks_like_name(line: &str) -> bool {
                 .any(|x| x == *w)
         })
 }
+
+/// A line that is only a currency: the heading of the price column.
+static CURRENCY_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\(?\s*(EUR|EURO|€|RM|USD|\$|GBP|£|CHF|MYR|SGD)\s*\)?$").unwrap()
+});
 
 /// A telephone line (`TEL:`, `Tel.`, `TELEFON`, `TELP`, `TEL0123`), but
 /// not a word that has those letters inside (`TANKSTELLE`, `HOTEL`).
@@ -513,6 +519,10 @@ fn find_address(rest: &[&str]) -> Option<String> {
             }
         }
         let t = tidy_keep_punctuation(&PAREN_REG.replace_all(l, ""));
+        // The heading of the price column (`EUR`): the list begins.
+        if CURRENCY_HEADING.is_match(&t) {
+            break;
+        }
         if t.is_empty() || REG_NO.is_match(&t) || COMPANY_NO.is_match(&t) {
             continue;
         }

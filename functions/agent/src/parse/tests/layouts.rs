@@ -6,9 +6,14 @@ use crate::parse::parse_receipt;
 
 #[test]
 fn a_shop_word_with_tel_inside_is_a_name_and_a_total_count_ends_the_list() {
-    let text = "ARAL Tankstelle\nMusterweg 4\n50667 Koeln\nTel. 0221 123456\nSumme EUR 82,66";
+    let text = "ARAL Tankstelle\nMusterweg 4\n50667 Koeln\nEUR\nSnickers 1,29 B\nSumme EUR 1,29";
     let p = parse_receipt(text, d(2026, 1, 1));
     assert_eq!(p.merchant_name.as_deref(), Some("ARAL Tankstelle"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("Musterweg 4 50667 Koeln"),
+        "the price column's heading is no part of the address"
+    );
     // Numbers first; the count under the list, and the sum under it,
     // are no numbers that want a name.
     let text = "SHOP\nDate: 21/03/2018\nITEM QTY U/P AMOUNT\nNE3555 2 1.00 2.00\nSAFETY PIN\n\
