@@ -99,12 +99,17 @@ pub fn country_of_hint(tag: &str) -> Option<Country> {
 static CUES: LazyLock<Vec<(Regex, &'static str, u32)>> = LazyLock::new(|| {
     [
         // Germany (and German-speaking shops)
-        (r"\bMWST\b|\bMW\.?ST\b|\bUST\b|\bUST-?ID|STEUER-?NR|STEUERNUMMER|\bSUMME\b|ZU ZAHLEN|R[UÜ]CKGELD|\bGEGEBEN\b|EC-?KARTE|GIROCARD|\bPFAND\b|LEERGUT|KASSENBON|\bGMBH\b|\bKG\b|\bSTK\b|\bBONNR|\bFILIALE\b|\bUHRZEIT\b|\bDATUM\b", "DE", 2),
-        (r"\bDE\s?\d{9}\b|\b\d{5}\s+[A-ZÄÖÜ][a-zäöüß]{3,}", "DE", 2),
+        (r"\bMWST\b|\bMW\.?ST\b|\bUST\b|\bUST-?ID|STEUER-?NR|STEUERNUMMER|\bSUMME\b|ZU ZAHLEN|R[UÜ]CKGELD|\bGEGEBEN\b|EC-?KARTE|GIROCARD|\bPFAND\b|LEERGUT|KASSENBON|\bGMBH\b|\bCO\.?\s?KG\b|\bSTK\b|\bBONNR|\bFILIALE\b|\bUHRZEIT\b|\bDATUM\b", "DE", 2),
+        (r"\bDE\s?\d{9}\b", "DE", 2),
+        // A five-digit postcode before the town: Germany, but France,
+        // Spain and Italy write theirs so too.
+        (r"\b\d{5}\s+[A-ZÄÖÜ][a-zäöüß]{3,}", "DE", 1),
         (r"\bATU\s?\d{8}\b|[ÖO]STERREICH|\bWIEN\b", "AT", 4),
-        (r"\bCHF\b|\bSCHWEIZ\b|\bCHE-\d{3}", "CH", 4),
+        // The country at the end of the address line; not a product named
+        // after it (`SCHWEIZ.EMMENTALER`).
+        (r"\bCHF\b|(?m:\bSCHWEIZ\s*$)|\bCHE-\d{3}", "CH", 4),
         // France
-        (r"\bTVA\b|\bTTC\b|[AÀ] PAYER|ESP[EÈ]CES|\bRENDU\b|\bSIRET\b|\bSIREN\b|\bFR\s?\d{11}\b|\bMERCI\b", "FR", 2),
+        (r"\bTVA\b|\bTTC\b|[AÀ] PAYER|ESP[EÈ]CES|\bRENDU\b|\bSIRET\b|\bSIREN\b|\bFR\s?\d{11}\b|\bMERCI\b|\bRUE\b", "FR", 2),
         // Spain
         (r"\bIMPORTE\b|\bEFECTIVO\b|\bCAMBIO\b|\bCIF\b|TOTAL A PAGAR|\bGRACIAS\b|\bIVA INCLUIDO", "ES", 2),
         // Italy
@@ -266,6 +271,13 @@ mod tests {
             "KEDAI ABC SDN BHD\nNO 1 JALAN BESAR\n81100 JOHOR BAHRU\nGST ID 0011\nTOTAL RM 9.00";
         assert_eq!(infer_country(my).map(|c| c.code), Some("MY"));
         assert_eq!(infer_country("SHOP\nTOTAL 9.00"), None);
+        // Weights in kg and a five-digit postcode are not German.
+        let fr = "CARREFOUR\n12 Rue de la Paix\n75002 Paris\nPOMMES 0,845 kg x 2,50 €/kg 2,11\n\
+                  TOTAL TTC 2,11\nESPECES 5,00\nRENDU 2,89";
+        assert_eq!(infer_country(fr).map(|c| c.code), Some("FR"));
+        // A Swiss cheese on a German receipt is no Swiss cue.
+        let de = "MARKTKAUF\nSCHWEIZ.EMMENTALER 4,38 B\nSUMME EUR 4,38\nBAR 5,00\nMwSt 7%";
+        assert_eq!(infer_country(de).map(|c| c.code), Some("DE"));
     }
 
     #[test]
