@@ -63,12 +63,12 @@ pub(crate) static COMPANY_NO: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Lines about the document: the address is above them.
 pub(crate) static DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(TAX\s*INVOICE|INVOICE|RECEIPT|CASH\s*BILL|BILL\s*NO|DOC(UMENT)?\s*NO)")
+    Regex::new(r"(?i)\b(TAX\s*INVOICE|INVOICE|RECEIPT|CASH\s*BILL|BILL\s*NO|DOC(UMENT)?\s*NO|FACTURA|FACTURE|KASSA\s?BON|KASSEN\s?BON|RECHNUNG|QUITTUNG|SCONTRINO|TICKET\s+DE\s+CAISSE)")
         .unwrap()
 });
 /// How to reach the shop: a telephone or fax number, an email, a web
 /// address. The merchant's name and address are printed above them.
-const CONTACT_PATTERN: &str = r"\b(TE[L1I](?:EPHONE)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b|\(\d{3}\)\s?\d{3}[-.\s]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b";
+const CONTACT_PATTERN: &str = r"\b(T[EÉ][L1I](?:EPHONE|EFON|[EÉ]FONO)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b|\(\d{3}\)\s?\d{3}[-.\s]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b";
 pub(crate) static CONTACT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("(?i){CONTACT_PATTERN}")).unwrap());
 /// A line past the address: the shop's contact, its registration, or the
@@ -83,7 +83,7 @@ pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| {
 /// `Reg No: 1203194-W`): before the address it is skipped, after it it
 /// ends the address.
 pub(crate) static ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[(\[]?\s*([G6]ST|SST|TAX|CO\.?\s*REG|COMPANY|BUSINESS|ROC|BR|REG(ISTRATION)?\.?\s*NO)\b.*\d{5,}|^[(\[]?\s*[G6]ST\s*(ID|NO|REG)").unwrap()
+    Regex::new(r"(?i)^[(\[]?\s*([G6]ST|SST|TAX|CO\.?\s*REG|COMPANY|BUSINESS|ROC|BR|REG(ISTRATION)?\.?\s*NO|SIRET|SIREN|CIF|NIF|P\.?\s?IVA|UST-?ID(NR)?|STEUER-?NR|STEUERNUMMER|BTW|KVK)\b.*\d{5,}|^[(\[]?\s*[G6]ST\s*(ID|NO|REG)").unwrap()
 });
 /// A legal form: the line that carries it names the company that issued
 /// the receipt (`… SDN BHD`, `… S/B`, `… PTE LTD`, `… CO. (M) BHD`).
@@ -161,7 +161,15 @@ static TELEPHONE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bTEL(?:EFON|EPHONE|P)?(?:\b|\d)").unwrap());
 
 /// Words of headings, opening hours and copies, never a shop's name.
-const NOT_A_NAME_WORDS: [&str; 14] = [
+const NOT_A_NAME_WORDS: [&str; 22] = [
+    "KASSABON",
+    "KASSENBON",
+    "QUITTUNG",
+    "RECHNUNG",
+    "FACTURA",
+    "FACTURE",
+    "SCONTRINO",
+    "RECIBO",
     "OFFNUNGSZEITEN",
     "OPENING",
     "HOURS",

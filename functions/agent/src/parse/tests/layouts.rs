@@ -51,3 +51,28 @@ fn a_us_telephone_ends_the_address() {
         Some("45 Elm Street Boston, MA 02108")
     );
 }
+
+#[test]
+fn the_documents_own_word_and_identity_lines_in_europe_are_no_name_nor_address() {
+    let header = |text: &str| {
+        let p = parse_receipt(text, d(2026, 1, 1));
+        (p.merchant_name, p.merchant_address)
+    };
+    let nl = "Albert Heijn\nDamstraat 1\n1012 JL Amsterdam\nKASSABON\nKAAS JONG 4,29\nTOTAAL 4,29";
+    assert_eq!(
+        header(nl),
+        (
+            Some("Albert Heijn".into()),
+            Some("Damstraat 1 1012 JL Amsterdam".into())
+        )
+    );
+    let fr = "CARREFOUR MARKET\n12 Rue de la Paix\n75002 Paris\nTél : 01 42 00 00 00\n\
+              PAIN 1,45 €\nTOTAL TTC 1,45 €";
+    assert_eq!(
+        header(fr).1.as_deref(),
+        Some("12 Rue de la Paix 75002 Paris")
+    );
+    let es = "MERCADONA S.A.\nC/ Mayor 15\n28013 Madrid\nCIF A-46103834\nFACTURA SIMPLIFICADA\n\
+              1 PAN BARRA 0,65\nTOTAL (€) 0,65";
+    assert_eq!(header(es).1.as_deref(), Some("C/ Mayor 15 28013 Madrid"));
+}
