@@ -27,6 +27,9 @@ pub(super) enum Shape {
     Noise(String),
     /// A labelled article number, for the item below it.
     Code(String),
+    /// An item line whose price OCR broke (`KM BBQ-SALAD 350G 1,9 99 B`):
+    /// its name, and the figures where the price was.
+    Unpriced(String, String),
     /// Anything else (headings, notes, totals): it parts what is around it.
     Other,
 }
@@ -173,6 +176,13 @@ impl Assembly {
                 self.push(item);
                 self.after_whole = true;
             }
+            Shape::Unpriced(name, _) => self.add(Shape::Item(LineItem {
+                name,
+                code: None,
+                quantity: None,
+                unit_price: None,
+                amount: None,
+            })),
             Shape::Name(name) => self.name(name),
             Shape::Note(note) => {
                 self.after_whole = false;

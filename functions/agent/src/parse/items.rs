@@ -418,6 +418,13 @@ fn shape(line: &str, k: &str) -> Shape {
         return Shape::Other;
     }
     let found = amounts(line);
+    if found.is_empty()
+        && let Some(c) = BROKEN_PRICE.captures(line)
+        && has_name(&c[1])
+    {
+        let figures: String = c[2].chars().filter(char::is_ascii_digit).collect();
+        return Shape::Unpriced(mend_name(&c[1]), figures);
+    }
     if found.is_empty() {
         let t = mend_name(line);
         let (_, name) = split_code(&t);
@@ -470,6 +477,40 @@ fn numbers_code(mut item: LineItem) -> LineItem {
     item
 }
 
+/// A name, then figures that are no price, then a tax class: an item
+/// line whose price OCR broke (`KM BBQ-SALAD 350G 1,9 99 B`).
+static BROKEN_PRICE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(.*[A-Za-z].*?)\s+(\d[\d.,]*(?:\s+\d[\d.,]*)+)\s*[*×]?\s*[A-D]\*?$").unwrap()
+});
+
+/// The one price OCR broke, told by what the others leave of the total:
+/// taken when that amount's digits stand, in order, among the figures
+/// left on its line. Lines whose price stays unknown are left out.
+fn fill_broken_price(items: &mut Vec<LineItem>, figures: &[String], sums: &[Decimal]) {
+    let unknown: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].amount.is_none())
+        .collect();
+    if let ([at], [figures]) = (&unknown[..], figures) {
+        let known: Decimal = items.iter().filter_map(|i| i.amount).sum();
+        let within = |gap: &Decimal| {
+            let digits = gap.to_string().replace('.', "");
+            let mut rest = figures.chars();
+            digits.chars().all(|d| rest.any(|f| f == d))
+        };
+        if let Some(gap) = sums
+            .iter()
+            .map(|s| s - known)
+            .find(|g| *g > Decimal::ZERO && g.scale() <= 2 && within(&g.round_dp(2)))
+        {
+            let item = &mut items[*at];
+            item.amount = Some(gap.round_dp(2));
+            item.unit_price = item.amount;
+            item.quantity = Some(Decimal::ONE);
+        }
+    }
+    items.retain(|i| i.amount.is_some());
+}
+
 /// Where the list of items ends: the first line of the totals.
 fn list_end(keys: &[String]) -> usize {
     keys.iter()
@@ -485,7 +526,9 @@ fn counts_the_list(k: &str) -> bool {
         && ["QTY", "QUANTITY", "ITEM"].iter().any(|w| k.contains(w))
 }
 
-pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
+/// The items between the header and the totals; `sums` are what they
+/// should add up to (the subtotal, the total), for a price OCR broke.
+pub(crate) fn find_items(lines: &[&str], keys: &[String], sums: &[Decimal]) -> Vec<LineItem> {
     let end = list_end(keys);
     // Items come after the header: after a date line above the first
     // amount (codes that read like dates may stand among the items).
@@ -498,7 +541,15 @@ pub(crate) fn find_items(lines: &[&str], keys: &[String]) -> Vec<LineItem> {
         .rposition(|l| !dates(l).is_empty())
         .map_or(0, |i| i + 1);
     let shapes: Vec<Shape> = (start..end).map(|i| shape(lines[i], &keys[i])).collect();
+    let figures: Vec<String> = shapes
+        .iter()
+        .filter_map(|s| match s {
+            Shape::Unpriced(_, f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
     let mut items = assemble(shapes);
+    fill_broken_price(&mut items, &figures, sums);
     // A last line that adds up all the others is a total OCR garbled.
     if items.len() >= 3 {
         let (last, rest) = items.split_last().unwrap();

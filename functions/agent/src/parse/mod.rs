@@ -127,7 +127,8 @@ pub fn parse_with(text: &str, today: NaiveDate, hint: Option<&str>) -> Parsed {
     let total = find_total(&lines, &keys);
     let subtotal = find_subtotal(&lines, &keys);
     let tax = find_tax(&lines, &keys, subtotal, total);
-    let items = find_items(&lines, &keys);
+    let sums: Vec<Decimal> = [subtotal, total].into_iter().flatten().collect();
+    let items = find_items(&lines, &keys, &sums);
     let signals = Signals {
         date_labelled,
         date_ambiguous: settled.country.is_none()

@@ -76,3 +76,28 @@ fn the_documents_own_word_and_identity_lines_in_europe_are_no_name_nor_address()
               1 PAN BARRA 0,65\nTOTAL (€) 0,65";
     assert_eq!(header(es).1.as_deref(), Some("C/ Mayor 15 28013 Madrid"));
 }
+
+#[test]
+fn the_total_tells_the_one_price_ocr_broke_when_its_figures_agree() {
+    let text = |broken: &str| {
+        format!(
+            "MARKTKAUF\nEUR\nJACOBS KROENUNG 3,49 B\n{broken}\nSALATBAR 2,24 B\n\
+             SUMME EUR 7,72\nBAR 10,00"
+        )
+    };
+    assert_eq!(
+        items_of(&text("KM BBQ-SALAD 350G 1,9 99 B")),
+        vec![
+            it("JACOBS KROENUNG", None, "1", "3.49"),
+            it("KM BBQ-SALAD 350G", None, "1", "1.99"),
+            it("SALATBAR", None, "1", "2.24"),
+        ]
+    );
+    // Figures that do not hold the missing amount: the line is left out,
+    // not given a price it does not print.
+    assert_eq!(
+        items_of(&text("KM BBQ-SALAD 350G 2,5 77 B")).len(),
+        2,
+        "no price is made up"
+    );
+}
