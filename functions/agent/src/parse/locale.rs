@@ -121,7 +121,9 @@ static CUES: LazyLock<Vec<(Regex, &'static str, u32)>> = LazyLock::new(|| {
         // The United Kingdom
         (r"£|\bGBP\b|\bVAT\s+(?:NO|REG)|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", "GB", 2),
         // The United States
-        (r"\bSALES\s+TAX\b|\bGRATUITY\b|\bTIP\b|BALANCE DUE|\bSERVER\b|\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC),?\s+\d{5}(?:-\d{4})?\b", "US", 2),
+        (r"\bSALES\s+TAX\b|\bGRATUITY\b|\bTIP\b|BALANCE DUE|\bSERVER\b", "US", 2),
+        // A state and its ZIP code closing the address: enough alone.
+        (r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC),?\s+\d{5}(?:-\d{4})?\b", "US", 4),
         (r"\(\d{3}\)\s?\d{3}[-.\s]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\bUSD\b|\bLLC\b", "US", 2),
         // A bare dollar sign: most often the US dollar (the other dollars
         // print S$, A$, C$ or their own cues beside it).

@@ -75,7 +75,7 @@ pub(crate) static CONTACT: LazyLock<Regex> =
 /// document's own details (also never an item).
 pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"(?i){CONTACT_PATTERN}|\b(GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE)\b|\bGST\s*(ID|NO|REG)"
+        r"(?i){CONTACT_PATTERN}|\b(GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE|SERVER|GUESTS?)\b|\b(ORDER|CHECK|CHK)\s*(#|NO\b)|\bGST\s*(ID|NO|REG)"
     ))
     .unwrap()
 });

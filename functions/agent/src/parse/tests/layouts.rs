@@ -101,3 +101,19 @@ fn the_total_tells_the_one_price_ocr_broke_when_its_figures_agree() {
         "no price is made up"
     );
 }
+
+#[test]
+fn a_state_and_zip_alone_make_a_receipt_american() {
+    // No dollar sign, no phone: the address's state and ZIP code tell
+    // the country, so the date is month first; the order number ends
+    // the address.
+    let text = "CHIPOTLE MEXICAN GRILL\n1234 Market St\nSan Francisco CA 94103\nOrder #456\n\
+                Chips & Salsa 3.10\nTotal 3.10\nVisa 3.10\n12/03/2019 1:15 PM";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.purchase_date, Some(d(2019, 12, 3)));
+    assert_eq!(p.currency.as_deref(), Some("USD"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("1234 Market St San Francisco CA 94103")
+    );
+}
