@@ -37,7 +37,11 @@ const BUSINESS_MARKS: [&str; 24] = [
 ];
 
 /// Lines that are about the document, not who issued it.
-const NOT_A_NAME: [&str; 9] = [
+const NOT_A_NAME: [&str; 11] = [
+    // The shop's terms (`GOODS SOLD ARE NOT RETURNABLE`), wherever OCR
+    // put them.
+    "RETURNABLE",
+    "REFUND",
     "INVOICE",
     "RECEIPT",
     "WELCOME",
@@ -456,10 +460,23 @@ fn name_line(header: &[&str], first: usize) -> Option<usize> {
             .or_else(|| {
                 at(&|l| candidate(l) && is_business_line(&mend_legal_form(&l.to_uppercase())))
             })
+            // With no legal form or business word to go by, the name is
+            // printed above the address (`BHPetrol Palekbang` over `Lot
+            // 1626, …`), not a heading below it (`PREPAY CHIT NUMBER`).
+            .or_else(|| at(&|l| candidate(l) && uppercase(l)).filter(|&i| address_below(within, i)))
+            .or_else(|| at(&|l| candidate(l)).filter(|&i| address_below(within, i)))
             .or_else(|| at(&|l| candidate(l) && uppercase(l) && not_address(l)))
             .or_else(|| at(&|l| candidate(l) && not_address(l)))
     };
     search(&header[..contact_at]).or_else(|| search(header))
+}
+
+/// Whether line `i` of the header stands above its first address line.
+fn address_below(header: &[&str], i: usize) -> bool {
+    header
+        .iter()
+        .position(|l| ADDRESS_WORDS.is_match(l))
+        .is_some_and(|a| i < a)
 }
 
 /// The name on line `at`, with the lines it runs over; and its last line.

@@ -117,3 +117,17 @@ fn a_state_and_zip_alone_make_a_receipt_american() {
         Some("1234 Market St San Francisco CA 94103")
     );
 }
+
+#[test]
+fn the_name_stands_above_the_address_and_the_shops_terms_are_none() {
+    // Mixed case over the address, a heading in capitals below it.
+    let text = "BHPetrol Palekbang\nLot 1626, Mukim Kampung Laut\n16200 Palekbang, Kelantan\n\
+                PREPAY CHIT NUMBER\n29721\n24-03-2018 22:02:55\nTOTAL 50.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("BHPetrol Palekbang"));
+    // The terms OCR read at the top are not the shop.
+    let text = "GOODS SOLD ARE NOT RETURNABLE\nSLF CASH & CARRY\nNO. 15, JLN TSJ2\n\
+                40000 SHAH ALAM\n24-03-2018\nTOTAL 9.00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("SLF CASH & CARRY"));
+}
