@@ -22,7 +22,7 @@ use super::totals::{CASH_WORDS, is_subtotal, total_priority};
 /// price.
 static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2})(?:\s*(?:EUR|€|\$)?\s*/\s*(?:KG|STK|LB|L))?",
+        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2,3})(?:\s*(?:EUR|€|\$)?\s*/\s*(?:KG|STK|LB|GAL|L))?",
     )
     .unwrap()
 });

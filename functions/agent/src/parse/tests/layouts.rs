@@ -131,3 +131,23 @@ fn the_name_stands_above_the_address_and_the_shops_terms_are_none() {
     let p = parse_receipt(text, d(2026, 1, 1));
     assert_eq!(p.merchant_name.as_deref(), Some("SLF CASH & CARRY"));
 }
+
+#[test]
+fn fuel_is_sold_by_the_litre_or_gallon_at_a_price_of_three_places() {
+    let text =
+        "ARAL Tankstelle\nSaeule 03 Super E10\n45,23 l x 1,799 EUR/l 81,37 A\nSumme EUR 81,37";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    let fuel = &p.items[0];
+    assert_eq!(fuel.name, "Saeule 03 Super E10");
+    assert_eq!(
+        (fuel.quantity, fuel.unit_price, fuel.amount),
+        (
+            Some("45.23".parse().unwrap()),
+            Some("1.799".parse().unwrap()),
+            Some("81.37".parse().unwrap())
+        )
+    );
+    let text = "SHELL\nPUMP 3 UNLEADED\n10.512 GAL @ $3.599/GAL 37.83\nTOTAL $37.83";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.items[0].unit_price, Some("3.599".parse().unwrap()));
+}
