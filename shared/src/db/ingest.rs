@@ -22,9 +22,11 @@ impl ReceiptRepository {
     ) -> Result<Option<Registered>, RepoError> {
         // A deletion of this object's receipt that is committing now is
         // waited for first, so that the statement below (a new snapshot)
-        // sees its tombstone and does not make the receipt again.
+        // sees its tombstone and does not make the receipt again. KEY
+        // SHARE is the weakest lock a DELETE waits out: process-all's
+        // NO KEY UPDATE ... SKIP LOCKED must not skip the receipt meanwhile.
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT 1 FROM receipts WHERE bucket = $1 AND object_key = $2 FOR UPDATE")
+        sqlx::query("SELECT 1 FROM receipts WHERE bucket = $1 AND object_key = $2 FOR KEY SHARE")
             .bind(new.bucket)
             .bind(new.object_key)
             .fetch_optional(&mut *tx)

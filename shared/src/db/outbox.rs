@@ -42,7 +42,7 @@ pub(crate) fn mark_ctes(limit: &str) -> String {
     format!(
         "picked AS MATERIALIZED ( \
              SELECT id FROM receipts WHERE user_id = $1 AND ocr_status = $3 \
-             ORDER BY created_at, id LIMIT {limit} FOR UPDATE SKIP LOCKED), \
+             ORDER BY created_at, id LIMIT {limit} FOR NO KEY UPDATE SKIP LOCKED), \
          done AS (UPDATE receipts r SET ocr_status = 'queued', queued_at = now(), \
              dead_lettered_at = NULL, priority = coalesce($4, r.priority) \
              FROM picked WHERE r.id = picked.id AND r.ocr_status = $3 \

@@ -496,3 +496,46 @@ async fn concurrent_transitions_of_one_user_number_their_events_without_gaps() {
     receipts.dedup();
     assert_eq!(receipts.len(), 60, "one queued event per receipt");
 }
+
+#[tokio::test]
+async fn process_all_does_not_skip_a_receipt_whose_upload_event_is_being_registered() {
+    let app = TestApp::spawn().await;
+    let repo = app.state.service.repo.clone();
+    let alice = shared::domain::UserId::parse("alice").unwrap();
+    let id = app.seed_pending("alice", 1).await[0];
+    let key: String = sqlx::query_scalar("SELECT object_key FROM receipts WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    // Ingest registers the API upload's S3 event (AUTO_OCR off) and is
+    // held inside its transaction, after its lock on the receipt.
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE upload_intents IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let registering = tokio::spawn({
+        let (repo, bucket, key, alice) =
+            (repo.clone(), app.bucket.clone(), key.clone(), alice.clone());
+        async move {
+            repo.register_upload(upload(&alice, &bucket, &key), false)
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !registering.is_finished(),
+        "ingest waits inside its transaction"
+    );
+    // Meanwhile the user presses "process all": the receipt is queued.
+    let queued = repo
+        .mark_queued_batch(&alice, OcrStatus::Pending, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(queued.iter().map(|q| q.id).collect::<Vec<_>>(), vec![id]);
+    hold.commit().await.unwrap();
+    let registered = registering.await.unwrap().unwrap().unwrap();
+    assert_eq!((registered.receipt.id, registered.created), (id, false));
+    assert_eq!(app.status_of(id).await, "queued");
+}
