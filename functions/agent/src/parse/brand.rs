@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::merchant::{LEGAL_FORM, has_legal_form, tidy};
+use super::header::{LEGAL_FORM, has_legal_form, tidy};
 
 /// Mail services whose domain names no shop.
 const MAIL_PROVIDERS: [&str; 12] = [

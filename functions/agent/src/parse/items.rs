@@ -12,7 +12,7 @@ use shared::domain::extraction::LineItem;
 
 use super::assemble::{Shape, assemble};
 use super::dates::dates;
-use super::merchant::{PHONE, ends_with_price};
+use super::header::{PHONE, ends_with_price};
 use super::money::amounts;
 use super::text::{has_any, has_word, letters};
 use super::totals::{CASH_WORDS, is_subtotal, total_priority};

@@ -4,7 +4,12 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::dates::{dates, month_of};
+use super::address::find_address;
+use super::dates::dates;
+use super::header::{
+    ADDRESS_WORDS, CONTACT, CURRENCY_HEADING, LEGAL_FORM, NAMES_ANOTHER, OWNED_BY, PAREN_REG,
+    date_only, ends_with_price, has_legal_form, mend_legal_form, tidy,
+};
 use super::money::amounts;
 use super::text::letters;
 
@@ -53,88 +58,6 @@ const NOT_A_NAME: [&str; 11] = [
     "THANK",
 ];
 
-pub(crate) static REG_NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[(\[]?\s*(?:CO\.?\s*(?:REG\.?)?\s*(?:NO\.?)?\s*:?\s*)?[A-Z]{0,3}\d{4,}[-\s]?[A-Z]{0,3}\s*[)\]]?\.?$").unwrap()
-});
-/// A registration number in brackets: `(1072825-A)`, `(4M0517726)`,
-/// `(LLP0007299-LGN)`.
-pub(crate) static PAREN_REG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[(\[]\s*[0-9A-Z]{0,3}\d{4,}[\d\s]*-?\s*[A-Z]{0,3}\s*[)\]]").unwrap()
-});
-/// A line that gives a company or tax registration, not an address.
-pub(crate) static COMPANY_NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(ROC|CO\.?\s*NO|CO\.?\s*REG|COMPANY\s+\w*\s*NO|BUSINESS\s+REG|SSM)\b|^[\d\s]{4,}[-/]?\s*[A-Z0-9]?$").unwrap()
-});
-/// Lines about the document: the address is above them.
-pub(crate) static DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(TAX\s*INVOICE|INVOICE|RECEIPT|CASH\s*BILL|BILL\s*NO|DOC(UMENT)?\s*NO|FACTURA|FACTURE|KASSA\s?BON|KASSEN\s?BON|RECHNUNG|QUITTUNG|SCONTRINO|TICKET\s+DE\s+CAISSE)")
-        .unwrap()
-});
-/// How to reach the shop: a telephone or fax number, an email, a web
-/// address. The merchant's name and address are printed above them.
-const CONTACT_PATTERN: &str = r"\b(T[EÉ][L1I](?:EPHONE|EFON|[EÉ]FONO)?|PHONE|FAX|H/P|HP|MOBILE|EMAIL|E-MAIL|WWW|HTTPS?)\b|\bW{2,3}\.|\.CO[MN]\b|\d{2,4}-\d{6,8}|\b\d{2,4}-\d{3,4}\s\d{4}\b|\(\d{3}\)\s?\d{3}[-.\s]\d{4}\b|\b\d{3}[-.]\d{3}[-.]\d{4}\b";
-pub(crate) static CONTACT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!("(?i){CONTACT_PATTERN}")).unwrap());
-/// A line past the address: the shop's contact, its registration, or the
-/// document's own details (also never an item).
-pub(crate) static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(
-        r"(?i){CONTACT_PATTERN}|\b(GST|REG|INVOICE|RECEIPT|DATE|CASHIER|TABLE|SERVER|GUESTS?)\b|\b(ORDER|CHECK|CHK)\s*(#|NO\b)|\bGST\s*(ID|NO|REG)"
-    ))
-    .unwrap()
-});
-/// A tax or company identity line (`GST ID No: 0011…`, `(GST Reg 00…)`,
-/// `Reg No: 1203194-W`): before the address it is skipped, after it it
-/// ends the address.
-pub(crate) static ID_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^[(\[]?\s*([G6]ST|SST|TAX|CO\.?\s*REG|COMPANY|BUSINESS|ROC|BR|REG(ISTRATION)?\.?\s*NO|SIRET|SIREN|CIF|NIF|P\.?\s?IVA|UST-?ID(NR)?|STEUER-?NR|STEUERNUMMER|BTW|KVK)\b.*\d{5,}|^[(\[]?\s*[G6]ST\s*(ID|NO|REG)").unwrap()
-});
-/// A legal form: the line that carries it names the company that issued
-/// the receipt (`… SDN BHD`, `… S/B`, `… PTE LTD`, `… CO. (M) BHD`).
-pub(crate) static LEGAL_FORM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(SDN\.?\s*BHD|BHD|BERHAD|S/B|PTE|PLC|LTD|LIMITED|INC|LLC|GMBH|MBH|AG|KG|OHG|E\.\s?K|S\.\s?A|S\.\s?L|SAS|SARL|S\.?P\.?A|B\.\s?V|N\.\s?V|S\.\s?R\.\s?L|SRL|PTY|CORP)\b").unwrap()
-});
-/// Notes that name another company: its former name, a franchisor.
-pub(crate) static NAMES_ANOTHER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\W*(FORMERLY\s+KNOWN\s+AS|FORMERLY|LICENSEE\s+OF|FRANCHISEE?\s+OF)\b")
-        .unwrap()
-});
-/// Notes that name the issuer: `Owned by …`, `Dimiliki oleh …`.
-pub(crate) static OWNED_BY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\W*(OWNE[DR]\s+BY|DIMILIKI(\s+OLEH)?|OPERATED\s+BY|MANAGED\s+BY)\s*:?\s*")
-        .unwrap()
-});
-/// Where an address starts: a number, or a word that opens one.
-pub(crate) static ADDRESS_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(\d|[A-Z]{1,2}-?\d|(NO|LOT|UNIT|LEVEL|LVL|BLOCK|BLK|JALAN|JLN|LORONG|SUITE|FLOOR|GROUND|PT|KM)\b|[A-ZÄÖÜ][\wäöüß.-]*(STRASSE|STRAßE|STR\.|WEG|PLATZ|ALLEE|GASSE|DAMM|RING)\s+\d)").unwrap()
-});
-/// Words that make a line part of an address, not a name.
-pub(crate) static ADDRESS_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(JALAN|JLN|LORONG|TAMAN|TMN|LOT|LEVEL|FLOOR|UNIT|BANDAR|KAWASAN|STREET|ROAD|AVENUE|BLOCK|PERSIARAN)\b|\b\d{5}\b|^NO\.?\s*\d|(?:STRASSE|STRAßE|STR\.)\s*\d").unwrap()
-});
-/// Words of a tax or company identity (`BRN GST No. …`).
-pub(crate) static IDENTITY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b([G6]ST|SST|REG|BRN|ROC)\b").unwrap());
-/// Countries an address ends with.
-pub(crate) static COUNTRY_END: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(MALAYSIA|SINGAPORE|INDONESIA|THAILAND|PHILIPPINES|AUSTRALIA)\W*$").unwrap()
-});
-
-pub(crate) fn tidy(line: &str) -> String {
-    line.trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, ')' | '.' | '&'))
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Like `tidy`, but keeps the commas and periods an address ends its parts with.
-pub(crate) fn tidy_keep_punctuation(line: &str) -> String {
-    line.trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, ')' | '.' | ',' | '&' | '('))
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 pub(crate) fn looks_like_name(line: &str) -> bool {
     // A registration number printed beside the name is not part of it.
     let line = PAREN_REG.replace_all(line, "");
@@ -153,11 +76,6 @@ pub(crate) fn looks_like_name(line: &str) -> bool {
                 .any(|x| x == *w)
         })
 }
-
-/// A line that is only a currency: the heading of the price column.
-static CURRENCY_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\(?\s*(EUR|EURO|€|RM|USD|\$|GBP|£|CHF|MYR|SGD)\s*\)?$").unwrap()
-});
 
 /// A telephone line (`TEL:`, `Tel.`, `TELEFON`, `TELP`, `TEL0123`), but
 /// not a word that has those letters inside (`TANKSTELLE`, `HOTEL`).
@@ -208,18 +126,6 @@ pub(crate) fn is_business_line(up: &str) -> bool {
     }) || BUSINESS_OPENERS
         .iter()
         .any(|m| up.starts_with(&format!("{m} ")))
-}
-
-pub(crate) fn has_legal_form(line: &str) -> bool {
-    LEGAL_FORM.is_match(&mend_legal_form(&line.to_uppercase()))
-}
-
-/// OCR's usual slips in the Malaysian/Singaporean legal form "Sdn Bhd"
-/// (`SON BHD`, `SDN BHO`, `SDN, BHD`).
-pub(crate) fn mend_legal_form(up: &str) -> String {
-    static FORM: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\b(?:S[DO0]N|5DN)\s*[.,]?\s*(?:BHD|BH[DO0]|8HD)\b").unwrap());
-    FORM.replace_all(up, "SDN BHD").into_owned()
 }
 
 /// Words of a name besides its legal form and the generic words of a
@@ -356,40 +262,6 @@ pub(crate) fn clean_name(name: &str) -> String {
     .to_owned()
 }
 
-/// A line that holds a date and time and nothing else (`05 Mar 2018
-/// 18:24`), as some shops print beside their name.
-pub(crate) fn date_only(line: &str) -> bool {
-    !dates(line).is_empty()
-        && line
-            .split(|c: char| !c.is_alphabetic())
-            .filter(|w| month_of(w).is_none() && !matches!(w.to_uppercase().as_str(), "AM" | "PM"))
-            .map(|w| w.chars().count())
-            .sum::<usize>()
-            <= 2
-}
-
-/// A line that ends with a price (`WS CUT SCISSORS 18.00`): an item, not
-/// the header.
-pub(crate) fn ends_with_price(line: &str) -> bool {
-    let line = line.trim_end();
-    amounts(line).last().is_some_and(|&(_, _, end)| {
-        line[end..].chars().filter(|c| c.is_alphanumeric()).count() <= 2
-    })
-}
-
-/// The part of a line from the first word that opens an address (`Licensee
-/// of McDonald's Level 6, …` → `Level 6, …`).
-pub(crate) fn from_address_start(line: &str) -> Option<&str> {
-    let mut at = 0;
-    for word in line.split_inclusive(char::is_whitespace) {
-        if ADDRESS_START.is_match(&line[at..]) {
-            return Some(&line[at..]);
-        }
-        at += word.len();
-    }
-    None
-}
-
 /// Merchant name and address from the header (the lines above the first
 /// date, amount or item).
 pub(crate) fn find_merchant(lines: &[&str]) -> (Option<String>, Option<String>) {
@@ -517,80 +389,4 @@ fn whole_name(header: &[&str], first: usize, mut at: usize) -> (String, usize) {
         }
     }
     (name, at)
-}
-
-/// The shop's address: the lines after its name, up to a phone number,
-/// an identity line, a country or five lines.
-fn find_address(rest: &[&str]) -> Option<String> {
-    let mut address: Vec<String> = Vec::new();
-    let mut note_continues = false;
-    for (i, raw) in rest.iter().enumerate() {
-        if date_only(raw) {
-            continue;
-        }
-        let mut l: &str = raw;
-        if std::mem::take(&mut note_continues) && address.is_empty() {
-            // The company a note names ("formerly known as" / "ABC Sdn Bhd").
-            continue;
-        }
-        if let Some(note) = NAMES_ANOTHER.find(l) {
-            // "Licensee of McDonald's Level 6, …": the address may follow.
-            match from_address_start(l) {
-                Some(tail) => l = tail,
-                None => {
-                    note_continues = letters(&l[note.end()..]) < 3;
-                    continue;
-                }
-            }
-        }
-        let t = tidy_keep_punctuation(&PAREN_REG.replace_all(l, ""));
-        // The heading of the price column (`EUR`): the list begins.
-        if CURRENCY_HEADING.is_match(&t) {
-            break;
-        }
-        if t.is_empty() || REG_NO.is_match(&t) || COMPANY_NO.is_match(&t) {
-            continue;
-        }
-        if ID_LINE.is_match(&t) {
-            if address.is_empty() {
-                continue;
-            }
-            break;
-        }
-        if address.is_empty() {
-            // Before the address: another company's line (the owner),
-            // and a branch's name above its street address.
-            if (OWNED_BY.is_match(&t) || has_legal_form(&t)) && !ADDRESS_WORDS.is_match(&t) {
-                continue;
-            }
-            let next_opens = rest
-                .get(i + 1)
-                .is_some_and(|n| ADDRESS_START.is_match(n.trim()));
-            if !t.chars().any(|c| c.is_ascii_digit())
-                && !ADDRESS_WORDS.is_match(&t)
-                && next_opens
-                && !PHONE.is_match(l)
-            {
-                continue;
-            }
-        }
-        if address.is_empty() && IDENTITY.is_match(l) {
-            continue;
-        }
-        if let Some(m) = PHONE.find(l).or_else(|| DOCUMENT.find(l)) {
-            // The address may run into the phone number on one line
-            // ("… 50480 Kuala Lumpur Tel: 03-…"): keep what comes before.
-            let before = tidy_keep_punctuation(&l[..m.start()]);
-            if letters(&before) >= 4 {
-                address.push(before);
-            }
-            break;
-        }
-        let ends = COUNTRY_END.is_match(&t);
-        address.push(t);
-        if ends || address.len() == 5 {
-            break;
-        }
-    }
-    (!address.is_empty()).then(|| address.join(" "))
 }

@@ -2,10 +2,12 @@
 //! currency, subtotal, tax, total and line items. General rules only (the
 //! shape receipts share), never strings of one dataset.
 
+mod address;
 mod articles;
 mod assemble;
 mod brand;
 mod dates;
+mod header;
 mod items;
 mod locale;
 mod merchant;
