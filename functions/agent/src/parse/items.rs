@@ -13,6 +13,7 @@ use shared::domain::extraction::LineItem;
 use super::assemble::{Shape, assemble};
 use super::dates::dates;
 use super::header::{PHONE, ends_with_price};
+use super::item_words::{ADJUSTMENTS, NOT_ITEMS, is_heading, tax_column_before_price};
 use super::money::amounts;
 use super::text::{has_any, has_word, letters};
 use super::totals::{CASH_WORDS, is_subtotal, total_priority};
@@ -27,87 +28,13 @@ static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap()
 });
 
-/// Words of lines that are never purchases.
-const NOT_ITEMS: [&str; 24] = [
-    "EINZELPREIS",
-    "STUCKPREIS",
-    "TOTAL",
-    "CHANGE",
-    "GST",
-    "TAX",
-    "ROUND",
-    "SUBTOTAL",
-    "BALANCE",
-    "PAYMENT",
-    "VISA",
-    "MASTER",
-    "CARD",
-    "AMOUNT",
-    "QTY",
-    "SST",
-    "DUE",
-    "MWST",
-    "RUCKGELD",
-    "POSTEN",
-    "SUMME",
-    "KARTE",
-    "GIROCARD",
-    "ZAHLUNG",
-];
-/// Words that make a line a deduction: discounts, coupons, returns,
-/// empties given back, voids.
-const ADJUSTMENTS: [&str; 20] = [
-    "DISCOUNT",
-    "DISC",
-    "RABATT",
-    "PREISVORTEIL",
-    "NACHLASS",
-    "COUPON",
-    "GUTSCHEIN",
-    "VOUCHER",
-    "REMISE",
-    "DESCUENTO",
-    "SCONTO",
-    "KORTING",
-    "POTONGAN",
-    "VOID",
-    "STORNO",
-    "RETURN",
-    "REFUND",
-    "LEERGUT",
-    "PFANDRUCKGABE",
-    "RUCKGABE",
-];
-/// Column headings (`ITEM QTY PRICE AMOUNT`).
-const HEADINGS: [&str; 27] = [
-    "ITEM",
-    "ITEMS",
-    "QTY",
-    "PRICE",
-    "AMOUNT",
-    "AMT",
-    "DESCRIPTION",
-    "DESC",
-    "RM",
-    "TAX",
-    "UNIT",
-    "CODE",
-    "UP",
-    "U",
-    "P",
-    "S",
-    "DISC",
-    "RSP",
-    "UOM",
-    "TOTAL",
-    "ARTIKEL",
-    "MENGE",
-    "PREIS",
-    "BETRAG",
-    "EUR",
-    "NO",
-    "PRODUCT",
-];
+/// A name without the tax rate a rate column printed after it.
+fn without_rate(name: &str) -> Option<String> {
+    static RATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(.*\S)\s+\d{1,2}\s?%$").unwrap());
+    RATE.captures(name)
+        .map(|c| c[1].to_owned())
+        .filter(|n| has_name(n))
+}
 
 /// An item's name as printed: trimmed of stray marks (a `%` or a
 /// bracket that ends it stays), and a `0` between two letters read as the
@@ -156,16 +83,6 @@ fn has_name(s: &str) -> bool {
         }
     }
     false
-}
-
-fn is_heading(k: &str) -> bool {
-    let words: Vec<&str> = k
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    words.len() >= 2
-        && words.iter().filter(|w| HEADINGS.contains(w)).count() * 2 >= words.len()
-        && amounts(k).is_empty()
 }
 
 /// The article number printed before a name (`9556001 TEH O`,
@@ -550,6 +467,13 @@ pub(crate) fn find_items(lines: &[&str], keys: &[String], sums: &[Decimal]) -> V
         .collect();
     let mut items = assemble(shapes);
     fill_broken_price(&mut items, &figures, sums);
+    if keys[start..end].iter().any(|k| tax_column_before_price(k)) {
+        for item in &mut items {
+            if let Some(name) = without_rate(&item.name) {
+                item.name = name;
+            }
+        }
+    }
     // A last line that adds up all the others is a total OCR garbled.
     if items.len() >= 3 {
         let (last, rest) = items.split_last().unwrap();

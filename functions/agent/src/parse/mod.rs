@@ -8,6 +8,7 @@ mod assemble;
 mod brand;
 mod dates;
 mod header;
+mod item_words;
 mod items;
 mod locale;
 mod merchant;

@@ -151,3 +151,14 @@ fn fuel_is_sold_by_the_litre_or_gallon_at_a_price_of_three_places() {
     let p = parse_receipt(text, d(2026, 1, 1));
     assert_eq!(p.items[0].unit_price, Some("3.599".parse().unwrap()));
 }
+
+#[test]
+fn a_tax_rate_column_before_the_price_is_no_part_of_the_names() {
+    let text = "CONAD\nVia Roma 10\n00184 Roma\nDESCRIZIONE IVA PREZZO(€)\n\
+                PASTA BARILLA 500G 4% 0,99\nACQUA NATURALE 22% 1,50\nTOTALE COMPLESSIVO 2,49";
+    let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
+    assert_eq!(names, vec!["PASTA BARILLA 500G", "ACQUA NATURALE"]);
+    // Without such a column a percentage is the product's own.
+    let text = "ALDI\nMILCH 3%  0,99 A\nSUMME 0,99";
+    assert_eq!(items_of(text)[0].0, "MILCH 3%");
+}
