@@ -73,6 +73,13 @@ fn has_keyword(k: &str, word: &str) -> bool {
     }
 }
 
+/// `CARD` in a product's name (`UNI WORKER'S CARD (1-31) 100'S`), not a
+/// payment: no amount, no card number, no colon on the line.
+fn product_card(word: &str, line: &str) -> bool {
+    static CARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[\dX*]{4,}|:").unwrap());
+    word == "CARD" && amounts(line).is_empty() && !CARD_NUMBER.is_match(line)
+}
+
 /// A run of three letters: a name, not a code like `EZ10HD05`.
 fn has_name(s: &str) -> bool {
     let mut run = 0;
@@ -326,7 +333,10 @@ fn shape(line: &str, k: &str) -> Shape {
     if is_heading(k)
         || PHONE.is_match(line)
         || !dates(line).is_empty()
-        || (NOT_ITEMS.iter().any(|w| has_keyword(k, w)) && !has_any(k, &ADJUSTMENTS))
+        || (NOT_ITEMS
+            .iter()
+            .any(|w| has_keyword(k, w) && !product_card(w, line))
+            && !has_any(k, &ADJUSTMENTS))
         || k.contains("QTY")
         || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
         || super::articles::count_on_line(k).is_some()

@@ -162,3 +162,18 @@ fn a_tax_rate_column_before_the_price_is_no_part_of_the_names() {
     let text = "ALDI\nMILCH 3%  0,99 A\nSUMME 0,99";
     assert_eq!(items_of(text)[0].0, "MILCH 3%");
 }
+
+#[test]
+fn a_card_that_is_sold_is_an_item_and_one_that_pays_is_not() {
+    // Name first, the name's line holding the word CARD.
+    let text = "THE STORE\n14-01-2018 16:02\nUNI WORKER'S CARD (1-31) 100'S\n2000000430040 4 3.10 12.40 S\n\
+                UNI A6 NOTE BOOK 120'S\n2000001592021 18 1.30 23.40 S\nTOTAL 35.80\nVISA CARD 35.80";
+    let names: Vec<String> = items_of(text).into_iter().map(|i| i.0).collect();
+    assert_eq!(
+        names,
+        vec!["UNI WORKER'S CARD (1-31) 100'S", "UNI A6 NOTE BOOK 120'S"]
+    );
+    // A card number inside the list is still no item's name.
+    let text = "SHOP\n14-01-2018 16:02\nMEMBER CARD 1234XXXX5678\nTEA 2.00\nTOTAL 2.00";
+    assert_eq!(items_of(text), vec![it("TEA", None, "1", "2.00")]);
+}
