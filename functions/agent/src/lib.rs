@@ -8,3 +8,5 @@ pub mod ocr;
 pub mod parse;
 pub mod pool;
 pub mod prep;
+#[cfg(test)]
+mod test_support;

@@ -112,13 +112,7 @@ mod tests {
     use super::*;
 
     fn item(name: &str, amount: &str) -> LineItem {
-        LineItem {
-            name: name.into(),
-            code: None,
-            quantity: None,
-            unit_price: None,
-            amount: Some(amount.parse().unwrap()),
-        }
+        crate::test_support::line_item(name, None, amount)
     }
 
     fn label(name: &str, amount: f64) -> LabelItem {

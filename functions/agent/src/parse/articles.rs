@@ -55,13 +55,7 @@ mod tests {
     use super::*;
 
     fn item(quantity: &str, amount: &str) -> LineItem {
-        LineItem {
-            name: "ARTIKEL".into(),
-            code: None,
-            quantity: Some(quantity.parse().unwrap()),
-            unit_price: None,
-            amount: Some(amount.parse().unwrap()),
-        }
+        crate::test_support::line_item("ARTIKEL", Some(quantity), amount)
     }
 
     #[test]
