@@ -427,10 +427,10 @@ fn fill_broken_price(items: &mut Vec<LineItem>, figures: &[String], sums: &[Deci
         if let Some(gap) = sums
             .iter()
             .map(|s| s - known)
-            .find(|g| *g > Decimal::ZERO && g.scale() <= 2 && within(&g.round_dp(2)))
+            .find(|g| *g > Decimal::ZERO && within(g))
         {
             let item = &mut items[*at];
-            item.amount = Some(gap.round_dp(2));
+            item.amount = Some(gap);
             item.unit_price = item.amount;
             item.quantity = Some(Decimal::ONE);
         }
