@@ -52,7 +52,7 @@
     }
     return fetch(path, init).then(function (r) {
       return r.text().then(function (text) {
-        if (r.status === 401) { signOut("Your session has ended; sign in again."); }
+        if (r.status === 401) { sessionEnded(); }
         if (!r.ok) throw new Error(errorText(r.status, text));
         return text ? JSON.parse(text) : null;
       });
@@ -69,6 +69,13 @@
     err.textContent = message || "";
     var first = $("dev-user") || (hosted && hosted.querySelector("button")) || $("token");
     if (first) first.focus();
+  }
+
+  // A 401: the session ended. Only while signed in: an answer that comes
+  // back after signing out (a poll or the stream still in flight) must not
+  // replace the message the page signed out with.
+  function sessionEnded() {
+    if (token()) signOut("Your session has ended; sign in again.");
   }
 
   function signOut(message) {
@@ -194,7 +201,7 @@
   });
   document.addEventListener("htmx:responseError", function (ev) {
     var xhr = ev.detail.xhr;
-    if (xhr.status === 401) { signOut("Your session has ended; sign in again."); return; }
+    if (xhr.status === 401) { sessionEnded(); return; }
     toast(errorText(xhr.status, xhr.responseText), "error");
   });
   document.addEventListener("htmx:sendError", function () {
@@ -221,7 +228,7 @@
       fetch(url, { headers: authHeaders({ Accept: "text/html" }) })
         .then(function (r) {
           return r.text().then(function (text) {
-            if (r.status === 401) { signOut("Your session has ended; sign in again."); return; }
+            if (r.status === 401) { sessionEnded(); return; }
             if (!r.ok) throw new Error(errorText(r.status, text));
             var el = document.querySelector(target);
             var open = url !== shown ? [] : Array.prototype.map.call(
@@ -501,7 +508,7 @@
       if (self.lastId > 0) headers["Last-Event-ID"] = String(self.lastId);
       fetch("receipts/events", { headers: headers, signal: ctrl.signal, cache: "no-store" })
         .then(function (r) {
-          if (r.status === 401) { signOut("Your session has ended; sign in again."); return; }
+          if (r.status === 401) { sessionEnded(); return; }
           if (!r.ok || !r.body) throw new Error("stream answered " + r.status);
           setStreamState("open");
           return self.read(r.body.getReader());
