@@ -99,6 +99,22 @@ fn unit_word(name: &str) -> bool {
     !name.contains(' ') && name.len() <= 4 && name.chars().all(|c| c.is_ascii_uppercase())
 }
 
+/// A till's article code where a name would be (`GTG02 1 55.00 58.30`,
+/// `Set10 1 6.90`): letters then figures, and at most a count after it.
+fn code_word(name: &str) -> bool {
+    let mut words = name.split_whitespace();
+    let code = words.next().unwrap_or("");
+    let letters_end = code
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(code.len());
+    let (head, tail) = code.split_at(letters_end);
+    let tail = tail.trim_start_matches(['-', '/']);
+    (1..=5).contains(&head.len())
+        && (1..=5).contains(&tail.len())
+        && tail.chars().all(|c| c.is_ascii_digit())
+        && words.all(|w| w.len() <= 2 && w.chars().all(|c| c.is_ascii_digit()))
+}
+
 impl Assembly {
     fn push(&mut self, mut item: LineItem) {
         if let Some((q, p)) = self.qty.take_if(|(q, p)| product_matches(&item, *q, *p)) {
@@ -150,6 +166,16 @@ impl Assembly {
                 item.name = name;
                 self.names.clear();
                 self.push(item);
+            } else if letters(&item.name) >= 3
+                && item.code.is_none()
+                && !item
+                    .name
+                    .split_whitespace()
+                    .any(|w| matches!(w, "X" | "x" | "@" | "*"))
+            {
+                // No name waits: a short name of its own (`H/C A4 400'S
+                // 9.90`), not a count times a price OCR garbled.
+                self.push(item);
             }
             self.noise = None;
         }
@@ -164,6 +190,14 @@ impl Assembly {
             Shape::Item(mut item)
                 if !self.numbers_first && !self.names.is_empty() && unit_word(&item.name) =>
             {
+                item.name.clear();
+                self.numbers(item);
+            }
+            Shape::Item(mut item)
+                if !self.numbers_first && !self.names.is_empty() && code_word(&item.name) =>
+            {
+                let code = item.name.split_whitespace().next().map(str::to_owned);
+                item.code = item.code.or(code);
                 item.name.clear();
                 self.numbers(item);
             }

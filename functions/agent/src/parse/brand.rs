@@ -88,35 +88,39 @@ pub(crate) fn mend_brand(name: &str) -> String {
 /// The shop's brand when the header's pick is not backed by anything: a
 /// web or mail domain on the receipt names the shop, and the header line
 /// that spells it (loosely, as OCR reads it) is the name, with the
-/// domain's spelling; failing such a line, the domain's name itself.
-pub(crate) fn prefer_brand(name: Option<String>, lines: &[&str]) -> Option<String> {
+/// domain's spelling (and where that line is); failing such a line, the
+/// domain's name itself.
+pub(crate) fn prefer_brand(
+    name: Option<String>,
+    lines: &[&str],
+) -> (Option<String>, Option<usize>) {
     let name = name.map(|n| mend_brand(&n));
     if name.as_deref().is_some_and(|n| confirmed(n, lines)) {
-        return name;
+        return (name, None);
     }
     // The shop's own spelling: a domain in the header, or a word of a
     // legal-entity line anywhere (`Dirk Rossmann GmbH` for `RSSMANN`).
     if let Some(mended) = name.as_deref().and_then(|n| spelled_as_entity(n, lines)) {
-        return Some(mended);
+        return (Some(mended), None);
     }
     let header = &lines[..lines.len().min(16)];
     let Some(brand) = domain_names(header).into_iter().next() else {
-        return name;
+        return (name, None);
     };
     let close = |w: &str| {
         // OCR swaps letters, it seldom drops or adds them.
         let w = alnum_upper(w);
         w.len() == brand.len() && strsim::hamming(&w, &brand).is_ok_and(|d| d <= brand.len() / 4)
     };
-    for l in header {
+    for (i, l) in header.iter().enumerate() {
         if l.contains('.') && (l.to_lowercase().contains("www") || l.contains('@')) {
             continue;
         }
         if let Some(word) = l.split_whitespace().find(|w| close(w)) {
-            return Some(tidy(&l.replacen(word, &brand, 1)));
+            return (Some(tidy(&l.replacen(word, &brand, 1))), Some(i));
         }
     }
-    Some(brand)
+    (Some(brand), None)
 }
 
 /// The name with a word mended to how the receipt's legal-entity line

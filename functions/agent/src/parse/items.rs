@@ -16,14 +16,14 @@ use super::header::{PHONE, ends_with_price};
 use super::item_words::{ADJUSTMENTS, NOT_ITEMS, is_heading, tax_column_before_price};
 use super::money::amounts;
 use super::text::{has_any, has_word, letters};
-use super::totals::{CASH_WORDS, is_subtotal, total_priority};
+use super::totals::{is_cash_line, is_subtotal, total_priority};
 
 /// `2 x 1,29`, `4 X2.80`, `0,532 kg x 2,99 EUR/kg`, `3 @ 1.99`, `2 Rolle
 /// x 24,90`: a quantity (a count or a weight, with its unit) times a unit
 /// price.
 static QTY_X_PRICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(\d+(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2,3})(?:\s*(?:EUR|€|\$)?\s*/\s*(?:KG|STK|LB|GAL|L))?",
+        r"(?i)\b(\d{1,4}(?:[.,]\d{1,3})?)\s*(?:[A-ZÄÖÜ]{1,10}\.?\s*)?(?:X|×|@|\*)\s*(?:RM|EUR|€|\$)?\s*(\d+[.,]\d{2,3})(?:\s*(?:EUR|€|\$)?\s*/\s*(?:KG|STK|LB|GAL|L))?",
     )
     .unwrap()
 });
@@ -40,6 +40,12 @@ fn without_rate(name: &str) -> Option<String> {
 /// bracket that ends it stays), and a `0` between two letters read as the
 /// `O` it is (`J0GHURT`).
 fn mend_name(name: &str) -> String {
+    // A tax mark the till prints after the name (`*S`, `.s`), and the
+    // unit column before it (`EA .s`), are no part of it.
+    static MARK: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:\s+(?:EA|PCS?|CS|BOX|PKT|UNIT|BTL))?\s+[*.][A-Za-z]$").unwrap()
+    });
+    let name = MARK.replace(name.trim_end(), "");
     let chars: Vec<char> = name
         .trim_matches(|c: char| !c.is_alphanumeric() && !matches!(c, '%' | ')' | '.'))
         .chars()
@@ -186,11 +192,23 @@ fn unit_before_last(found: &[(Decimal, usize, usize)]) -> Option<Decimal> {
 fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     // A trailing 0.00 after a price is a discount column whose amount
     // OCR lost (`1 35.00 0.00`): the amount is the price times the count.
-    let found = match found {
-        [.., (p, ..), (z, ..)] if z.is_zero() && !p.is_zero() => &found[..found.len() - 1],
-        _ => found,
+    let discount_column = matches!(found, [.., (p, ..), (z, ..)] if z.is_zero() && !p.is_zero());
+    let found = if discount_column {
+        &found[..found.len() - 1]
+    } else {
+        found
     };
     let (mut amount, first_start) = (found[found.len() - 1].0, found[0].1);
+    // `2 1.50 0.00 3`: a count, the unit price and the discount column,
+    // the amount lost; it is the count times the price.
+    let lost_amount = (discount_column && found.len() == 1)
+        .then(|| line[..first_start].trim().parse::<u16>().ok())
+        .flatten()
+        .filter(|n| (2..=99).contains(n))
+        .map(|n| (Decimal::from(n), amount));
+    if let Some((n, unit)) = lost_amount {
+        amount = n * unit;
+    }
     let qty = QTY_X_PRICE.captures(line);
     // `2 2.6500 5.30`: a unit price printed to more places than money.
     let long_unit = (found.len() == 1)
@@ -219,6 +237,7 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
             (decimal(&c[1]), decimal(&c[2]))
         }
+        _ if lost_amount.is_some() => (lost_amount.map(|l| l.0), lost_amount.map(|l| l.1)),
         _ if found.len() >= 2 => (count, unit_before_last(found)),
         _ => (count, long_unit.map(|u| u.0)),
     };
@@ -282,10 +301,15 @@ fn unglue(line: &str) -> String {
 fn mend_price(line: &str) -> String {
     static SPLIT: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(\s)(\d{1,3}) (\d{2})(\s*[A-Z*×]{0,2}\s*)$").unwrap());
-    if !amounts(line).is_empty() {
-        return line.to_owned();
+    // `RMO.65`, `RM.50`: the zero of a price after its currency read as
+    // an `O`, or not printed.
+    static LETTER_O: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(^|[^A-Za-z0-9])(RM|\$|€)\s?[Oo]?([.,]\d{2})\b").unwrap());
+    let line = LETTER_O.replace_all(line, "${1}${2}0$3");
+    if !amounts(&line).is_empty() {
+        return line.into_owned();
     }
-    SPLIT.replace(line, "$1$2.$3$4").into_owned()
+    SPLIT.replace(&line, "$1$2.$3$4").into_owned()
 }
 
 /// Opening hours (`SUN-THU:1000HRS - 2230 HRS`, `Mo-Sa 8-20 Uhr`).
@@ -338,7 +362,7 @@ fn shape(line: &str, k: &str) -> Shape {
             .any(|w| has_keyword(k, w) && !product_card(w, line))
             && !has_any(k, &ADJUSTMENTS))
         || k.contains("QTY")
-        || (has_any(k, &CASH_WORDS) && !has_any(k, &ADJUSTMENTS))
+        || (is_cash_line(k) && !has_any(k, &ADJUSTMENTS))
         || super::articles::count_on_line(k).is_some()
         || OPENING_HOURS.is_match(k)
     {

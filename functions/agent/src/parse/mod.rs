@@ -125,7 +125,18 @@ pub fn parse_with(text: &str, today: NaiveDate, hint: Option<&str>) -> Parsed {
     let keys: Vec<String> = lines.iter().map(|l| keyword_form(l)).collect();
     let settled = locale::settle(text, hint);
     let (merchant_name, merchant_address) = find_merchant(&lines);
-    let merchant_name = brand::prefer_brand(merchant_name, &lines).map(|n| spelling::mend(&n));
+    let (merchant_name, brand_at) = brand::prefer_brand(merchant_name, &lines);
+    let merchant_name = merchant_name.map(|n| spelling::mend(&n));
+    // The brand's own line, found below a slogan the header gave first:
+    // the address is printed under it.
+    let merchant_address = brand_at
+        .and_then(|at| {
+            let end = (at + 1..lines.len().min(at + 9))
+                .find(|&i| header::ends_with_price(lines[i]))
+                .unwrap_or(lines.len().min(at + 9));
+            address::find_address(&lines[at + 1..end])
+        })
+        .or(merchant_address);
     let (purchase_date, date_labelled) = find_date(&lines, &keys, today, settled.order);
     let total = find_total(&lines, &keys);
     let subtotal = find_subtotal(&lines, &keys);

@@ -25,6 +25,18 @@ fn is_size_unit(rest: &str) -> bool {
     .contains(&unit.to_ascii_uppercase().as_str())
 }
 
+/// Letters glued to a number and then more figures in the same word
+/// (`4.51NX9.5IN`, `1.25LX6`): a size, not money (`15.50SR`, a price and
+/// its tax code, has no figure after its letters).
+fn is_dimension(rest: &str) -> bool {
+    let word = rest.split(char::is_whitespace).next().unwrap_or("");
+    word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && word
+            .chars()
+            .skip_while(char::is_ascii_alphabetic)
+            .any(|c| c.is_ascii_digit())
+}
+
 /// Money amounts on a line (two decimals, `.` or `,` as separator), with
 /// their byte span. Digits glued to more digits are not amounts.
 pub fn amounts(line: &str) -> Vec<(Decimal, usize, usize)> {
@@ -41,7 +53,7 @@ pub fn amounts(line: &str) -> Vec<(Decimal, usize, usize)> {
         // A time (`15.29:00`) or a longer dotted number (`31802.01.6`) is
         // no amount either, nor a size (`6x1.25L`, `0.75KG`).
         let then_digit = bytes.get(end + 1).is_some_and(|b| b.is_ascii_digit());
-        if is_size_unit(&line[end..]) {
+        if is_size_unit(&line[end..]) || is_dimension(&line[end..]) {
             continue;
         }
         if before.is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b',')

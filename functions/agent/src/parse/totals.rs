@@ -29,12 +29,11 @@ const PAY_PHRASES: [&str; 16] = [
     "IMPORTE TOTAL",
 ];
 /// Money handed over: cash, and the cards that pay the total exactly.
-pub(crate) const CASH_WORDS: [&str; 12] = [
+const CASH_WORDS: [&str; 11] = [
     "CASH",
     "TENDER",
     "TENDERED",
     "PAYMENT",
-    "BAR",
     "GEGEBEN",
     "EFECTIVO",
     "ESPECES",
@@ -43,6 +42,16 @@ pub(crate) const CASH_WORDS: [&str; 12] = [
     "TUNAI",
     "NUMERARIO",
 ];
+/// A line of money handed over. German `Bar` (cash) leads its line
+/// (`Bar 20,00`, `BAR EUR`) or stands in brackets (`Rückgeld (Bar)`);
+/// elsewhere it is a product (`GRANOLA BAR`).
+pub(crate) fn is_cash_line(k: &str) -> bool {
+    let first = k
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| !w.is_empty());
+    has_any(k, &CASH_WORDS) || first == Some("BAR") || k.contains("(BAR)")
+}
+
 pub(crate) const CARD_WORDS: [&str; 14] = [
     "VISA",
     "MASTERCARD",
@@ -226,7 +235,7 @@ fn first_announced(
 
 /// What was paid: cash minus change, else the amount a card paid.
 fn paid(lines: &[&str], keys: &[String]) -> Option<Decimal> {
-    let cash = first_announced(lines, keys, |k| has_any(k, &CASH_WORDS) && !is_change(k));
+    let cash = first_announced(lines, keys, |k| is_cash_line(k) && !is_change(k));
     let change = first_announced(lines, keys, is_change);
     match (cash, change) {
         (Some((_, p)), Some((_, c))) if p > c && c >= Decimal::ZERO => return Some(p - c),

@@ -5,6 +5,7 @@ use super::*;
 use crate::parse::DateOrder;
 
 mod layouts;
+mod slips;
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()

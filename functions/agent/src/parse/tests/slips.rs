@@ -1,0 +1,124 @@
+//! Item lines as tills print them and OCR reads them: sizes glued to
+//! figures, tax marks after names, a price's zero read as a letter, a lost
+//! amount, an article code where a name would be, a product called a bar.
+
+use super::{d, dec, it, items_of};
+use crate::parse::money::amounts;
+use crate::parse::parse_receipt;
+
+#[test]
+fn a_size_glued_to_figures_is_no_money_but_a_tax_code_after_a_price_is() {
+    let vals = |s: &str| amounts(s).into_iter().map(|a| a.0).collect::<Vec<_>>();
+    assert!(vals("PARTNER E/LOPE 4.51NX9.5IN W4292").is_empty());
+    assert!(vals("TAPE 2.50MX3M").is_empty());
+    assert_eq!(vals("BIO ZIP POWDER 15.50SR"), vec![dec("15.50")]);
+    assert_eq!(vals("CENDOL RM5.30S"), vec![dec("5.30")]);
+    assert_eq!(vals("MILK 4.50 SR9"), vec![dec("4.50")]);
+}
+
+#[test]
+fn a_stationers_list_keeps_names_clean_and_codes_out_of_the_counts() {
+    // Name first; each name ends with the unit column and a tax mark, and
+    // the numbers line starts with the article's code (no count on the
+    // second: the `*` follows the code straight away).
+    let text = "STATIONERY HOUSE SDN BHD\nDate :10/08/2017 03:26:21PM\n\
+                PARTNER E/LOPE 4.5INX9.5IN W4292 EA .s\n3555023304662 2 * 2.60 5.20\n\
+                PLASTIC BAG RMO.20 EA .s\n2300000017984 * 0.20 0.20\n\
+                GLUE STICK 21G EA .s\n9555023307724 2 * 2.50 5.00\nTotal 10.40";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it(
+                "PARTNER E/LOPE 4.5INX9.5IN W4292",
+                Some("3555023304662"),
+                "2",
+                "5.20"
+            ),
+            it("PLASTIC BAG", None, "1", "0.20"),
+            it("GLUE STICK 21G", Some("9555023307724"), "2", "5.00"),
+        ]
+    );
+    // A hardware chain's `*S` after the name.
+    let text =
+        "HARDWARE SDN BHD\n18-11-18 13:58\nCORD TIE 3PCS *S\n9067170 1X 2.70 2.70\nTotal 2.70";
+    assert_eq!(items_of(text)[0].0, "CORD TIE 3PCS");
+    // A one-letter word that ends a name stays.
+    let text = "PHARMACY\n18-11-18 13:58\nVITAMIN C 12.90\nTotal 12.90";
+    assert_eq!(items_of(text)[0].0, "VITAMIN C");
+}
+
+#[test]
+fn a_price_whose_zero_is_a_letter_or_missing_after_its_currency() {
+    let text = "KEDAI MAKAN\n09/03/2018\nYELLOW LAKSA RM11.60S\nAIR SEJUK RMO.65 S\n\
+                TEH O RM.50 S\nSUBTOTAL RM12.75";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("YELLOW LAKSA", None, "1", "11.60"),
+            it("AIR SEJUK", None, "1", "0.65"),
+            it("TEH O", None, "1", "0.50"),
+        ]
+    );
+}
+
+#[test]
+fn an_amount_lost_after_the_discount_column_is_the_count_times_the_price() {
+    let text = "RESTORAN\nDate:9/3/2018 20:54:50\nITEM QTY U/P(RM) DISC(%) AMT(RM)\n\
+                Steamed Egg(S)\n1 10.00 0.00\nChinese Tea\n2 0.60 0.00 1.20\n\
+                Rice (B)\n2 1.50 0.00 3\nSub Total RM14.20";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("Steamed Egg(S)", None, "1", "10.00"),
+            it("Chinese Tea", None, "2", "1.20"),
+            it("Rice (B)", None, "2", "3.00"),
+        ]
+    );
+}
+
+#[test]
+fn an_article_code_where_the_name_would_be_takes_the_name_above() {
+    let text = "BAR & GRILL\nDate:5/3/2018 22:52:33\nITEM QTY UP(RM) DISC AMT(RM)\n\
+                Chicken Katsu Bento\nBEN02 1 12.90 0.00 12.90\nTiger Bucket\n\
+                GTG02 1 55.00 0+0 58.30\nTOTAL RM 71.20";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("Chicken Katsu Bento", Some("BEN02"), "1", "12.90"),
+            it("Tiger Bucket", Some("GTG02"), "1", "58.30"),
+        ]
+    );
+    // A name short of a run of letters, with no name above to take.
+    let text = "BOOKSHOP\n11/02/18 19:21\nDescription Amount\nPB D/S Tape 12mm 1.90 T\n\
+                H/C A4 400'S 9.90 T\nTotal RM Incl. of GST 11.80";
+    assert_eq!(items_of(text)[1], it("H/C A4 400'S", None, "1", "9.90"));
+}
+
+#[test]
+fn a_bar_that_is_sold_is_an_item_and_bar_that_pays_is_cash() {
+    let text = "CORNER STORE\n11/04/2018\nGRANOLA BAR 1.99\nMILK 3.00\nTOTAL 4.99\nCASH 10.00\nCHANGE 5.01";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    let names: Vec<&str> = p.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["GRANOLA BAR", "MILK"]);
+    assert_eq!(p.total, Some(dec("4.99")));
+    let text = "REWE\n12.05.2020\nMILCH 1,09 B\nBROT 2,49 B\nSUMME EUR 3,58\nBar EUR 5,00\nRückgeld EUR 1,42";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.items.len(), 2);
+    assert_eq!(p.total, Some(dec("3.58")));
+}
+
+#[test]
+fn the_address_is_under_the_brands_line_and_a_slogan_is_none() {
+    let text = "FRISCHE EINKAUFEN GENUSS ERLEBEN\nWUNSCHLOS GLÜCKLICH?\nURL in Ihr Smartphone\n\
+                Marktkauf Lehr\nDetmolder Str. 4\n33102 Paderborn\nTel. 05251 / 180420\n\
+                www.marktkauf.de\nEUR\nALBI APFEL 1,69 C\nSUMME 1,69";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_name.as_deref(), Some("MARKTKAUF Lehr"));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("Detmolder Str. 4 33102 Paderborn")
+    );
+    let text = "ROSSMANN\nMein Drogeriemarkt\n20.05.2020 14:47\nZAHNCREME 1,89 B\nSUMME 1,89";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(p.merchant_address, None);
+}
