@@ -5,6 +5,10 @@ use super::header::{
     IDENTITY, NAMES_ANOTHER, OWNED_BY, PAREN_REG, PHONE, REG_NO, date_only, has_legal_form,
     tidy_keep_punctuation,
 };
+use std::sync::LazyLock;
+
+use regex::Regex;
+
 use super::text::letters;
 
 /// The part of a line from the first word that opens an address (`Licensee
@@ -18,6 +22,19 @@ fn from_address_start(line: &str) -> Option<&str> {
         at += word.len();
     }
     None
+}
+
+/// A line below an address that is none of it: an article's code
+/// (`Artikel 50319963 22621`, the list has begun) or a number alone
+/// (`06192 7 93 99999 (Ortstarif)`, a telephone).
+fn beyond_address(t: &str) -> bool {
+    static ARTICLE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(ARTIKE[L1]|ART\.?-?NR|ART/EAN|EAN|SKU|PLU)\s*:?\s*\d").unwrap()
+    });
+    static BRACKETS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\([^)]*\)").unwrap());
+    let bare = BRACKETS.replace_all(t, "");
+    ARTICLE.is_match(t)
+        || (letters(&bare) == 0 && bare.chars().filter(char::is_ascii_digit).count() >= 8)
 }
 
 /// The shop's address: the lines after its name, up to a phone number,
@@ -52,7 +69,7 @@ pub(crate) fn find_address(rest: &[&str]) -> Option<String> {
         if t.is_empty() || REG_NO.is_match(&t) || COMPANY_NO.is_match(&t) {
             continue;
         }
-        if ID_LINE.is_match(&t) {
+        if ID_LINE.is_match(&t) || beyond_address(&t) {
             if address.is_empty() {
                 continue;
             }

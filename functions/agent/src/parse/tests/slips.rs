@@ -118,6 +118,21 @@ fn the_address_is_under_the_brands_line_and_a_slogan_is_none() {
         p.merchant_address.as_deref(),
         Some("Detmolder Str. 4 33102 Paderborn")
     );
+    // A telephone of figures alone, and the first article's code, end it.
+    let text = "IKEA Deutschland GmbH & Co. KG\nSüdring 7, 33647 Bielefeld\n06192 7 93 99999 (Ortstarif)\n\
+                Artikel 50319963 22621\nPOANG Kissen 10,00 0\nSUMME 10,00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("Südring 7, 33647 Bielefeld")
+    );
+    let text = "IKEA Deutschland GmbH & Co. KG\nSüdring 7, 33647 Bielefeld\n\
+                Artikel 50319963 22621\nPOANG Kissen 10,00 0\nSUMME 10,00";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert_eq!(
+        p.merchant_address.as_deref(),
+        Some("Südring 7, 33647 Bielefeld")
+    );
     let text = "ROSSMANN\nMein Drogeriemarkt\n20.05.2020 14:47\nZAHNCREME 1,89 B\nSUMME 1,89";
     let p = parse_receipt(text, d(2026, 1, 1));
     assert_eq!(p.merchant_address, None);
