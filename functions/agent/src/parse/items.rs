@@ -102,7 +102,7 @@ fn has_name(s: &str) -> bool {
 /// `4078500873307 Grasschere`), and the rest.
 fn split_code(desc: &str) -> (Option<String>, String) {
     static CODE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^([0-9][0-9+\-]{3,}[0-9])\s+(.*)$").unwrap());
+        LazyLock::new(|| Regex::new(r"^([0-9][0-9+\-]{2,}[0-9])\s+(.*)$").unwrap());
     static ALONE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^[0-9][0-9+\-]{3,}[0-9]$").unwrap());
     match CODE.captures(desc) {

@@ -121,10 +121,13 @@ static CUES: LazyLock<Vec<(Regex, &'static str, u32)>> = LazyLock::new(|| {
         // The United Kingdom
         (r"£|\bGBP\b|\bVAT\s+(?:NO|REG)|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", "GB", 2),
         // The United States
-        (r"\bSALES\s+TAX\b|\bGRATUITY\b|\bTIP\b|BALANCE DUE|\bSERVER\b", "US", 2),
+        (r"\bSALES\s+TAX\b|\bGRATUITY\b|\bTIP\b|BALANCE DUE|\bSERVER\b|\bCHE?C?K\s*#|\bGUESTS\b|DRIVE[- ]?THRU", "US", 2),
+        // A telephone with its area code in brackets, `(217) 555-0199`:
+        // the North American plan, enough alone.
+        (r"\(\d{3}\)\s?\d{3}[-.\s]\d{4}\b", "US", 4),
         // A state and its ZIP code closing the address: enough alone.
         (r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC),?\s+\d{5}(?:-\d{4})?\b", "US", 4),
-        (r"\(\d{3}\)\s?\d{3}[-.\s]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b|\bUSD\b|\bLLC\b", "US", 2),
+        (r"\b\d{3}[-.]\d{3}[-.]\d{4}\b|\bUSD\b|\bLLC\b", "US", 2),
         // A bare dollar sign: most often the US dollar (the other dollars
         // print S$, A$, C$ or their own cues beside it).
         (r"(?:^|[^A-Z])\$\s?\d", "US", 1),
@@ -199,16 +202,19 @@ static CURRENCY: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 });
 
 /// The currency a receipt prints (a symbol, a code or a word); a bare `$`
-/// is the dollar of `country` (the US dollar when it is not a dollar country).
+/// is the dollar of `country`, the US dollar when no country is known,
+/// and nothing printed in a country without a dollar (Malaysian tills
+/// print `$5.50` for ringgit: the country then tells).
 pub fn printed_currency(text: &str, country: Option<Country>) -> Option<&'static str> {
     let found = CURRENCY.iter().find(|(re, _)| re.is_match(text))?.1;
     if found != "$" {
         return Some(found);
     }
-    Some(match country.map(|c| c.currency) {
-        Some(c @ ("USD" | "CAD" | "AUD" | "SGD")) => c,
-        _ => "USD",
-    })
+    match country.map(|c| c.currency) {
+        Some(c @ ("USD" | "CAD" | "AUD" | "SGD")) => Some(c),
+        Some(_) => None,
+        None => Some("USD"),
+    }
 }
 
 /// The currency of a receipt, for tests and the evaluation.
@@ -308,5 +314,23 @@ mod tests {
         assert_eq!(s.order, DateOrder::MonthFirst);
         let sg = "KOPI PTE LTD\nSINGAPORE 238801\nKOPI $2.00\nTOTAL $2.00";
         assert_eq!(settle(sg, None).currency, Some("SGD"));
+    }
+
+    #[test]
+    fn a_bracketed_area_code_is_american_and_a_malaysian_dollar_sign_is_ringgit() {
+        let s = settle(
+            "JOE'S DINER\n123 Main St\n(555) 123-4567\n09/01/2016\nTotal 10.79",
+            None,
+        );
+        assert_eq!(s.order, DateOrder::MonthFirst);
+        assert_eq!(s.currency, Some("USD"));
+        assert_eq!(s.used.unwrap().currency_source, Some(Source::Inferred));
+        let my = "RESTORAN WAN SHENG\n002043319-W\nNO.2 JALAN TEMENGGUNG 19/9\nGST REG NO 001335787520\n\
+                  Teh (B) $5.50\nTotal $5.50";
+        let s = settle(my, None);
+        assert_eq!(s.currency, Some("MYR"));
+        assert_eq!(s.used.unwrap().currency_source, Some(Source::Inferred));
+        // A telephone of a Malaysian office is no American cue.
+        assert_eq!(infer_country("KEDAI\nTEL: 03-5521 8800\nTOTAL 9.00"), None);
     }
 }

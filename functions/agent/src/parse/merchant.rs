@@ -154,6 +154,14 @@ pub(crate) fn words_beyond_legal_form(name: &str) -> usize {
                 "ENTERPRISE",
                 "ENTERPRISES",
                 "TRADING",
+                "MBH",
+                "KG",
+                "OHG",
+                "AG",
+                "DIENSTLEISTUNGS",
+                "VERTRIEBS",
+                "HANDELS",
+                "VERWALTUNGS",
             ]
             .contains(w)
         })
