@@ -137,3 +137,25 @@ fn the_address_is_under_the_brands_line_and_a_slogan_is_none() {
     let p = parse_receipt(text, d(2026, 1, 1));
     assert_eq!(p.merchant_address, None);
 }
+
+#[test]
+fn a_company_type_under_the_brand_keeps_the_brand_and_short_codes_leave_names() {
+    let text = "ALDI SÜD\nDienstleistungs-GmbH & Co. oHG\nBergstr. 5\n70173 Stuttgart\nEUR\n\
+                4711 BIO HONIG 3,29 A\n8123 KAFFEE GOLD 4,99 A\nSumme 8,28";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    assert!(
+        p.merchant_name.as_deref().unwrap().starts_with("ALDI"),
+        "{:?}",
+        p.merchant_name
+    );
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("BIO HONIG", Some("4711"), "1", "3.29"),
+            it("KAFFEE GOLD", Some("8123"), "1", "4.99"),
+        ]
+    );
+    // A count of three figures at most is still a count.
+    let text = "SHOP\n18-11-18 13:58\n120 PAPER CUPS 4.50\nTotal 4.50";
+    assert_eq!(items_of(text)[0].1, None);
+}
