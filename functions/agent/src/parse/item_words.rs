@@ -4,7 +4,11 @@
 use super::money::amounts;
 
 /// Words of lines that are never purchases.
-pub(super) const NOT_ITEMS: [&str; 24] = [
+pub(super) const NOT_ITEMS: [&str; 28] = [
+    "CHARGE",
+    "CHRG",
+    "ROUNDING",
+    "POINTS",
     "EINZELPREIS",
     "STUCKPREIS",
     "TOTAL",

@@ -267,7 +267,11 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         quantity
             .or(Some(Decimal::ONE))
             .filter(|q| !q.is_zero())
-            .map(|q| (amount / q).round_dp(2))
+            .map(|q| {
+                let mut unit = (amount / q).round_dp(2);
+                unit.rescale(2);
+                unit
+            })
     });
     LineItem {
         name: mend_name(&name),
@@ -393,7 +397,9 @@ fn shape(line: &str, k: &str) -> Shape {
         };
     }
     let item = item_of(line, k, &found);
-    if item.amount.is_some_and(|a| a.is_zero()) {
+    // Nothing deducted is no line; an article given for nothing is one
+    // (`2 Breadsticks 0.00`, `Tako Ball` / `1x 0.00 0.00`).
+    if item.amount.is_some_and(|a| a.is_zero()) && has_any(k, &ADJUSTMENTS) {
         return Shape::Other;
     }
     // `2 x 1,29` or `2.07 lb @ 0.60 /lb` alone: the quantity of the item

@@ -159,3 +159,28 @@ fn a_company_type_under_the_brand_keeps_the_brand_and_short_codes_leave_names() 
     let text = "SHOP\n18-11-18 13:58\n120 PAPER CUPS 4.50\nTotal 4.50";
     assert_eq!(items_of(text)[0].1, None);
 }
+
+#[test]
+fn an_article_given_for_nothing_is_a_line_and_nothing_deducted_or_charged_is_not() {
+    let text = "OLIVE GARDEN\n09/01/2016 7:45 PM\n2 Breadsticks 0.00\n1 Chicken Alfredo 17.49\n\
+                Discount 0.00\nService Charge 0.00\nMember Points 0.00\nSubtotal 17.49\nTotal 17.49";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    let got: Vec<(&str, String, String)> = p
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.unit_price.unwrap().to_string(),
+                i.amount.unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Breadsticks", "0.00".into(), "0.00".into()),
+            ("Chicken Alfredo", "17.49".into(), "17.49".into()),
+        ]
+    );
+}
