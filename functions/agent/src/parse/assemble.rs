@@ -52,7 +52,13 @@ fn numbers_first(shapes: &[Shape]) -> bool {
     // An item line above (whose unit price the numbers may repeat) says
     // nothing of the order: then the end of the list tells.
     let item_above = matches!(above, Some(Shape::Item(_)));
-    name(below) && ((!name(above) && !item_above) || name(last))
+    // A code-like line straight above with letters in it (`9 × 13 (10A)`)
+    // stands where a name would: the numbers are its own.
+    let noise_name_above = matches!(
+        shapes[..first].iter().rev().find(|s| !matches!(s, Shape::QtyPrice(..) | Shape::Code(_))),
+        Some(Shape::Noise(t)) if letters(t) >= 1
+    );
+    name(below) && ((!name(above) && !item_above && !noise_name_above) || name(last))
 }
 
 fn product_matches(item: &LineItem, q: Decimal, p: Decimal) -> bool {
@@ -234,7 +240,7 @@ impl Assembly {
             // would be printed; later ones are codes.
             Shape::Noise(text) => {
                 self.after_whole = false;
-                self.noise = self.noise.take().or(Some(text).filter(|t| letters(t) >= 2));
+                self.noise = self.noise.take().or(Some(text).filter(|t| letters(t) >= 1));
             }
             Shape::Code(c) => self.code = Some(c),
             Shape::Other => {

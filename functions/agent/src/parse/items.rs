@@ -188,6 +188,20 @@ fn unit_before_last(found: &[(Decimal, usize, usize)]) -> Option<Decimal> {
         .or(Some(found[found.len() - 2].0))
 }
 
+/// `1.00 PKT 0.7500 0.75`: a count printed as money, then the unit price
+/// to four places; the count and the price when they make the amount.
+fn count_as_money(
+    line: &str,
+    found: &[(Decimal, usize, usize)],
+    amount: Decimal,
+) -> Option<(Decimal, Decimal)> {
+    let [(count, _, count_end), (_, last_start, _)] = found else {
+        return None;
+    };
+    let (unit, _) = precise_price(&line[*count_end..*last_start])?;
+    ((count * unit - amount).abs() <= Decimal::new(1, 2)).then_some((*count, unit))
+}
+
 /// The item a line with amounts describes (its name may be empty).
 fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     // A trailing 0.00 after a price is a discount column whose amount
@@ -238,6 +252,7 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
             (decimal(&c[1]), decimal(&c[2]))
         }
         _ if lost_amount.is_some() => (lost_amount.map(|l| l.0), lost_amount.map(|l| l.1)),
+        _ if let Some((q, u)) = count_as_money(line, found, amount) => (Some(q), Some(u)),
         _ if found.len() >= 2 => (count, unit_before_last(found)),
         _ => (count, long_unit.map(|u| u.0)),
     };
@@ -303,8 +318,9 @@ fn unglue(line: &str) -> String {
 /// C`, `PFAND 0 25×C`): two digits after a short number, then at most a
 /// tax letter, read as the price it is.
 fn mend_price(line: &str) -> String {
-    static SPLIT: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(\s)(\d{1,3}) (\d{2})(\s*[A-Z*×]{0,2}\s*)$").unwrap());
+    static SPLIT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(\s(?:RM|€|\$)?)(\d{1,3}) (\d{2})(\s*[A-Z*×]{0,2}\s*)$").unwrap()
+    });
     // `RMO.65`, `RM.50`: the zero of a price after its currency read as
     // an `O`, or not printed.
     static LETTER_O: LazyLock<Regex> =

@@ -19,10 +19,21 @@ fn is_size_unit(rest: &str) -> bool {
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
         .collect();
-    [
-        "L", "ML", "CL", "LTR", "KG", "G", "GR", "MG", "CM", "MM", "M", "OZ", "LB",
-    ]
-    .contains(&unit.to_ascii_uppercase().as_str())
+    const LITRES: [&str; 6] = ["LTR", "LITRE", "LITRES", "LITER", "LITERS", "LITRO"];
+    // A volume of fuel may stand apart from its unit (`39.54 litre`).
+    let spaced: String = rest
+        .strip_prefix(' ')
+        .unwrap_or_default()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let unit = unit.to_ascii_uppercase();
+    LITRES.contains(&spaced.to_ascii_uppercase().as_str())
+        || LITRES.contains(&unit.as_str())
+        || [
+            "L", "ML", "CL", "KG", "G", "GR", "MG", "CM", "MM", "M", "OZ", "LB", "GAL",
+        ]
+        .contains(&unit.as_str())
 }
 
 /// Letters glued to a number and then more figures in the same word

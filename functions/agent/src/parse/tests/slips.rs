@@ -184,3 +184,44 @@ fn an_article_given_for_nothing_is_a_line_and_nothing_deducted_or_charged_is_not
         ]
     );
 }
+
+#[test]
+fn a_sizes_name_above_its_numbers_and_a_count_printed_as_money() {
+    // Name first; the first name reads like a code (`9 × 13 (10A)`), the
+    // count is printed to two places and the unit price to four.
+    let text = "PACKAGING SUPPLY\n05/01/2018\nDESCRIPTION PRICE DISC AMOUNT TAX\n9 × 13 (10A)\n\
+                1.00 PKT * 0.7500 0.75 SR\n26 x 33 (85HT) Red\n1.00 PKT * 8.0000 8.00 SR\n\
+                Sub Total : 8.75";
+    let p = parse_receipt(text, d(2026, 1, 1));
+    let got: Vec<(&str, String, String, String)> = p
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.quantity.unwrap().to_string(),
+                i.unit_price.unwrap().normalize().to_string(),
+                i.amount.unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("9 × 13 (10A)", "1.00".into(), "0.75".into(), "0.75".into()),
+            (
+                "26 x 33 (85HT) Red",
+                "1.00".into(),
+                "8".into(),
+                "8.00".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_fuel_line_whose_decimal_mark_is_lost_and_the_litres_above_it() {
+    let text = "SHELL STATION\n21/02/18 11:19\n39.54 litre Pump # 07\nFuelSave 95 RM88 17 C\n\
+                2.230 RM /litre\nTotal RM 88.17";
+    assert_eq!(items_of(text), vec![it("FuelSave 95", None, "1", "88.17")]);
+}
