@@ -110,12 +110,12 @@ pub(crate) fn find_address(rest: &[&str]) -> Option<String> {
             break;
         }
     }
-    // A slogan under the name (`Mein Drogeriemarkt`) is no address: one
-    // has a number, a street's word or places parted by a comma (`USJ
-    // Summit, Subang`).
-    let address = address.join(" ");
-    (address.chars().any(|c| c.is_ascii_digit())
-        || address.contains(',')
-        || ADDRESS_WORDS.is_match(&address))
-    .then_some(address)
+    Some(address.join(" ")).filter(|a| reads_as_address(a))
+}
+
+/// A slogan under the name (`Mein Drogeriemarkt`) is no address: one has
+/// a number, a street's word or places parted by a comma (`USJ Summit,
+/// Subang`).
+fn reads_as_address(a: &str) -> bool {
+    a.chars().any(|c| c.is_ascii_digit()) || a.contains(',') || ADDRESS_WORDS.is_match(a)
 }

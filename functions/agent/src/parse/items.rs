@@ -190,11 +190,7 @@ fn unit_before_last(found: &[(Decimal, usize, usize)]) -> Option<Decimal> {
 
 /// `1.00 PKT 0.7500 0.75`: a count printed as money, then the unit price
 /// to four places; the count and the price when they make the amount.
-fn count_as_money(
-    line: &str,
-    found: &[(Decimal, usize, usize)],
-    amount: Decimal,
-) -> Option<(Decimal, Decimal)> {
+fn count_as_money(line: &str, found: &Found, amount: Decimal) -> Option<(Decimal, Decimal)> {
     let [(count, _, count_end), (_, last_start, _)] = found else {
         return None;
     };
@@ -203,7 +199,11 @@ fn count_as_money(
 }
 
 /// The item a line with amounts describes (its name may be empty).
-fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
+type Found = [(Decimal, usize, usize)];
+
+/// The amounts that price the item (a discount column of nothing left
+/// out), and the count and unit price when the amount itself was lost.
+fn priced<'a>(line: &str, found: &'a Found) -> (&'a Found, Option<(Decimal, Decimal)>) {
     // A trailing 0.00 after a price is a discount column whose amount
     // OCR lost (`1 35.00 0.00`): the amount is the price times the count.
     let discount_column = matches!(found, [.., (p, ..), (z, ..)] if z.is_zero() && !p.is_zero());
@@ -212,27 +212,19 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
     } else {
         found
     };
-    let (mut amount, first_start) = (found[found.len() - 1].0, found[0].1);
     // `2 1.50 0.00 3`: a count, the unit price and the discount column,
     // the amount lost; it is the count times the price.
     let lost_amount = (discount_column && found.len() == 1)
-        .then(|| line[..first_start].trim().parse::<u16>().ok())
+        .then(|| line[..found[0].1].trim().parse::<u16>().ok())
         .flatten()
         .filter(|n| (2..=99).contains(n))
-        .map(|n| (Decimal::from(n), amount));
-    if let Some((n, unit)) = lost_amount {
-        amount = n * unit;
-    }
-    let qty = QTY_X_PRICE.captures(line);
-    // `2 2.6500 5.30`: a unit price printed to more places than money.
-    let long_unit = (found.len() == 1)
-        .then(|| precise_price(&line[..first_start]))
-        .flatten();
-    let desc_end = qty
-        .as_ref()
-        .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start))
-        .min(long_unit.map_or(usize::MAX, |u| u.1));
-    let (code, rest) = split_code(&mend_name(&line[..desc_end]));
+        .map(|n| (Decimal::from(n), found[0].0));
+    (found, lost_amount)
+}
+
+/// The code, the count and the name printed before an item's figures.
+fn described(desc: &str) -> (Option<String>, Option<Decimal>, String) {
+    let (code, rest) = split_code(&mend_name(desc));
     let (count, name) = count_in_name(&rest);
     // A count before the code (`1x 000001888854`).
     let (code, count, name) = match (code, split_code(&name)) {
@@ -247,6 +239,25 @@ fn item_of(line: &str, k: &str, found: &[(Decimal, usize, usize)]) -> LineItem {
         None => code_after(&name),
         code => (code, name),
     };
+    (code, count, name)
+}
+
+fn item_of(line: &str, k: &str, found: &Found) -> LineItem {
+    let (found, lost_amount) = priced(line, found);
+    let (mut amount, first_start) = (found[found.len() - 1].0, found[0].1);
+    if let Some((n, unit)) = lost_amount {
+        amount = n * unit;
+    }
+    let qty = QTY_X_PRICE.captures(line);
+    // `2 2.6500 5.30`: a unit price printed to more places than money.
+    let long_unit = (found.len() == 1)
+        .then(|| precise_price(&line[..first_start]))
+        .flatten();
+    let desc_end = qty
+        .as_ref()
+        .map_or(first_start, |c| c.get(0).unwrap().start().min(first_start))
+        .min(long_unit.map_or(usize::MAX, |u| u.1));
+    let (code, count, name) = described(&line[..desc_end]);
     let (quantity, unit_price) = match &qty {
         Some(c) if found.len() >= 2 || c.get(0).unwrap().end() < found[found.len() - 1].1 => {
             (decimal(&c[1]), decimal(&c[2]))
