@@ -48,7 +48,7 @@ fn numbers_first(shapes: &[Shape]) -> bool {
     let last = shapes
         .iter()
         .rev()
-        .find(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_)));
+        .find(|s| matches!(s, Shape::Numbers(_) | Shape::Name(_) | Shape::QtyPrice(..)));
     // An item line above (whose unit price the numbers may repeat) says
     // nothing of the order: then the end of the list tells.
     let item_above = matches!(above, Some(Shape::Item(_)));
@@ -244,10 +244,32 @@ impl Assembly {
             }
             Shape::Code(c) => self.code = Some(c),
             Shape::Other => {
+                self.price_the_name();
                 self.continue_last();
                 self.names.clear();
                 self.continues = false;
             }
+        }
+    }
+
+    /// Name first, `Take Away` then `2X 0.20` and no numbers before the
+    /// list ends or parts: the count and price are the name's own, the
+    /// amount their product (OCR lost the printed one).
+    fn price_the_name(&mut self) {
+        if self.numbers_first || self.waiting.is_some() {
+            return;
+        }
+        if let (Some(name), Some((q, p))) = (self.names.last(), self.qty) {
+            let item = LineItem {
+                name: name.clone(),
+                code: None,
+                quantity: Some(q),
+                unit_price: Some(p),
+                amount: Some((q * p).round_dp(2)),
+            };
+            self.items.push(item);
+            self.names.clear();
+            self.qty = None;
         }
     }
 
@@ -295,6 +317,7 @@ pub(super) fn assemble(shapes: Vec<Shape>) -> Vec<LineItem> {
     for s in shapes {
         a.add(s);
     }
+    a.price_the_name();
     a.continue_last();
     a.items
 }

@@ -12,7 +12,7 @@ use shared::domain::extraction::LineItem;
 
 use super::assemble::{Shape, assemble};
 use super::dates::dates;
-use super::header::{PHONE, ends_with_price};
+use super::header::{CURRENCY_HEADING, PHONE, ends_with_price};
 use super::item_words::{ADJUSTMENTS, NOT_ITEMS, is_heading, tax_column_before_price};
 use super::money::amounts;
 use super::text::{has_any, has_word, letters};
@@ -386,6 +386,7 @@ fn shape(line: &str, k: &str) -> Shape {
         return Shape::Noise(line.trim().to_owned());
     }
     if is_heading(k)
+        || CURRENCY_HEADING.is_match(line.trim())
         || PHONE.is_match(line)
         || !dates(line).is_empty()
         || (NOT_ITEMS

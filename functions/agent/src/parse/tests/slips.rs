@@ -225,3 +225,26 @@ fn a_fuel_line_whose_decimal_mark_is_lost_and_the_litres_above_it() {
                 2.230 RM /litre\nTotal RM 88.17";
     assert_eq!(items_of(text), vec![it("FuelSave 95", None, "1", "88.17")]);
 }
+
+#[test]
+fn a_name_whose_count_and_price_are_read_but_not_its_amount() {
+    // `U.4U` is what OCR left of 0.40: the count times the price.
+    let text = "RESTORAN\nDate 10/10/2017\nDescription Qty U.price Total TAX\nMilo(B)\n\
+                2X 2.80 5.60 SR\nTake Away\n2X 0.20 U.4U SR\nTotal QTY: 4\nTOTAL : 6.00";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("Milo(B)", None, "2", "5.60"),
+            it("Take Away", None, "2", "0.40"),
+        ]
+    );
+    // A count line before its item still goes with the item below.
+    let text = "REWE\n12.05.2020\nEUR\nBROT 2,49 B\n2 x 0,79\nMILCH 1,58 B\nSUMME 4,07";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("BROT", None, "1", "2.49"),
+            it("MILCH", None, "2", "1.58"),
+        ]
+    );
+}
