@@ -157,8 +157,41 @@ impl Assembly {
             })
     }
 
+    /// `LORY FILLET 6KG @63.00` then `FM411000055 *4 252.00`: a whole line
+    /// whose price was the unit's, then the article's code, the count
+    /// and the amount.
+    fn completes_the_last(&mut self, n: &LineItem) -> bool {
+        let after_whole = self.after_whole && self.names.is_empty() && !self.numbers_first;
+        let Some(last) = self
+            .items
+            .last_mut()
+            .filter(|l| after_whole && l.code.is_none())
+        else {
+            return false;
+        };
+        let (Some(code), Some(unit), Some(amount)) = (&n.code, last.amount, n.amount) else {
+            return false;
+        };
+        if unit <= Decimal::ZERO || amount <= Decimal::ZERO || amount % unit != Decimal::ZERO {
+            return false;
+        }
+        let count = amount / unit;
+        if count > Decimal::from(99) {
+            return false;
+        }
+        last.code = Some(code.clone());
+        last.quantity = Some(count.normalize());
+        last.unit_price = Some(unit);
+        last.amount = Some(amount);
+        true
+    }
+
     fn numbers(&mut self, mut item: LineItem) {
+        let completes = self.completes_the_last(&item);
         self.after_whole = false;
+        if completes {
+            return;
+        }
         if self.counts_the_last(&item) {
             let last = self.items.last_mut().unwrap();
             last.quantity = item.quantity;

@@ -34,7 +34,7 @@ fn a_stationers_list_keeps_names_clean_and_codes_out_of_the_counts() {
                 "2",
                 "5.20"
             ),
-            it("PLASTIC BAG", None, "1", "0.20"),
+            it("PLASTIC BAG", Some("2300000017984"), "1", "0.20"),
             it("GLUE STICK 21G", Some("9555023307724"), "2", "5.00"),
         ]
     );
@@ -245,6 +245,19 @@ fn a_name_whose_count_and_price_are_read_but_not_its_amount() {
         vec![
             it("BROT", None, "1", "2.49"),
             it("MILCH", None, "2", "1.58"),
+        ]
+    );
+}
+
+#[test]
+fn a_whole_line_priced_by_the_unit_then_its_code_count_and_amount() {
+    let text = "PASAR BORONG SDN BHD\n12-02-2018 11:34:45 AM\n(RM)\nDORY FILLET @63.00\n\
+                FM411000055 *4 252.00 ZR\nBERAS 10KG 53.50\n955560b389892 *1 53.50 ZR\nTOTAL 305.50";
+    assert_eq!(
+        items_of(text),
+        vec![
+            it("DORY FILLET", Some("FM411000055"), "4", "252.00"),
+            it("BERAS 10KG", Some("955560b389892"), "1", "53.50"),
         ]
     );
 }
