@@ -9,7 +9,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::text::letters;
+use super::items::labelled_code;
+use super::text::{keyword_form, letters};
 
 /// The part of a line from the first word that opens an address (`Licensee
 /// of McDonald's Level 6, …` → `Level 6, …`).
@@ -28,12 +29,9 @@ fn from_address_start(line: &str) -> Option<&str> {
 /// (`Artikel 50319963 22621`, the list has begun) or a number alone
 /// (`06192 7 93 99999 (Ortstarif)`, a telephone).
 fn beyond_address(t: &str) -> bool {
-    static ARTICLE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(ARTIKE[L1]|ART\.?-?NR|ART/EAN|EAN|SKU|PLU)\s*:?\s*\d").unwrap()
-    });
     static BRACKETS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\([^)]*\)").unwrap());
     let bare = BRACKETS.replace_all(t, "");
-    ARTICLE.is_match(t)
+    labelled_code(&keyword_form(t)).is_some()
         || (letters(&bare) == 0 && bare.chars().filter(char::is_ascii_digit).count() >= 8)
 }
 

@@ -349,7 +349,7 @@ static OPENING_HOURS: LazyLock<Regex> =
 
 /// An article number on a line of its own, labelled (`Artikel 80129462
 /// 11387`, `ART/EAN 4002245701618`): the code of the item below it.
-fn labelled_code(k: &str) -> Option<String> {
+pub(super) fn labelled_code(k: &str) -> Option<String> {
     static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^(?:ARTIKEL|ARTIKE1|ART/EAN|ART\.?-?NR\.?|EAN|SKU|PLU|UPC)\s*:?\s*(\d{4,})(?:\s+\d+)?$")
             .unwrap()

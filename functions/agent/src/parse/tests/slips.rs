@@ -6,6 +6,22 @@ use super::{d, dec, it, items_of};
 use crate::parse::money::amounts;
 use crate::parse::parse_receipt;
 
+/// Each item's name, quantity, unit price and amount, as the answer writes them.
+fn priced(text: &str) -> Vec<(String, String, String, String)> {
+    parse_receipt(text, d(2026, 1, 1))
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.name.clone(),
+                i.quantity.unwrap().to_string(),
+                i.unit_price.unwrap().to_string(),
+                i.amount.unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn a_size_glued_to_figures_is_no_money_but_a_tax_code_after_a_price_is() {
     let vals = |s: &str| amounts(s).into_iter().map(|a| a.0).collect::<Vec<_>>();
@@ -164,23 +180,21 @@ fn a_company_type_under_the_brand_keeps_the_brand_and_short_codes_leave_names() 
 fn an_article_given_for_nothing_is_a_line_and_nothing_deducted_or_charged_is_not() {
     let text = "OLIVE GARDEN\n09/01/2016 7:45 PM\n2 Breadsticks 0.00\n1 Chicken Alfredo 17.49\n\
                 Discount 0.00\nService Charge 0.00\nMember Points 0.00\nSubtotal 17.49\nTotal 17.49";
-    let p = parse_receipt(text, d(2026, 1, 1));
-    let got: Vec<(&str, String, String)> = p
-        .items
-        .iter()
-        .map(|i| {
-            (
-                i.name.as_str(),
-                i.unit_price.unwrap().to_string(),
-                i.amount.unwrap().to_string(),
-            )
-        })
-        .collect();
     assert_eq!(
-        got,
+        priced(text),
         vec![
-            ("Breadsticks", "0.00".into(), "0.00".into()),
-            ("Chicken Alfredo", "17.49".into(), "17.49".into()),
+            (
+                "Breadsticks".into(),
+                "2".into(),
+                "0.00".into(),
+                "0.00".into()
+            ),
+            (
+                "Chicken Alfredo".into(),
+                "1".into(),
+                "17.49".into(),
+                "17.49".into()
+            ),
         ]
     );
 }
@@ -192,25 +206,32 @@ fn a_sizes_name_above_its_numbers_and_a_count_printed_as_money() {
     let text = "PACKAGING SUPPLY\n05/01/2018\nDESCRIPTION PRICE DISC AMOUNT TAX\n9 × 13 (10A)\n\
                 1.00 PKT * 0.7500 0.75 SR\n26 x 33 (85HT) Red\n1.00 PKT * 8.0000 8.00 SR\n\
                 Sub Total : 8.75";
-    let p = parse_receipt(text, d(2026, 1, 1));
-    let got: Vec<(&str, String, String, String)> = p
-        .items
-        .iter()
-        .map(|i| {
+    // The unit prices by value (`0.75` however many places it is given to).
+    let got: Vec<_> = priced(text)
+        .into_iter()
+        .map(|(n, q, u, a)| {
             (
-                i.name.as_str(),
-                i.quantity.unwrap().to_string(),
-                i.unit_price.unwrap().normalize().to_string(),
-                i.amount.unwrap().to_string(),
+                n,
+                q,
+                u.parse::<rust_decimal::Decimal>()
+                    .unwrap()
+                    .normalize()
+                    .to_string(),
+                a,
             )
         })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("9 × 13 (10A)", "1.00".into(), "0.75".into(), "0.75".into()),
             (
-                "26 x 33 (85HT) Red",
+                "9 × 13 (10A)".into(),
+                "1.00".into(),
+                "0.75".into(),
+                "0.75".into()
+            ),
+            (
+                "26 x 33 (85HT) Red".into(),
                 "1.00".into(),
                 "8".into(),
                 "8.00".into()
